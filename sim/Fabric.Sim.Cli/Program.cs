@@ -1,0 +1,7 @@
+using Fabric.Transport;
+
+return await ConsoleErrors.RunAsync("fabric-sim", () =>
+{
+    Console.Error.WriteLine("fabric-sim: no commands yet.");
+    return Task.FromResult(ConsoleErrors.UserError);
+});

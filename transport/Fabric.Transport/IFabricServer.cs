@@ -1,0 +1,87 @@
+using System.Net;
+
+namespace Fabric.Transport;
+
+/// <summary>A running server that exports the regions of one <see cref="RegionStore"/> on one endpoint.</summary>
+public interface IFabricServer : IAsyncDisposable
+{
+    /// <summary>The endpoint clients connect to; for tcp://HOST:0 it carries the port actually bound.</summary>
+    FabricEndpoint Endpoint { get; }
+
+    /// <summary>Sessions currently connected.</summary>
+    int SessionCount { get; }
+
+    /// <summary>Stops accepting, lets in-flight reads finish (up to <paramref name="cancellationToken"/>), then closes every session.</summary>
+    Task StopAsync(CancellationToken cancellationToken = default);
+}
+
+/// <summary>Answers the control messages that layers above the transport define (catalog, auth).</summary>
+public interface IControlHandler
+{
+    /// <summary>
+    /// Answers <paramref name="request"/> for <paramref name="session"/>. Throw <see cref="ControlException"/> to send an
+    /// error reply; the session stays open. Any other exception is sent as an Internal error.
+    /// </summary>
+    ValueTask<ControlMessage> HandleAsync(ServerSession session, ControlMessage request, CancellationToken cancellationToken);
+}
+
+/// <summary>One connected client as the server sees it. Counters are updated by the transport.</summary>
+public sealed class ServerSession
+{
+    private static long s_nextId;
+    private long _bytesRead;
+    private long _reads;
+    private long _refusedReads;
+
+    public ServerSession(string transport, EndPoint? remote)
+    {
+        Id = Interlocked.Increment(ref s_nextId);
+        Transport = transport;
+        Remote = remote;
+    }
+
+    public long Id { get; }
+
+    /// <summary>The scheme this session came in on: "tcp", "shm", "rdma", "sim".</summary>
+    public string Transport { get; }
+
+    /// <summary>The peer's address where the transport has one.</summary>
+    public EndPoint? Remote { get; }
+
+    /// <summary>Set by the layer above once the client has authenticated (for the pool: the tenant name); null until then.</summary>
+    public string? Principal { get; set; }
+
+    /// <summary>Bytes served to this session by reads the server saw (shm reads are loads the server never sees).</summary>
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+    public long Reads => Interlocked.Read(ref _reads);
+    public long RefusedReads => Interlocked.Read(ref _refusedReads);
+
+    public void CountRead(long bytes)
+    {
+        Interlocked.Add(ref _bytesRead, bytes);
+        Interlocked.Increment(ref _reads);
+    }
+
+    public void CountRefused() => Interlocked.Increment(ref _refusedReads);
+}
+
+/// <summary>Options every server honours.</summary>
+public sealed record FabricServerOptions
+{
+    /// <summary>Answers user control messages; null refuses them all with UnknownMessageType.</summary>
+    public IControlHandler? ControlHandler { get; init; }
+
+    /// <summary>
+    /// Decides whether a session may read a region at all (in addition to the key). Null lets every session read.
+    /// The pool uses this to refuse reads before authentication.
+    /// </summary>
+    public Func<ServerSession, ExportedRegion, bool>? Authorize { get; init; }
+
+    /// <summary>Called when a session ends, for metrics.</summary>
+    public Action<ServerSession>? SessionClosed { get; init; }
+
+    /// <summary>Called after every read the server serves or refuses, with the bytes sent (0 when refused).</summary>
+    public Action<ServerSession, ReadStatus, long>? ReadServed { get; init; }
+
+    public static FabricServerOptions Default { get; } = new();
+}
