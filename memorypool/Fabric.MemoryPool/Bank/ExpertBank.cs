@@ -11,7 +11,7 @@ namespace Fabric.MemoryPool.Bank;
 /// <summary>How and where a bank is loaded.</summary>
 public sealed record BankOptions
 {
-    /// <summary>Makes the store that will own the regions; null puts them in host memory (<see cref="HostMemoryRegionStore"/>).</summary>
+    /// <summary>Makes the store that will own the regions (a <see cref="ShmRegionStore"/> to serve over shm); null puts them in host memory (<see cref="HostPlacement"/>).</summary>
     public Func<IReadOnlyList<RegionSpec>, RegionStore>? CreateStore { get; init; }
 
     /// <summary>Bind the regions' pages to this NUMA node before loading (libnuma); null leaves placement to the kernel.</summary>
@@ -76,7 +76,7 @@ public sealed class ExpertBank : IDisposable
             NumaPlacement.EnsureNode(node);
         var layout = BankLayout.Compute(checkpoint, options.MaxRegionBytes);
         var specs = layout.RegionLengths.Select((length, i) => new RegionSpec((uint)(i + 1), length, RandomKey())).ToList();
-        var store = options.CreateStore is null ? new HostMemoryRegionStore(specs, options.NumaNode) : options.CreateStore(specs);
+        var store = options.CreateStore is null ? HostPlacement.CreateStore(specs, options.NumaNode) : options.CreateStore(specs);
         try
         {
             if (options.CreateStore is not null && options.NumaNode is { } n)
