@@ -65,7 +65,7 @@ internal static class ServeCommand
         {
             var stats = bank.LoadStats;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"loaded {bank.Catalog.Experts.Length} experts + {bank.Catalog.Dense.Length} dense tensors, {stats.Bytes / 1e9:F3} GB in {stats.TotalSeconds:F2} s ({stats.GigabytesPerSecond:F2} GB/s; read {stats.ReadSeconds:F2} s, hash {stats.HashSeconds:F2} s)"));
+                $"loaded {bank.Catalog.Experts.Length} experts + {bank.Catalog.Dense.Length} dense tensors, {stats.Bytes / 1e9:F3} GB in {stats.TotalSeconds:F2} s ({stats.GigabytesPerSecond:F2} GB/s, xxHash64 included)"));
 
             var handler = new PoolControlHandler(bank.Catalog, tenants);
             var metrics = new PoolMetrics(bank, handler);

@@ -30,12 +30,10 @@ public sealed record BankOptions
     public IProgress<long>? Progress { get; init; }
 }
 
-/// <summary>What loading cost: bytes copied from the checkpoint and the seconds spent reading and hashing.</summary>
-public sealed record BankLoadStats(long Bytes, double ReadSeconds, double HashSeconds)
+/// <summary>What loading cost: bytes copied from the checkpoint and the seconds spent placing pages, reading and hashing.</summary>
+public sealed record BankLoadStats(long Bytes, double TotalSeconds)
 {
-    public double TotalSeconds => ReadSeconds + HashSeconds;
-
-    /// <summary>Load bandwidth in GB/s (10^9 bytes), reading and hashing together.</summary>
+    /// <summary>Load bandwidth in GB/s (10^9 bytes).</summary>
     public double GigabytesPerSecond => Bytes / 1e9 / Math.Max(TotalSeconds, 1e-9);
 }
 
@@ -83,11 +81,10 @@ public sealed class ExpertBank : IDisposable
                 foreach (var r in store.Regions)
                     BindRegion(r, n);
             var watch = Stopwatch.StartNew();
-            var bytes = ReadAll(layout, store, options);
-            var readSeconds = watch.Elapsed.TotalSeconds;
-            watch.Restart();
-            var catalog = BuildCatalog(layout, store);
-            return new ExpertBank(layout, store, catalog, new BankLoadStats(bytes, readSeconds, watch.Elapsed.TotalSeconds));
+            var hashes = new ulong[layout.Experts.Count + layout.Dense.Count];
+            var bytes = ReadAll(layout, store, options, hashes);
+            var seconds = watch.Elapsed.TotalSeconds;
+            return new ExpertBank(layout, store, BuildCatalog(layout, store, hashes), new BankLoadStats(bytes, seconds));
         }
         catch
         {
@@ -108,55 +105,59 @@ public sealed class ExpertBank : IDisposable
         return BitConverter.ToUInt64(bytes);
     }
 
-    /// <summary>One read: a piece of a tensor in a file and where it lands.</summary>
-    private readonly record struct Piece(int File, string Tensor, long FileOffset, uint Region, long RegionOffset, int Length);
+    /// <summary>One thing to load and hash: an expert (three tensors, contiguous in the bank) or a dense tensor.</summary>
+    private sealed record LoadItem(TensorEntry[] Parts, Placement Target, int HashIndex);
 
-    private static long ReadAll(BankLayout layout, RegionStore store, BankOptions options)
+    /// <summary>
+    /// Loads every expert and dense tensor, one item per worker at a time in file order, reading each part straight
+    /// into the region with reads of at most <see cref="BankOptions.ReadChunkBytes"/> and hashing each chunk while it
+    /// is still in cache. Returns the bytes loaded; <paramref name="hashes"/> gets one xxHash64 per item.
+    /// </summary>
+    private static long ReadAll(BankLayout layout, RegionStore store, BankOptions options, ulong[] hashes)
     {
         var checkpoint = layout.Checkpoint;
-        var files = checkpoint.Files.Select(f => f.Path).ToList();
-        var fileIndex = files.Select((p, i) => (p, i)).ToDictionary(x => x.p, x => x.i, StringComparer.Ordinal);
-        var pieces = new List<Piece>();
-
-        void AddTensor(TensorEntry tensor, uint region, long offset)
-        {
-            for (long done = 0; done < tensor.Length; done += options.ReadChunkBytes)
-            {
-                var length = (int)Math.Min(options.ReadChunkBytes, tensor.Length - done);
-                pieces.Add(new Piece(fileIndex[tensor.File], tensor.Name, tensor.Offset + done, region, offset + done, length));
-            }
-        }
-
+        var items = new List<LoadItem>(hashes.Length);
         for (var i = 0; i < checkpoint.Experts.Count; i++)
         {
             var e = checkpoint.Experts[i];
-            var p = layout.Experts[i];
-            AddTensor(e.Gate, p.RegionId, p.Offset);
-            AddTensor(e.Up, p.RegionId, p.Offset + e.Gate.Length);
-            AddTensor(e.Down, p.RegionId, p.Offset + e.Gate.Length + e.Up.Length);
+            items.Add(new LoadItem([e.Gate, e.Up, e.Down], layout.Experts[i], i));
         }
         for (var i = 0; i < checkpoint.Dense.Count; i++)
-            AddTensor(checkpoint.Dense[i], layout.Dense[i].RegionId, layout.Dense[i].Offset);
+            items.Add(new LoadItem([checkpoint.Dense[i]], layout.Dense[i], checkpoint.Experts.Count + i));
+        items.Sort((a, b) => a.Parts[0].File != b.Parts[0].File
+            ? string.CompareOrdinal(a.Parts[0].File, b.Parts[0].File)
+            : a.Parts[0].Offset.CompareTo(b.Parts[0].Offset));
 
-        // File order keeps each reader's reads sequential in the page cache.
-        pieces.Sort((a, b) => a.File != b.File ? a.File.CompareTo(b.File) : a.FileOffset.CompareTo(b.FileOffset));
-
-        var handles = files.Select(p => File.OpenHandle(p, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan)).ToArray();
+        var handles = checkpoint.Files.ToDictionary(f => f.Path, f => File.OpenHandle(f.Path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.SequentialScan), StringComparer.Ordinal);
         try
         {
+            var threads = options.ReaderThreads > 0 ? options.ReaderThreads : Math.Clamp(Environment.ProcessorCount, 1, 4);
             long loaded = 0;
             var next = -1;
-            var threads = options.ReaderThreads > 0 ? options.ReaderThreads : Math.Clamp(Environment.ProcessorCount, 1, 4);
             Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
             {
+                var hasher = new XxHash64();
                 int i;
-                while ((i = Interlocked.Increment(ref next)) < pieces.Count)
+                while ((i = Interlocked.Increment(ref next)) < items.Count)
                 {
-                    var piece = pieces[i];
-                    var destination = store.Find(piece.Region)!.Slice(piece.RegionOffset, piece.Length);
-                    ReadExactly(handles[piece.File], files[piece.File], piece.Tensor, destination, piece.FileOffset);
-                    var total = Interlocked.Add(ref loaded, piece.Length);
-                    options.Progress?.Report(total);
+                    var item = items[i];
+                    var region = store.Find(item.Target.RegionId)!;
+                    var offset = item.Target.Offset;
+                    hasher.Reset();
+                    foreach (var part in item.Parts)
+                    {
+                        for (long done = 0; done < part.Length; done += options.ReadChunkBytes)
+                        {
+                            var length = (int)Math.Min(options.ReadChunkBytes, part.Length - done);
+                            var destination = region.Slice(offset, length);
+                            ReadExactly(handles[part.File], part, destination, part.Offset + done);
+                            hasher.Append(destination);
+                            offset += length;
+                            var total = Interlocked.Add(ref loaded, length);
+                            options.Progress?.Report(total);
+                        }
+                    }
+                    hashes[item.HashIndex] = hasher.GetCurrentHashAsUInt64();
                 }
             });
             return loaded;
@@ -167,38 +168,28 @@ public sealed class ExpertBank : IDisposable
         }
         finally
         {
-            foreach (var h in handles)
+            foreach (var h in handles.Values)
                 h.Dispose();
         }
     }
 
-    private static void ReadExactly(SafeFileHandle handle, string path, string tensor, Span<byte> destination, long offset)
+    private static void ReadExactly(SafeFileHandle handle, TensorEntry tensor, Span<byte> destination, long offset)
     {
         while (destination.Length > 0)
         {
             var n = RandomAccess.Read(handle, destination, offset);
             if (n == 0)
-                throw new CheckpointException($"{path}: tensor {tensor} ends early; the file was truncated while loading.");
+                throw new CheckpointException($"{tensor.File}: tensor {tensor.Name} ends early; the file was truncated while loading.");
             destination = destination[n..];
             offset += n;
         }
     }
 
-    private static unsafe ulong Hash(RegionStore store, Placement p) =>
-        XxHash64.HashToUInt64(new ReadOnlySpan<byte>(store.Find(p.RegionId)!.BaseAddress + p.Offset, checked((int)p.Length)));
-
-    private static CatalogReply BuildCatalog(BankLayout layout, RegionStore store)
+    private static CatalogReply BuildCatalog(BankLayout layout, RegionStore store, ulong[] hashes)
     {
         var checkpoint = layout.Checkpoint;
-        var expertHashes = new ulong[layout.Experts.Count];
-        var denseHashes = new ulong[layout.Dense.Count];
-        Parallel.For(0, expertHashes.Length + denseHashes.Length, i =>
-        {
-            if (i < expertHashes.Length)
-                expertHashes[i] = Hash(store, layout.Experts[i]);
-            else
-                denseHashes[i - expertHashes.Length] = Hash(store, layout.Dense[i - expertHashes.Length]);
-        });
+        var expertHashes = hashes.AsSpan(0, layout.Experts.Count);
+        var denseHashes = hashes.AsSpan(layout.Experts.Count);
 
         var experts = new ExpertEntry[expertHashes.Length];
         for (var i = 0; i < experts.Length; i++)
