@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using Fabric.MemoryPool.Bank;
+using Fabric.MemoryPool.Model;
+using Fabric.Transport;
+
+namespace Fabric.Bench;
+
+/// <summary>
+/// <c>bench load [--model DIR | --preset small] [--repeat N] [--json PATH]</c>: bank load from a warm page cache
+/// (host memory and a /dev/shm file) beside a plain sequential read of the same files in the same run.
+/// </summary>
+public sealed class LoadBenchmark : IBenchmark
+{
+    public string Name => "load";
+
+    public string Summary => "expert bank load vs a plain sequential read of the same checkpoint files (warm page cache)";
+
+    public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        if (args.Contains("--help"))
+        {
+            Console.WriteLine("usage: fabric bench load [--model DIR | --preset tiny|small|medium] [--repeat N] [--json PATH]");
+            return Task.FromResult(0);
+        }
+        var directory = BenchModels.Resolve(BenchModels.Option(args, "--model"), BenchModels.Option(args, "--preset") ?? "small");
+        var repeat = int.Parse(BenchModels.Option(args, "--repeat") ?? "3", CultureInfo.InvariantCulture);
+        var checkpoint = Checkpoint.Open(directory);
+        var files = checkpoint.Files.Select(f => f.Path).ToList();
+        var fileBytes = files.Sum(f => new FileInfo(f).Length);
+
+        SequentialRead(files);
+        var plain = new List<double>();
+        var host = new List<double>();
+        var shm = new List<double>();
+        var hostOneThread = new List<double>();
+        for (var r = 0; r < repeat; r++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            plain.Add(fileBytes / 1e9 / SequentialRead(files));
+            using (var bank = ExpertBank.Load(checkpoint))
+                host.Add(bank.LoadStats.GigabytesPerSecond);
+            using (var bank = ExpertBank.Load(checkpoint, new BankOptions { ReaderThreads = 1 }))
+                hostOneThread.Add(bank.LoadStats.GigabytesPerSecond);
+            var path = $"/dev/shm/fabric-bench-load-{Environment.ProcessId}";
+            try
+            {
+                using var bank = ExpertBank.Load(checkpoint, new BankOptions { CreateStore = specs => new ShmRegionStore(path, specs) });
+                shm.Add(bank.LoadStats.GigabytesPerSecond);
+            }
+            finally
+            {
+                File.Delete(path);
+            }
+        }
+
+        var baseline = Median(plain);
+        Console.WriteLine($"model {directory}: {fileBytes / 1e9:F3} GB in {files.Count} file(s), {checkpoint.Experts.Count} experts; median of {repeat} runs, warm page cache");
+        Console.WriteLine();
+        Console.WriteLine($"{"what",-44} {"GB/s",8} {"× plain read",13}");
+        Row("plain sequential read (16 MiB, 1 thread)", baseline);
+        Row("bank load, host memory (read + xxHash64)", Median(host));
+        Row("bank load, host memory, 1 reader thread", Median(hostOneThread));
+        Row("bank load, /dev/shm file (read + xxHash64)", Median(shm));
+
+        if (BenchModels.Option(args, "--json") is { } json)
+        {
+            File.WriteAllText(json, JsonSerializer.Serialize(new
+            {
+                model = directory,
+                bytes = fileBytes,
+                plain_read_gbps = baseline,
+                bank_host_gbps = Median(host),
+                bank_host_one_thread_gbps = Median(hostOneThread),
+                bank_shm_gbps = Median(shm),
+                ratio_host = Median(host) / baseline,
+                ratio_shm = Median(shm) / baseline,
+            }, new JsonSerializerOptions { WriteIndented = true }));
+        }
+        return Task.FromResult(0);
+
+        void Row(string what, double gbps) =>
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{what,-44} {gbps,8:F2} {gbps / baseline,12:F2}×"));
+    }
+
+    /// <summary>Reads every file start to end into one reused 16 MiB buffer; returns seconds.</summary>
+    private static double SequentialRead(IReadOnlyList<string> files)
+    {
+        using var buffer = new NativeBuffer(16 << 20);
+        var watch = Stopwatch.StartNew();
+        foreach (var file in files)
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+            while (stream.Read(buffer.Span) > 0)
+            {
+            }
+        }
+        return watch.Elapsed.TotalSeconds;
+    }
+
+    private static double Median(List<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count == 0 ? 0 : sorted[sorted.Count / 2];
+    }
+}
