@@ -39,9 +39,9 @@ internal sealed unsafe class CmEventLoop : IDisposable
         return new SafeCmId(id, Channel);
     }
 
-    public void Register(RdmaCmId* id, Action<CmEvent> handler) => _handlers[(nint)id] = handler;
+    public void Register(SafeCmId id, Action<CmEvent> handler) => _handlers[(nint)id.Pointer] = handler;
 
-    public void Unregister(RdmaCmId* id) => _handlers.TryRemove((nint)id, out _);
+    public void Unregister(SafeCmId id) => _handlers.TryRemove((nint)id.Pointer, out _);
 
     private void Run()
     {
