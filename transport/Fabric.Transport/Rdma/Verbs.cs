@@ -32,8 +32,12 @@ internal static unsafe class Verbs
     public static T* CheckPointer<T>(T* pointer, string call) where T : unmanaged =>
         pointer != null ? pointer : throw Error(call, Marshal.GetLastPInvokeError());
 
-    public static RdmaException Error(string call, int errno) =>
-        new(call, errno, $"{call} failed with {Describe(errno)}.");
+    public static RdmaException Error(string call, int errno)
+    {
+        // Registering memory pins it, which the locked-memory limit caps; that is the usual cause of these two.
+        var hint = call == "ibv_reg_mr" && errno is 12 or 1 ? "; raise the locked-memory limit (ulimit -l unlimited, or memlock in /etc/security/limits.conf)" : "";
+        return new(call, errno, $"{call} failed with {Describe(errno)}{hint}.");
+    }
 
     /// <summary>"ENOSYS (Function not implemented)".</summary>
     public static string Describe(int errno) =>
