@@ -9,12 +9,13 @@ namespace Fabric.Transport.Control;
 internal static class ControlDispatcher
 {
     public static async ValueTask<ControlMessage> AnswerAsync(
-        ServerSession session, RegionStore store, FabricServerOptions options, ControlMessage request, CancellationToken cancellationToken)
+        ServerSession session, RegionStore store, FabricServerOptions options, Func<ServerSession, ExportedRegion, bool> authorizes,
+        ControlMessage request, CancellationToken cancellationToken)
     {
         try
         {
             if (request.Type == InternalControlTypes.RegionAccess)
-                return AnswerRegionAccess(session, store, options, request);
+                return AnswerRegionAccess(session, store, options, authorizes, request);
             if (request.Type < ControlTypes.FirstUserType || options.ControlHandler is null)
                 throw new ControlException(ControlErrorCode.UnknownMessageType, $"The server does not understand control message type {request.Type}.");
             return await options.ControlHandler.HandleAsync(session, request, cancellationToken).ConfigureAwait(false);
@@ -52,7 +53,8 @@ internal static class ControlDispatcher
         }
     }
 
-    private static ControlMessage AnswerRegionAccess(ServerSession session, RegionStore store, FabricServerOptions options, ControlMessage request)
+    private static ControlMessage AnswerRegionAccess(ServerSession session, RegionStore store, FabricServerOptions options,
+        Func<ServerSession, ExportedRegion, bool> authorizes, ControlMessage request)
     {
         var body = request.Body.Span;
         if (body.Length != 12)
@@ -62,7 +64,7 @@ internal static class ControlDispatcher
         var region = store.Find(id);
         var status = region is null ? ReadStatus.UnknownRegion
             : region.Key != key ? ReadStatus.AccessDenied
-            : options.Authorize is { } authorize && !authorize(session, region) ? ReadStatus.AccessDenied
+            : !authorizes(session, region) ? ReadStatus.AccessDenied
             : ReadStatus.Ok;
         if (status != ReadStatus.Ok)
         {

@@ -46,7 +46,7 @@ internal sealed class FramedClient : IAsyncDisposable
         _socket = socket;
         Endpoint = endpoint;
         Options = options;
-        _timeoutMs = (long)Math.Min(options.OperationTimeout.TotalMilliseconds, long.MaxValue / 4);
+        _timeoutMs = options.OperationTimeout > TimeSpan.Zero ? (long)Math.Min(options.OperationTimeout.TotalMilliseconds, long.MaxValue / 4) : long.MaxValue / 4;
         _operations = new ReadOperation[MaxInFlight];
         _free = new int[MaxInFlight];
         for (var i = 0; i < MaxInFlight; i++)
@@ -301,7 +301,7 @@ internal sealed class FramedClient : IAsyncDisposable
             ControlMessage answer;
             try
             {
-                answer = await reply.Task.WaitAsync(Options.OperationTimeout, cancellationToken).ConfigureAwait(false);
+                answer = await reply.Task.WaitAsync(TimeSpan.FromMilliseconds(Math.Min(_timeoutMs, uint.MaxValue - 1)), cancellationToken).ConfigureAwait(false);
             }
             catch (TimeoutException)
             {
@@ -371,7 +371,9 @@ internal sealed class FramedClient : IAsyncDisposable
                 }
             }
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
+#pragma warning disable CA1031 // Whatever ends the loop, every pending read must hear PeerGone rather than hang.
+        catch (Exception)
+#pragma warning restore CA1031
         {
         }
         receiving?.FinishClaimed(receivingId, ReadStatus.PeerGone);

@@ -36,6 +36,7 @@ internal sealed class ServerConnection
     });
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _controlsDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _aborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _activeControls = 1;
     private volatile bool _stopRequested;
 
@@ -60,10 +61,15 @@ internal sealed class ServerConnection
         _stopping.Cancel();
     }
 
+    /// <summary>Whether the connection ended without finishing its work (dead peer, malformed frame, server abort).</summary>
+    public bool WasAborted => _aborted.Task.IsCompleted;
+
     /// <summary>Closes the socket at once, as if the process had died.</summary>
     public void Abort()
     {
         _stopRequested = true;
+        _aborted.TrySetResult();
+        _stopping.Cancel();
         try
         {
             _socket.LingerState = new LingerOption(true, 0);
@@ -83,13 +89,17 @@ internal sealed class ServerConnection
         {
             await ProcessAsync().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or InvalidOperationException or ChannelClosedException)
+#pragma warning disable CA1031 // Whatever goes wrong in one session (a broken peer, a throwing callback) ends that session only.
+        catch (Exception)
+#pragma warning restore CA1031
         {
+            Abort();
         }
         await _input.Reader.CompleteAsync().ConfigureAwait(false);
         if (Interlocked.Decrement(ref _activeControls) == 0)
             _controlsDone.TrySetResult();
-        await _controlsDone.Task.ConfigureAwait(false);
+        // Replies to control requests already taken are sent before closing, unless the session is being torn down.
+        await Task.WhenAny(_controlsDone.Task, _aborted.Task).ConfigureAwait(false);
         _outgoing.Writer.TryComplete();
         await send.ConfigureAwait(false);
         try
@@ -101,7 +111,6 @@ internal sealed class ServerConnection
         }
         _socket.Dispose();
         await fill.ConfigureAwait(false);
-        _stopping.Dispose();
         _server.OnClosed(this);
     }
 
@@ -206,7 +215,7 @@ internal sealed class ServerConnection
         var read = ReadFrame.Parse(bytes);
         var region = _server.Store.Find(read.RegionId);
         var status = region is null ? ReadStatus.UnknownRegion : region.Check(read.Key, read.Offset, read.Length);
-        if (status == ReadStatus.Ok && _server.Options.Authorize is { } authorize && !authorize(Session, region!))
+        if (status == ReadStatus.Ok && !_server.Authorizes(Session, region!))
             status = ReadStatus.AccessDenied;
         var reply = status == ReadStatus.Ok
             ? new Outgoing(FrameKind.ReadReply, status, 0, requestId, AddressOf(region!, read.Offset), read.Length, default)
@@ -231,7 +240,7 @@ internal sealed class ServerConnection
     {
         try
         {
-            var reply = await ControlDispatcher.AnswerAsync(Session, _server.Store, _server.Options,
+            var reply = await ControlDispatcher.AnswerAsync(Session, _server.Store, _server.Options, _server.Authorizes,
                 new ControlMessage(header.Type, body), _stopping.Token).ConfigureAwait(false);
             if (reply.Body.Length > ControlTypes.MaxBodyBytes)
                 reply = ControlDispatcher.Error(ControlErrorCode.Internal, $"The reply to control message type {header.Type} is larger than {ControlTypes.MaxBodyBytes} bytes.");
@@ -315,7 +324,15 @@ internal sealed class ServerConnection
             Session.CountRead(bytes);
         else
             Session.CountRefused();
-        _server.Options.ReadServed?.Invoke(Session, status, bytes);
+        try
+        {
+            _server.Options.ReadServed?.Invoke(Session, status, bytes);
+        }
+#pragma warning disable CA1031 // A metrics callback must not break the session.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
     }
 
     private async ValueTask SendAllAsync(ReadOnlyMemory<byte> bytes)

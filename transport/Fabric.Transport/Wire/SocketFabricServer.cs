@@ -64,6 +64,23 @@ internal sealed class SocketFabricServer
         }
     }
 
+    /// <summary>Runs <see cref="FabricServerOptions.Authorize"/>; a callback that throws refuses the read.</summary>
+    public bool Authorizes(ServerSession session, ExportedRegion region)
+    {
+        if (Options.Authorize is not { } authorize)
+            return true;
+        try
+        {
+            return authorize(session, region);
+        }
+#pragma warning disable CA1031 // A faulty policy refuses rather than takes the session down.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    }
+
     internal void OnClosed(ServerConnection connection)
     {
         _connections.TryRemove(connection, out _);
