@@ -40,6 +40,10 @@ public static unsafe class RdmaDevices
     {
         try
         {
+            // The connection manager is needed too; find out now rather than on the first connect.
+            if (!System.Runtime.InteropServices.NativeLibrary.TryLoad(RdmaCm.Library, out var rdmacm))
+                return new RdmaAvailability(false, $"the RDMA library {RdmaCm.Library} could not be loaded (install the Debian package librdmacm1)", []);
+            System.Runtime.InteropServices.NativeLibrary.Free(rdmacm);
             return ProbeDevices();
         }
         catch (DllNotFoundException e)

@@ -172,6 +172,8 @@ public sealed class RdmaFabricClient : IFabricClient
         public RdmaConnection Connection { get; }
         public ConcurrentDictionary<uint, Grant> Grants { get; } = new();
 
+        private readonly ConcurrentDictionary<(uint, ulong), Task<(ReadStatus, Grant?)>> _asking = new();
+
         public bool IsHealthy => Connection.Queue.IsHealthy && Control.IsConnected;
 
         public string? FailureReason =>
@@ -233,11 +235,33 @@ public sealed class RdmaFabricClient : IFabricClient
             return Connection.Queue.Submit(local, destination, grant.Address + (ulong)request.Offset, grant.Rkey, request.Length, timeout, cancellationToken);
         }
 
+        /// <summary>Asks the server for a region's keys; concurrent first reads of one region share one request.</summary>
         public async Task<(ReadStatus, Grant?)> RequestGrantAsync(uint regionId, ulong key, CancellationToken cancellationToken)
+        {
+            var question = (regionId, key);
+            var answer = _asking.GetOrAdd(question, static (q, session) => session.AskOnceAsync(q), this);
+            return await answer.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        private async Task<(ReadStatus, Grant?)> AskOnceAsync((uint RegionId, ulong Key) question)
+        {
+            // Yield first so that the task is in _asking before it can remove itself.
+            await Task.Yield();
+            try
+            {
+                return await AskAsync(question.RegionId, question.Key).ConfigureAwait(false);
+            }
+            finally
+            {
+                _asking.TryRemove(question, out _);
+            }
+        }
+
+        private async Task<(ReadStatus, Grant?)> AskAsync(uint regionId, ulong key)
         {
             try
             {
-                var reply = await Control.CallAsync<RdmaRegionGrantRequest, RdmaRegionGrant>(RdmaControlTypes.RegionGrant, new RdmaRegionGrantRequest(regionId, key), cancellationToken).ConfigureAwait(false);
+                var reply = await Control.CallAsync<RdmaRegionGrantRequest, RdmaRegionGrant>(RdmaControlTypes.RegionGrant, new RdmaRegionGrantRequest(regionId, key)).ConfigureAwait(false);
                 var grant = new Grant(key, reply.Address, reply.Rkey, reply.Length);
                 Grants[regionId] = grant;
                 return (ReadStatus.Ok, grant);
@@ -258,6 +282,10 @@ public sealed class RdmaFabricClient : IFabricClient
             catch (TimeoutException)
             {
                 return (ReadStatus.TimedOut, null);
+            }
+            catch (ObjectDisposedException)
+            {
+                return (ReadStatus.PeerGone, null);
             }
         }
 
