@@ -232,7 +232,7 @@ public sealed class RdmaFabricClient : IFabricClient
             if (request.Length == 0)
                 return new ValueTask<ReadStatus>(ReadStatus.Ok);
             var destination = Connection.Destinations.Acquire(request.Destination, out var local);
-            return Connection.Queue.Submit(local, destination, grant.Address + (ulong)request.Offset, grant.Rkey, request.Length, timeout, cancellationToken);
+            return Connection.Queue.Submit(local, destination.Lkey, destination, grant.Address + (ulong)request.Offset, grant.Rkey, request.Length, timeout, cancellationToken);
         }
 
         /// <summary>Asks the server for a region's keys; concurrent first reads of one region share one request.</summary>

@@ -18,6 +18,7 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
     private static readonly long DeadlineCheckTicks = Stopwatch.Frequency / 100;
 
     private readonly IbvQp* _qp;
+    private readonly delegate*<IbvQp*, int> _moveToError;
     private readonly IbvCq* _cq;
     private readonly int _depth;
     private readonly bool _inlineContinuations;
@@ -45,7 +46,14 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
     /// <param name="inlineContinuations">Run a read's continuation on the polling thread (lowest latency; the caller must not block there).</param>
     /// <param name="name">The polling thread's name.</param>
     public RdmaReadQueue(IbvQp* qp, IbvCq* cq, int depth, bool inlineContinuations, string name)
+        : this(qp, cq, depth, inlineContinuations, name, &MoveToError)
     {
+    }
+
+    /// <summary>As the public constructor; <paramref name="moveToError"/> moves the QP to the error state (ibv_modify_qp), and the tests' software provider replaces it.</summary>
+    internal RdmaReadQueue(IbvQp* qp, IbvCq* cq, int depth, bool inlineContinuations, string name, delegate*<IbvQp*, int> moveToError)
+    {
+        _moveToError = moveToError;
         _qp = qp;
         _cq = cq;
         _depth = depth;
@@ -66,24 +74,25 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
     public int Depth => _depth;
 
     /// <summary>
-    /// Starts one read of <paramref name="length"/> bytes (greater than 0) and returns its completion. The caller has
-    /// checked the range and holds <paramref name="destination"/> in use; it is released when the read ends.
+    /// Starts one read of <paramref name="length"/> bytes (greater than 0) into <paramref name="localAddress"/>
+    /// (registered under <paramref name="lkey"/>) and returns its completion. The caller has checked the range and
+    /// holds <paramref name="destination"/> in use; it is released when the read ends.
     /// </summary>
-    public ValueTask<ReadStatus> Submit(ulong localAddress, DestinationRegistration destination, ulong remoteAddress, uint rkey, long length, TimeSpan timeout, CancellationToken cancellationToken)
+    public ValueTask<ReadStatus> Submit(ulong localAddress, uint lkey, DestinationRegistration? destination, ulong remoteAddress, uint rkey, long length, TimeSpan timeout, CancellationToken cancellationToken)
     {
         ReadOperation op;
         lock (_gate)
         {
             if (_broken || _disposed)
             {
-                destination.EndUse();
+                destination?.EndUse();
                 return new ValueTask<ReadStatus>(ReadStatus.PeerGone);
             }
             op = RentLocked();
             var deadline = timeout <= TimeSpan.Zero || timeout == Timeout.InfiniteTimeSpan
                 ? long.MaxValue
                 : Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * Stopwatch.Frequency);
-            op.Start(localAddress, destination.Lkey, remoteAddress, rkey, length, deadline, destination, cancellationToken);
+            op.Start(localAddress, lkey, remoteAddress, rkey, length, deadline, destination, cancellationToken);
             _busy++;
             _unposted.Enqueue(op);
             PostLocked();
@@ -190,9 +199,7 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
         _brokenStatus = status;
         Volatile.Write(ref _brokenReason, reason);
         _broken = true;
-        var attr = default(IbvQpAttr);
-        attr.QpState = IbvQpState.Err;
-        IbVerbs.ModifyQp(_qp, &attr, IbvQpAttrMask.State);
+        _moveToError(_qp);
         while (_unposted.TryDequeue(out var op))
         {
             if (op.Status == ReadStatus.Ok)
@@ -200,6 +207,13 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
             if (op.Finished)
                 FinishLocked(op);
         }
+    }
+
+    private static int MoveToError(IbvQp* qp)
+    {
+        var attr = default(IbvQpAttr);
+        attr.QpState = IbvQpState.Err;
+        return IbVerbs.ModifyQp(qp, &attr, IbvQpAttrMask.State);
     }
 
     private void FinishLocked(ReadOperation op)

@@ -44,7 +44,7 @@ internal sealed class ReadOperation : IValueTaskSource<ReadStatus>
 
     public bool Finished => Outstanding == 0 && (Posted == Length || Status != ReadStatus.Ok || Cancelled);
 
-    public void Start(ulong localAddress, uint lkey, ulong remoteAddress, uint rkey, long length, long deadline, DestinationRegistration destination, CancellationToken cancellationToken)
+    public void Start(ulong localAddress, uint lkey, ulong remoteAddress, uint rkey, long length, long deadline, DestinationRegistration? destination, CancellationToken cancellationToken)
     {
         LocalAddress = localAddress;
         Lkey = lkey;
