@@ -70,7 +70,7 @@ public abstract class TransportConformanceTests
 
     // ---- reads ----
 
-    [Fact]
+    [ConformanceFact]
     public async Task Read_RandomOffsetsAndSizes_MatchByteForByte()
     {
         const uint Big = 7;
@@ -98,7 +98,7 @@ public abstract class TransportConformanceTests
         Assert.True(RegionPattern.Matches(OddRegion, whole.Length - 1, destination.Span[..1]));
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Read_PastRegionEnd_FailsWithOutOfRange()
     {
         await using var served = await ServeAsync();
@@ -113,7 +113,7 @@ public abstract class TransportConformanceTests
         Assert.True(RegionPattern.Matches(SmallRegion, (1 << 20) - 4096, buffer));
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Read_UnknownRegion_FailsWithUnknownRegion()
     {
         await using var served = await ServeAsync();
@@ -121,7 +121,7 @@ public abstract class TransportConformanceTests
         Assert.Equal(ReadStatus.UnknownRegion, await client.ReadAsync(new ReadRequest(999, SmallKey, 0, new byte[16])));
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Read_WrongKey_FailsWithAccessDenied()
     {
         await using var served = await ServeAsync();
@@ -133,7 +133,7 @@ public abstract class TransportConformanceTests
         Assert.Equal(ReadStatus.Ok, await client.ReadAsync(new ReadRequest(SmallRegion, SmallKey, 0, buffer)));
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Read_AuthorizeRefusesSession_FailsWithAccessDenied()
     {
         var served = await ServeAsync(options: new FabricServerOptions { Authorize = (_, region) => region.Id != SmallRegion });
@@ -146,7 +146,7 @@ public abstract class TransportConformanceTests
         }
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Read_ThousandConcurrent_AllCorrect()
     {
         await using var served = await ServeAsync();
@@ -167,7 +167,7 @@ public abstract class TransportConformanceTests
         }
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task ReadBatch_ScatterList_FillsEveryDestinationWithItsOwnStatus()
     {
         await using var served = await ServeAsync();
@@ -196,7 +196,7 @@ public abstract class TransportConformanceTests
         }
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task ReadBatch_StatusListTooShort_Throws()
     {
         await using var served = await ServeAsync();
@@ -207,7 +207,7 @@ public abstract class TransportConformanceTests
 
     // ---- failures of peers ----
 
-    [Fact]
+    [ConformanceFact]
     public async Task Server_KilledMidTransfer_FailsPendingReadsPromptly()
     {
         await using var served = await ServeAsync();
@@ -234,7 +234,7 @@ public abstract class TransportConformanceTests
         await Assert.ThrowsAsync<PeerGoneException>(() => client.CallAsync(ControlMessage.Create(EchoType, "x")).WaitAsync(Prompt));
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Client_DisconnectingMidTransfer_LeavesServerHealthyForTheNext()
     {
         var closed = new TaskCompletionSource<ServerSession>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -262,7 +262,7 @@ public abstract class TransportConformanceTests
         await WaitUntil(() => served.Server.SessionCount == 1);
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Connect_NothingListening_FailsWithEndpointException()
     {
         var error = await Assert.ThrowsAsync<EndpointException>(async () => await FabricTransports.ConnectAsync(UnreachableEndpoint));
@@ -270,7 +270,7 @@ public abstract class TransportConformanceTests
         Assert.DoesNotContain('\n', error.Message);
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Server_Stopped_FinishesOrFailsInFlightReadsAndRefusesNewOnes()
     {
         await using var served = await ServeAsync();
@@ -293,7 +293,7 @@ public abstract class TransportConformanceTests
 
     // ---- control channel ----
 
-    [Fact]
+    [ConformanceFact]
     public async Task Control_RoundTrip_ReturnsTheHandlersReply()
     {
         await using var served = await ServeAsync();
@@ -306,7 +306,7 @@ public abstract class TransportConformanceTests
         Assert.Equal(Enumerable.Range(0, 50).Select(i => $"echo: m{i}"), many);
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Control_UnknownType_ThrowsControlException()
     {
         await using var served = await ServeAsync();
@@ -318,7 +318,7 @@ public abstract class TransportConformanceTests
         Assert.Equal("echo: still here", await client.CallAsync<string, string>(EchoType, "still here").WaitAsync(Prompt));
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Control_NoHandler_RefusesUserTypes()
     {
         await using var served = await ServeAsync(options: FabricServerOptions.Default);
@@ -327,7 +327,7 @@ public abstract class TransportConformanceTests
         Assert.Equal(ControlErrorCode.UnknownMessageType, error.Code);
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Control_HandlerThrows_SendsErrorAndKeepsSession()
     {
         await using var served = await ServeAsync();
@@ -338,7 +338,7 @@ public abstract class TransportConformanceTests
         Assert.Equal("echo: ok", await client.CallAsync<string, string>(EchoType, "ok").WaitAsync(Prompt));
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Server_GarbageAndOversizedFrames_CloseOnlyThatSession()
     {
         await using var served = await ServeAsync();
@@ -382,7 +382,7 @@ public abstract class TransportConformanceTests
 
     // ---- cancellation and time-outs ----
 
-    [Fact]
+    [ConformanceFact]
     public async Task Read_CancelledToken_ThrowsAndReclaimsTheSlot()
     {
         await using var served = await ServeAsync();
@@ -417,7 +417,7 @@ public abstract class TransportConformanceTests
         Assert.True(RegionPattern.Matches(SmallRegion, 9, buffer));
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Read_ServerStalls_EndsWithTimedOut()
     {
         using var stall = new ManualResetEventSlim(false);
@@ -438,7 +438,7 @@ public abstract class TransportConformanceTests
         Assert.True(RegionPattern.Matches(SmallRegion, 1, buffer));
     }
 
-    [Fact]
+    [ConformanceFact]
     public async Task Control_HandlerStalls_ThrowsTimeoutException()
     {
         await using var served = await ServeAsync();
@@ -449,7 +449,7 @@ public abstract class TransportConformanceTests
 
     // ---- accounting ----
 
-    [Fact]
+    [ConformanceFact]
     public async Task Server_ReportsServedReadsAndClosedSessions()
     {
         var served = 0L;

@@ -13,6 +13,7 @@ public static class FabricServers
     {
         ["tcp"] = async (listen, store, options, ct) => await TcpFabricServer.StartAsync(listen, store, options, ct).ConfigureAwait(false),
         ["shm"] = StartShmAsync,
+        ["rdma"] = async (listen, store, options, ct) => await Rdma.RdmaFabricServer.StartAsync(listen, store, options, ct).ConfigureAwait(false),
     };
     private static readonly Lock Gate = new();
 

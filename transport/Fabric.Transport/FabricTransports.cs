@@ -16,6 +16,7 @@ public static class FabricTransports
     {
         Connectors["tcp"] = TcpFabricClient.ConnectAsync;
         Connectors["shm"] = ShmFabricClient.ConnectAsync;
+        Connectors["rdma"] = Rdma.RdmaFabricClient.ConnectAsync;
     }
 
     /// <summary>Installs (or replaces) the connector for <paramref name="scheme"/>.</summary>

@@ -1,0 +1,103 @@
+using System.Threading.Tasks.Sources;
+
+namespace Fabric.Transport.Rdma;
+
+/// <summary>
+/// One read in flight on an <see cref="RdmaReadQueue"/>: a pooled, reusable completion source. Its fields are
+/// guarded by the queue's lock; the work-request id of each of its slices is <see cref="Slot"/>.
+/// </summary>
+internal sealed class ReadOperation : IValueTaskSource<ReadStatus>
+{
+    private readonly RdmaReadQueue _owner;
+    private ManualResetValueTaskSourceCore<ReadStatus> _core;
+    private CancellationTokenRegistration _cancellation;
+    private CancellationToken _token;
+
+    public ReadOperation(RdmaReadQueue owner, int slot, bool inlineContinuations)
+    {
+        _owner = owner;
+        Slot = slot;
+        _core.RunContinuationsAsynchronously = !inlineContinuations;
+    }
+
+    public int Slot { get; }
+
+    public ulong LocalAddress;
+    public uint Lkey;
+    public ulong RemoteAddress;
+    public uint Rkey;
+    public long Length;
+    /// <summary>Bytes already handed to the QP as work requests.</summary>
+    public long Posted;
+    /// <summary>Work requests posted and not yet completed.</summary>
+    public int Outstanding;
+    /// <summary>The first failure seen; Ok until then.</summary>
+    public ReadStatus Status;
+    /// <summary>Stopwatch timestamp after which the read counts as timed out.</summary>
+    public long Deadline;
+    public volatile bool Cancelled;
+    /// <summary>True from <see cref="Start"/> until the queue has finished the read.</summary>
+    public bool Active;
+    public DestinationRegistration? Destination;
+
+    public short Version => _core.Version;
+
+    public bool Finished => Outstanding == 0 && (Posted == Length || Status != ReadStatus.Ok || Cancelled);
+
+    public void Start(ulong localAddress, uint lkey, ulong remoteAddress, uint rkey, long length, long deadline, DestinationRegistration? destination, CancellationToken cancellationToken)
+    {
+        LocalAddress = localAddress;
+        Lkey = lkey;
+        RemoteAddress = remoteAddress;
+        Rkey = rkey;
+        Length = length;
+        Posted = 0;
+        Outstanding = 0;
+        Status = ReadStatus.Ok;
+        Deadline = deadline;
+        Cancelled = false;
+        Active = true;
+        Destination = destination;
+        _token = cancellationToken;
+        if (cancellationToken.CanBeCanceled)
+            _cancellation = cancellationToken.UnsafeRegister(static state => ((ReadOperation)state!).OnCancelled(), this);
+    }
+
+    /// <summary>Ends the read once its last work request has completed. Called without the queue's lock held.</summary>
+    public void Complete()
+    {
+        _cancellation.Dispose();
+        _cancellation = default;
+        Destination?.EndUse();
+        Destination = null;
+        if (Cancelled && _token.IsCancellationRequested)
+            _core.SetException(new OperationCanceledException(_token));
+        else
+            _core.SetResult(Status);
+    }
+
+    public ReadStatus GetResult(short token)
+    {
+        try
+        {
+            return _core.GetResult(token);
+        }
+        finally
+        {
+            _core.Reset();
+            _token = default;
+            _owner.Return(this);
+        }
+    }
+
+    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _core.OnCompleted(continuation, state, token, flags);
+
+    private void OnCancelled()
+    {
+        Cancelled = true;
+        _owner.Wake();
+    }
+}
