@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace Fabric.Sim.Cli;
+
+/// <summary>Every subcommand of fabric-sim.</summary>
+internal static class SimCommands
+{
+    public static IEnumerable<Command> All() =>
+    [
+        TopologyCommands.ImportHwloc(),
+        TopologyCommands.Calibrate(),
+    ];
+}
