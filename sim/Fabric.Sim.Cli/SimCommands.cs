@@ -7,6 +7,7 @@ internal static class SimCommands
 {
     public static IEnumerable<Command> All() =>
     [
+        RunCommand.Create(),
         TopologyCommands.ImportHwloc(),
         TopologyCommands.Calibrate(),
     ];
