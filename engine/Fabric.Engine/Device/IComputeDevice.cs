@@ -40,6 +40,9 @@ public interface IComputeDevice : IDisposable
     /// </summary>
     ValueTask CopyToSlotAsync(DeviceBuffer slots, long byteOffset, ReadOnlyMemory<byte> staging, CancellationToken cancellationToken = default);
 
+    /// <summary>Copies <paramref name="bytes"/> between device buffers, ordered with the compute ops.</summary>
+    void Copy(DeviceBuffer source, long sourceByteOffset, DeviceBuffer destination, long destinationByteOffset, long bytes);
+
     /// <summary>Waits for all queued compute.</summary>
     void Synchronize();
 
@@ -81,10 +84,17 @@ public interface IComputeDevice : IDisposable
     void RouterTopK(DeviceBuffer logits, int rows, int experts, int topK, Span<int> indices, Span<float> weights);
 
     /// <summary>
-    /// One expert over the token rows routed to it: for each j, x = input[rows[j]],
-    /// output[rows[j]] += rowWeights[j] · w2(silu(w1 x) ⊙ w3 x). input and output are [*, hidden]; scratch holds at
-    /// least rows.Length rows.
+    /// One expert over the token rows routed to it: for each j, x = input[inputRows[j]],
+    /// output[outputRows[j]] = w2(silu(w1 x) ⊙ w3 x) (overwritten, unweighted). input is [*, hidden]; output is
+    /// [*, hidden] (the engine's per-(token, rank) buffer, so that <see cref="MoeCombine"/> sums in a fixed order
+    /// whatever order the experts arrived in); scratch holds at least inputRows.Length rows.
     /// </summary>
-    void ExpertForward(ExpertView expert, DeviceBuffer input, ReadOnlySpan<int> rows, ReadOnlySpan<float> rowWeights,
-        ExpertScratch scratch, DeviceBuffer output);
+    void ExpertForward(ExpertView expert, DeviceBuffer input, ReadOnlySpan<int> inputRows, DeviceBuffer output, ReadOnlySpan<int> outputRows,
+        ExpertScratch scratch);
+
+    /// <summary>
+    /// target[r] += Σ_j weights[r · topK + j] · expertOutputs[r · topK + j] for j = 0..topK−1 in that order, over
+    /// <paramref name="rows"/> rows of <paramref name="hidden"/> floats (the MoE residual add).
+    /// </summary>
+    void MoeCombine(DeviceBuffer expertOutputs, ReadOnlySpan<float> weights, int rows, int topK, int hidden, DeviceBuffer target);
 }

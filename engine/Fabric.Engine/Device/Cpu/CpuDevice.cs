@@ -64,6 +64,13 @@ public sealed unsafe class CpuDevice : IComputeDevice
         return ValueTask.CompletedTask;
     }
 
+    public void Copy(DeviceBuffer source, long sourceByteOffset, DeviceBuffer destination, long destinationByteOffset, long bytes)
+    {
+        CheckRange(source, sourceByteOffset, bytes);
+        CheckRange(destination, destinationByteOffset, bytes);
+        Buffer.MemoryCopy(Cpu(source).Pointer + sourceByteOffset, Cpu(destination).Pointer + destinationByteOffset, bytes, bytes);
+    }
+
     public void Synchronize()
     {
     }
@@ -245,18 +252,18 @@ public sealed unsafe class CpuDevice : IComputeDevice
     public void RouterTopK(DeviceBuffer logits, int rows, int experts, int topK, Span<int> indices, Span<float> weights) =>
         Routing.TopK(new ReadOnlySpan<float>(Cpu(logits).Floats(), rows * experts), rows, experts, topK, indices, weights);
 
-    public void ExpertForward(ExpertView expert, DeviceBuffer input, ReadOnlySpan<int> rows, ReadOnlySpan<float> rowWeights,
-        ExpertScratch scratch, DeviceBuffer output)
+    public void ExpertForward(ExpertView expert, DeviceBuffer input, ReadOnlySpan<int> inputRows, DeviceBuffer output, ReadOnlySpan<int> outputRows,
+        ExpertScratch scratch)
     {
         var hidden = expert.W1.Cols;
         var inter = expert.W1.Rows;
-        var n = rows.Length;
+        var n = inputRows.Length;
         if (n > scratch.MaxRows)
-            throw new ArgumentException($"{n} rows exceed the expert scratch of {scratch.MaxRows}.", nameof(rows));
+            throw new ArgumentException($"{n} rows exceed the expert scratch of {scratch.MaxRows}.", nameof(inputRows));
         var gathered = Cpu(scratch.Gathered).Floats();
         var src = Cpu(input).Floats();
         for (var j = 0; j < n; j++)
-            new ReadOnlySpan<float>(src + ((long)rows[j] * hidden), hidden).CopyTo(new Span<float>(gathered + ((long)j * hidden), hidden));
+            new ReadOnlySpan<float>(src + ((long)inputRows[j] * hidden), hidden).CopyTo(new Span<float>(gathered + ((long)j * hidden), hidden));
         MatMul(scratch.Gathered, n, expert.W1, scratch.Gate);
         MatMul(scratch.Gathered, n, expert.W3, scratch.Up);
         SiluMul(scratch.Gate, scratch.Up, n * inter);
@@ -264,9 +271,21 @@ public sealed unsafe class CpuDevice : IComputeDevice
         var result = Cpu(scratch.Output).Floats();
         var dst = Cpu(output).Floats();
         for (var j = 0; j < n; j++)
+            new ReadOnlySpan<float>(result + ((long)j * hidden), hidden).CopyTo(new Span<float>(dst + ((long)outputRows[j] * hidden), hidden));
+    }
+
+    public void MoeCombine(DeviceBuffer expertOutputs, ReadOnlySpan<float> weights, int rows, int topK, int hidden, DeviceBuffer target)
+    {
+        var src = Cpu(expertOutputs).Floats();
+        var dst = Cpu(target).Floats();
+        for (var r = 0; r < rows; r++)
         {
-            var o = new Span<float>(dst + ((long)rows[j] * hidden), hidden);
-            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(result + ((long)j * hidden), hidden), rowWeights[j], o, o);
+            var t = new Span<float>(dst + ((long)r * hidden), hidden);
+            for (var j = 0; j < topK; j++)
+            {
+                var i = (r * topK) + j;
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(src + ((long)i * hidden), hidden), weights[i], t, t);
+            }
         }
     }
 
