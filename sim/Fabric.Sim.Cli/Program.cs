@@ -1,7 +1,7 @@
+using Fabric.Sim.Cli;
 using Fabric.Transport;
 
-return await ConsoleErrors.RunAsync("fabric-sim", () =>
-{
-    Console.Error.WriteLine("fabric-sim: no commands yet.");
-    return Task.FromResult(ConsoleErrors.UserError);
-});
+var root = new System.CommandLine.RootCommand("fabric-sim: the topology simulator (run, sweep, validate, import-hwloc, calibrate).");
+foreach (var command in SimCommands.All())
+    root.Subcommands.Add(command);
+return await ConsoleErrors.RunAsync("fabric-sim", () => root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false }));

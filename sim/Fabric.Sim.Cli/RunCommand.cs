@@ -1,0 +1,46 @@
+using System.CommandLine;
+using Fabric.Sim.Run;
+using Fabric.Sim.Topology;
+using Fabric.Sim.Workloads;
+using Spectre.Console;
+
+namespace Fabric.Sim.Cli;
+
+/// <summary><c>fabric-sim run</c>: one workload on one topology, a table and optionally JSON.</summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var topology = new Option<string>("--topology", "-t") { Description = "topology YAML file", Required = true };
+        var workload = new Option<string>("--workload", "-w") { Description = "workload YAML file", Required = true };
+        var json = new Option<string?>("--json") { Description = "also write the results as JSON to PATH" };
+        var slots = new Option<int?>("--slots") { Description = "override the workload's expert slots per engine" };
+        var policy = new Option<string?>("--policy") { Description = "override the eviction policy (lru, lfu, activation, belady)" };
+        var prefetch = new Option<string?>("--prefetch") { Description = "override the prefetch mode (none, next-layer, history)" };
+        var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
+        var cmd = new Command("run", "Simulate a workload on a topology: tokens/s, latency, hit rate, stall, busiest links.");
+        foreach (var o in new Option[] { topology, workload, json, slots, policy, prefetch, tokens })
+            cmd.Options.Add(o);
+        cmd.SetAction(r =>
+        {
+            var t = TopologyLoader.LoadFile(r.GetValue(topology)!);
+            var w = WorkloadLoader.LoadFile(r.GetValue(workload)!, t);
+            w = w with
+            {
+                Slots = r.GetValue(slots) ?? w.Slots,
+                Policy = r.GetValue(policy) ?? w.Policy,
+                Prefetch = r.GetValue(prefetch) ?? w.Prefetch,
+                DecodeTokens = r.GetValue(tokens) ?? w.DecodeTokens,
+            };
+            var result = SimRunner.Run(t, w);
+            Report.Print(result, w);
+            if (r.GetValue(json) is { } path)
+            {
+                ResultJson.Write(path, ResultJson.ToJson(result));
+                AnsiConsole.MarkupLine($"[grey]wrote {Markup.Escape(path)}[/]");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+}

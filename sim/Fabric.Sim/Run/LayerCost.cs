@@ -1,0 +1,55 @@
+using Fabric.MemoryPool.Model;
+using Fabric.Sim.Core;
+using Fabric.Sim.Topology;
+
+namespace Fabric.Sim.Run;
+
+/// <summary>
+/// The roofline cost of one layer visit on one device: attention (QKV/O projections and the KV-cache read over the
+/// context) and the routed experts (each distinct expert's weights are read once from HBM; each routed token does
+/// 2·3·hidden·intermediate FLOPs), plus the LM head after the last layer and a fixed per-layer overhead.
+/// </summary>
+public sealed class LayerCost
+{
+    private readonly TopologyNode _device;
+    private readonly double _attentionWeightBytes;
+    private readonly double _attentionFlopsPerRow;
+    private readonly double _kvBytesPerRow;
+    private readonly double _expertFlopsPerRoute;
+    private readonly double _expertBytes;
+    private readonly double _headFlopsPerRow;
+    private readonly double _headBytes;
+    private readonly long _overheadNs;
+    private readonly int _layers;
+
+    public LayerCost(ModelConfig model, TopologyNode device, int contextTokens, long overheadNs)
+    {
+        _device = device;
+        var dtype = model.Dtype.ByteSize();
+        double h = model.HiddenSize, qd = (double)model.NumAttentionHeads * model.HeadDim, kvd = (double)model.NumKeyValueHeads * model.HeadDim;
+        var projection = (h * (qd + (2 * kvd))) + (qd * h);
+        _attentionWeightBytes = projection * dtype;
+        _attentionFlopsPerRow = (2 * projection) + (4.0 * contextTokens * qd);
+        _kvBytesPerRow = 2.0 * contextTokens * kvd * dtype;
+        _expertFlopsPerRoute = 2.0 * model.ExpertElements;
+        _expertBytes = model.ExpertBytes;
+        _headFlopsPerRow = 2.0 * h * model.VocabSize;
+        _headBytes = h * model.VocabSize * dtype;
+        _overheadNs = overheadNs;
+        _layers = model.NumHiddenLayers;
+        TopK = model.NumExpertsPerTok;
+    }
+
+    public int TopK { get; }
+
+    /// <summary>Nanoseconds for <paramref name="rows"/> token positions at <paramref name="layer"/> using <paramref name="distinctExperts"/> experts.</summary>
+    public long TimeNs(int layer, int rows, int distinctExperts)
+    {
+        var t = Roofline.TimeNs(_device, rows * _attentionFlopsPerRow, _attentionWeightBytes + (rows * _kvBytesPerRow))
+            + Roofline.TimeNs(_device, rows * TopK * _expertFlopsPerRoute, distinctExperts * _expertBytes)
+            + _overheadNs;
+        if (layer == _layers - 1)
+            t += Roofline.TimeNs(_device, rows * _headFlopsPerRow, _headBytes);
+        return t;
+    }
+}

@@ -1,0 +1,39 @@
+namespace Fabric.Sim.Run;
+
+/// <summary>One link direction's load over a run.</summary>
+public sealed record ChannelLoad(string Name, string Kind, double Bandwidth, double BytesCarried, double Utilisation);
+
+/// <summary>The outcome of a run: per-engine results, link loads, and the cost of simulating it.</summary>
+public sealed class SimResult
+{
+    public required string Topology { get; init; }
+    public required string Workload { get; init; }
+    public required string Policy { get; init; }
+    public required string Prefetch { get; init; }
+    public required int Slots { get; init; }
+    public required IReadOnlyList<EngineResult> Engines { get; init; }
+
+    /// <summary>Every channel that carried bytes, busiest first.</summary>
+    public required IReadOnlyList<ChannelLoad> Channels { get; init; }
+    public required long MakespanNs { get; init; }
+    public required long Events { get; init; }
+    public required double WallSeconds { get; init; }
+
+    public long Tokens => Engines.Sum(e => e.Tokens);
+
+    /// <summary>Decode tokens per second summed over engines.</summary>
+    public double TotalTokensPerSecond => Engines.Sum(e => e.TokensPerSecond);
+    public double HitRate => Engines.Sum(e => e.Hits + e.Misses) is var uses and > 0 ? (double)Engines.Sum(e => e.Hits) / uses : 0;
+    public long StallNs => Engines.Sum(e => e.StallNs);
+    public long BytesFetched => Engines.Sum(e => e.BytesFetched);
+
+    /// <summary>Per-token latency percentile over every decode step of every engine, ns.</summary>
+    public double TokenLatencyPercentile(double p)
+    {
+        var all = Engines.SelectMany(e => e.StepNs).Order().ToArray();
+        if (all.Length == 0)
+            return 0;
+        var rank = (int)Math.Ceiling(p / 100 * all.Length) - 1;
+        return all[Math.Clamp(rank, 0, all.Length - 1)];
+    }
+}

@@ -1,0 +1,26 @@
+using Fabric.Sim.Core;
+
+namespace Fabric.Sim.Run;
+
+/// <summary>A topology brought to life: the event loop, the flow network over its channels, and its routes.</summary>
+public sealed class SimWorld
+{
+    public SimWorld(Topology.Topology topology)
+    {
+        Topology = topology;
+        Simulation = new Simulation();
+        var capacities = new double[topology.ChannelCount];
+        foreach (var l in topology.Links)
+        {
+            capacities[2 * l.Id] = l.Bandwidth;
+            capacities[(2 * l.Id) + 1] = l.Bandwidth;
+        }
+        Network = new FlowNetwork(Simulation, capacities);
+        Router = new Router(topology);
+    }
+
+    public Topology.Topology Topology { get; }
+    public Simulation Simulation { get; }
+    public FlowNetwork Network { get; }
+    public Router Router { get; }
+}

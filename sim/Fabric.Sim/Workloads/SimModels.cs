@@ -1,0 +1,55 @@
+using Fabric.MemoryPool.Model;
+using Fabric.Sim.Topology;
+
+namespace Fabric.Sim.Workloads;
+
+/// <summary>Model shapes by name: the pool's generator presets plus published shapes for sizing studies.</summary>
+public static class SimModels
+{
+    /// <summary>Mixtral-8x7B as its config.json on the Hugging Face hub states (mistralai/Mixtral-8x7B-v0.1).</summary>
+    public static ModelConfig Mixtral8x7B { get; } = new()
+    {
+        Architecture = Architectures.Mixtral,
+        VocabSize = 32000,
+        HiddenSize = 4096,
+        IntermediateSize = 14336,
+        NumHiddenLayers = 32,
+        NumAttentionHeads = 32,
+        NumKeyValueHeads = 8,
+        HeadDim = 128,
+        NumLocalExperts = 8,
+        NumExpertsPerTok = 2,
+        MaxPositionEmbeddings = 32768,
+        Dtype = TensorDtype.BF16,
+    };
+
+    /// <summary>A 32-layer, 64-expert, top-4 model (DeepSeekMoE-like expert width 1408, hidden 4096): the scale benchmark.</summary>
+    public static ModelConfig Moe32x64 { get; } = Mixtral8x7B with
+    {
+        IntermediateSize = 1408,
+        NumLocalExperts = 64,
+        NumExpertsPerTok = 4,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["tiny", "small", "medium", "mixtral-8x7b", "moe-32x64"];
+
+    /// <summary>A preset by name, or the config.json at <paramref name="nameOrPath"/> (relative to <paramref name="baseDirectory"/>).</summary>
+    public static ModelConfig Resolve(string nameOrPath, string baseDirectory)
+    {
+        switch (nameOrPath.ToLowerInvariant())
+        {
+            case "mixtral-8x7b":
+                return Mixtral8x7B;
+            case "moe-32x64":
+                return Moe32x64;
+            case "tiny" or "small" or "medium":
+                return ModelPresets.Get(nameOrPath);
+        }
+        var path = Path.IsPathRooted(nameOrPath) ? nameOrPath : Path.Combine(baseDirectory, nameOrPath);
+        if (Directory.Exists(path))
+            path = Path.Combine(path, "config.json");
+        if (!File.Exists(path))
+            throw new TopologyException($"The model '{nameOrPath}' is neither a preset ({string.Join(", ", Names)}) nor a config.json that exists.");
+        return ModelConfigReader.Load(path);
+    }
+}

@@ -1,0 +1,40 @@
+using Fabric.MemoryPool.Model;
+
+namespace Fabric.Sim.Workloads;
+
+/// <summary>
+/// A resolved workload: the model, where engines run, the pool nodes, and the paging settings. A record so that a
+/// sweep can vary one field with <c>with</c>.
+/// </summary>
+public sealed record Workload
+{
+    public required string Name { get; init; }
+    public required ModelConfig Model { get; init; }
+
+    /// <summary>Topology node names the engines run on, one engine each.</summary>
+    public required IReadOnlyList<string> Engines { get; init; }
+
+    /// <summary>Pool node names; expert (l, e) lives on <c>Pool[(l·E + e) mod Pool.Count]</c>. Empty: every pool node.</summary>
+    public IReadOnlyList<string> Pool { get; init; } = [];
+
+    public int Batch { get; init; } = 1;
+    public int DecodeTokens { get; init; } = 64;
+
+    /// <summary>Expert slots per engine.</summary>
+    public required int Slots { get; init; }
+    public string Policy { get; init; } = "lru";
+    public string Prefetch { get; init; } = "none";
+    public double PredictionAccuracy { get; init; } = 0.9;
+    public int ContextTokens { get; init; } = 512;
+    public long LayerOverheadNs { get; init; }
+    public int Seed { get; init; } = 1;
+
+    /// <summary>Makes the routing source of engine <c>index</c>; called twice for Belady (once to record the future).</summary>
+    public required Func<int, IRoutingSource> Routing { get; init; }
+
+    /// <summary>Whether step 0 of the routing is a prefill (a recorded trace), not a decode step.</summary>
+    public bool FirstStepIsPrefill { get; init; }
+
+    /// <summary>A one-line description of where routing comes from, for reports.</summary>
+    public string RoutingDescription { get; init; } = "";
+}

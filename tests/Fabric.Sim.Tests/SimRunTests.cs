@@ -1,0 +1,142 @@
+using Fabric.MemoryPool.Model;
+using Fabric.Sim.Run;
+using Fabric.Sim.Topology;
+using Fabric.Sim.Workloads;
+
+namespace Fabric.Sim.Tests;
+
+public sealed class SimRunTests
+{
+    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
+
+    private static Topology.Topology Loopback() => TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+
+    private static Workload Tiny(int slots, string policy = "lru", string prefetch = "none", int seed = 1, double zipf = 0.8, int tokens = 40) =>
+        new()
+        {
+            Name = "tiny",
+            Model = ModelPresets.Tiny,
+            Engines = ["host"],
+            Pool = ["pool_shm"],
+            Slots = slots,
+            Policy = policy,
+            Prefetch = prefetch,
+            DecodeTokens = tokens,
+            Seed = seed,
+            Routing = i => new SyntheticRouting(4, 8, 2, 1, seed * 100 + i, zipf),
+        };
+
+    [Fact]
+    public void Stall_IsLatencyPlusBytesOverBandwidth_ForEveryVisitThatMisses()
+    {
+        // One engine, one shm link, no prefetch: the misses of a visit share the link, so the visit waits
+        // latency + misses × expert bytes / bandwidth. Summed over the run that is the closed form below.
+        var t = Loopback();
+        var w = Tiny(slots: 4);
+        var world = new SimWorld(t);
+        var engine = new EngineModel(world, w, 0, t.Get("host"), [t.Get("pool_shm").Id]);
+        var missesPerVisit = new List<long>();
+        long lastMisses = 0;
+        engine.Start();
+        var sim = world.Simulation;
+        var link = t.Links.Single(l => l.Kind == "shm");
+        while (sim.Step())
+        {
+            if (engine.Pager.Stats.Misses != lastMisses)
+            {
+                missesPerVisit.Add(engine.Pager.Stats.Misses - lastMisses);
+                lastMisses = engine.Pager.Stats.Misses;
+            }
+        }
+        var bytes = (double)ModelPresets.Tiny.ExpertBytes;
+        var expected = missesPerVisit.Sum(m => link.LatencyNs + (m * bytes / link.Bandwidth * 1e9));
+        Assert.True(missesPerVisit.Count > 10);
+        Assert.InRange(engine.Result.StallNs, expected - 1, expected + missesPerVisit.Count * 2);
+        Assert.Equal(engine.Pager.Stats.Misses * ModelPresets.Tiny.ExpertBytes, engine.Result.BytesFetched);
+    }
+
+    [Fact]
+    public void AllResident_OnlyStallsOnFirstUse()
+    {
+        var t = Loopback();
+        var r = SimRunner.Run(t, Tiny(slots: 32));
+        var e = r.Engines.Single();
+        Assert.True(e.Misses <= 32);
+        Assert.True(e.HitRate > 0.8);
+        var quarter = SimRunner.Run(t, Tiny(slots: 8));
+        Assert.True(quarter.TotalTokensPerSecond < r.TotalTokensPerSecond);
+        Assert.True(quarter.StallNs > r.StallNs);
+    }
+
+    [Fact]
+    public void Belady_ThroughTheSimulator_HitsAtLeastAsOftenAsOnlinePolicies()
+    {
+        var t = Loopback();
+        var belady = SimRunner.Run(t, Tiny(slots: 6, policy: "belady"));
+        foreach (var policy in new[] { "lru", "lfu", "activation" })
+            Assert.True(belady.HitRate >= SimRunner.Run(t, Tiny(slots: 6, policy: policy)).HitRate, policy);
+    }
+
+    [Fact]
+    public void Prefetch_IssuesFetchesAheadAndCutsStall()
+    {
+        var t = Loopback();
+        var none = SimRunner.Run(t, Tiny(slots: 12, zipf: 0));
+        var next = SimRunner.Run(t, Tiny(slots: 12, prefetch: "next-layer", zipf: 0) with { PredictionAccuracy = 1.0 });
+        Assert.True(next.Engines[0].Prefetches > 0);
+        Assert.True(next.StallNs < none.StallNs, $"{next.StallNs} !< {none.StallNs}");
+    }
+
+    [Fact]
+    public void Run_IsDeterministicForASeed()
+    {
+        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "h100-node-dram.yaml"));
+        var w = WorkloadLoader.LoadFile(Path.Combine(Repo(), "topologies", "workloads", "mixtral-counts.yaml"), t) with { DecodeTokens = 4 };
+        var a = SimRunner.Run(t, w);
+        var b = SimRunner.Run(t, w);
+        Assert.Equal(a.Engines.SelectMany(e => e.StepNs), b.Engines.SelectMany(e => e.StepNs));
+        Assert.Equal(a.Events, b.Events);
+        var c = SimRunner.Run(t, w with { Routing = i => w.Routing(i + 1000) });
+        Assert.NotEqual(a.Engines.SelectMany(e => e.StepNs), c.Engines.SelectMany(e => e.StepNs));
+    }
+
+    [Fact]
+    public void SharedUplink_SlowsEnginesBehindIt()
+    {
+        // Two GPUs behind one PCIe switch share its uplink: alone, one engine fetches faster than each of two together.
+        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "h100-node-dram.yaml"));
+        var w = WorkloadLoader.LoadFile(Path.Combine(Repo(), "topologies", "workloads", "mixtral-counts.yaml"), t) with { DecodeTokens = 4 };
+        var one = SimRunner.Run(t, w with { Engines = ["node0.gpu0"], Pool = ["node0.dram0"] });
+        var two = SimRunner.Run(t, w with { Engines = ["node0.gpu0", "node0.gpu1"], Pool = ["node0.dram0"] });
+        Assert.True(two.Engines[0].StallNs > one.Engines[0].StallNs * 1.5);
+        Assert.Contains(two.Channels, c => c.Name == "node0.cpu0 → node0.pcie0" && c.Utilisation > 0.9);
+    }
+
+    [Fact]
+    public void ShippedWorkloads_LoadAndRun()
+    {
+        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "rdma-pool.yaml"));
+        var w = WorkloadLoader.LoadFile(Path.Combine(Repo(), "topologies", "workloads", "moe32x64-synthetic.yaml"), t) with { DecodeTokens = 2 };
+        Assert.Equal(64, w.Engines.Count);
+        var r = SimRunner.Run(t, w);
+        Assert.Equal(128, r.Tokens);
+        Assert.Contains(r.Channels, c => c.Kind == "rdma");
+        var loop = Loopback();
+        var tiny = WorkloadLoader.LoadFile(Path.Combine(Repo(), "topologies", "workloads", "loopback-tiny.yaml"), loop);
+        Assert.Equal(32, SimRunner.Run(loop, tiny).Tokens);
+    }
+
+    [Fact]
+    public void Workload_BadPlacement_IsOneSentence()
+    {
+        var t = Loopback();
+        var doc = new WorkloadDocument { Model = "tiny", Engines = [new EnginePlacementDocument { Gpu = "gpu7" }] };
+        var m = Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message;
+        Assert.Equal("w.yaml places an engine on 'gpu7', which topology 'loopback' does not have.", m);
+        doc = new WorkloadDocument { Model = "tiny", Policy = "fifo" };
+        Assert.StartsWith("w.yaml: there is no policy named 'fifo'", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
+        doc = new WorkloadDocument { Model = "gpt-5" };
+        Assert.StartsWith("The model 'gpt-5' is neither a preset", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
+    }
+}

@@ -1,0 +1,231 @@
+using Fabric.Sim.Topology;
+
+namespace Fabric.Sim.Tests;
+
+public sealed class TopologyTests
+{
+    private const string MinimalNodes = """
+        nodes:
+          - { name: gpu0, type: gpu, memory: 80GiB, memory_bandwidth: 3.35TB/s, peak_flops: 989TFLOP/s }
+          - { name: dram0, type: dram, memory: 1TiB }
+        """;
+
+    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
+
+    private static string Problem(string yaml) => Assert.Throws<TopologyException>(() => TopologyLoader.Load(yaml, "t.yaml")).Message;
+
+    [Fact]
+    public void Pcie_Gen5x16_Is63GBPerDirection()
+    {
+        Assert.Equal(63.015e9, Pcie.BytesPerSecond(5, 16), 1e7);
+        Assert.Equal(0.25e9, Pcie.BytesPerSecond(1, 1), 1e3);
+        Assert.Equal(0, Pcie.BytesPerSecond(7, 16));
+    }
+
+    [Theory]
+    [InlineData("64GB/s", 64e9)]
+    [InlineData("400Gb/s", 50e9)]
+    [InlineData("3.35TB/s", 3.35e12)]
+    [InlineData("15", 15e9)]
+    public void Bandwidth_Units_Parse(string text, double expected)
+    {
+        Assert.True(Units.TryParseBandwidth(text, out var v));
+        Assert.Equal(expected, v, 1);
+    }
+
+    [Fact]
+    public void Durations_And_Sizes_Parse()
+    {
+        Assert.True(Units.TryParseDuration("1.5us", out var ns));
+        Assert.Equal(1500, ns);
+        Assert.True(Units.TryParseBytes("80GiB", out var b));
+        Assert.Equal(80L << 30, b);
+        Assert.False(Units.TryParseBytes("lots", out _));
+    }
+
+    [Fact]
+    public void Link_FromPcieGenAndWidth_GetsBandwidthTimesEfficiency()
+    {
+        var t = TopologyLoader.Load(MinimalNodes + "\nlinks:\n  - { from: dram0, to: gpu0, pcie_gen: 5, pcie_width: 16, efficiency: 0.5, latency: 1us }\n");
+        Assert.Equal(Pcie.BytesPerSecond(5, 16) * 0.5, t.Links[0].Bandwidth, 1);
+        Assert.Equal(1000, t.Links[0].LatencyNs);
+    }
+
+    [Fact]
+    public void Templates_InstantiateNamesAndLinks()
+    {
+        var t = TopologyLoader.Load("""
+            templates:
+              box:
+                nodes:
+                  - { name: "gpu{i}", type: gpu, count: 4, memory: 80GiB, memory_bandwidth: 3TB/s, peak_flops: 1PFLOP/s }
+                  - { name: "sw{i}", type: pcie_switch, count: 2 }
+                links:
+                  - { from: "sw{i/2}", to: "gpu{i}", count: 4, bandwidth: 50GB/s }
+              rack:
+                instances:
+                  - { template: box, count: 3, name: "box{i}" }
+            nodes:
+              - { name: pool, type: dram }
+            instances:
+              - { template: rack, count: 2, name: "rack{i}" }
+            links:
+              - { from: pool, to: "rack{i/6}.box{i/2%3}.sw{i%2}", count: 12, bandwidth: 50GB/s }
+            """);
+        Assert.Equal(1 + 2 * 3 * 6, t.Nodes.Count);
+        Assert.NotNull(t.Find("rack1.box2.gpu3"));
+        Assert.Equal(2 * 3 * 4 + 12, t.Links.Count);
+        var gpu = t.Get("rack1.box2.gpu3");
+        Assert.Contains(t.Neighbours(gpu.Id), n => t.Nodes[n.Neighbour].Name == "rack1.box2.sw1");
+    }
+
+    [Fact]
+    public void UnknownNode_IsOneSentence()
+    {
+        var m = Problem(MinimalNodes + "\nlinks:\n  - { from: dram0, to: gpu9, bandwidth: 10GB/s }\n");
+        Assert.Equal("The link dram0 → gpu9 in t.yaml names the unknown node 'gpu9'.", m);
+    }
+
+    [Fact]
+    public void LinkToNowhere_IsOneSentence()
+    {
+        var m = Problem(MinimalNodes + "\nlinks:\n  - { from: dram0, bandwidth: 10GB/s }\n  - { from: dram0, to: gpu0, bandwidth: 10GB/s }\n");
+        Assert.Equal("Link 1 in t.yaml (dram0 → ?) goes nowhere: it needs both 'from' and 'to'.", m);
+    }
+
+    [Fact]
+    public void MissingBandwidth_IsOneSentence()
+    {
+        var m = Problem(MinimalNodes + "\nlinks:\n  - { from: dram0, to: gpu0, latency: 1us }\n");
+        Assert.Equal("The link dram0 → gpu0 has no bandwidth: give bandwidth, pcie_gen and pcie_width, or calibrated.", m);
+    }
+
+    [Fact]
+    public void GpuWithoutPathToPool_IsOneSentence()
+    {
+        var m = Problem(MinimalNodes + """
+
+              - { name: gpu1, type: gpu, memory: 80GiB, memory_bandwidth: 3.35TB/s, peak_flops: 989TFLOP/s }
+            links:
+              - { from: dram0, to: gpu0, bandwidth: 10GB/s }
+            """);
+        Assert.Equal("GPU 'gpu1' has no path to any pool memory.", m);
+    }
+
+    [Fact]
+    public void DuplicateName_IsOneSentence()
+    {
+        var m = Problem(MinimalNodes + "\n  - { name: gpu0, type: nic }\nlinks:\n  - { from: dram0, to: gpu0, bandwidth: 10GB/s }\n");
+        Assert.Equal("The node name 'gpu0' is used twice.", m);
+    }
+
+    [Fact]
+    public void UnknownType_And_UnknownKey_AreOneSentenceEach()
+    {
+        Assert.StartsWith("Node 'x' has the unknown type 'tpu'", Problem(MinimalNodes + "\n  - { name: x, type: tpu }\n"));
+        Assert.StartsWith("t.yaml line 2:", Problem("nodes:\n  - { name: x, type: gpu, colour: red }\n"));
+    }
+
+    [Fact]
+    public void SeveralProblems_AreAllReported()
+    {
+        var m = Problem(MinimalNodes + "\nlinks:\n  - { from: dram0, to: nope, bandwidth: 1GB/s }\n  - { from: dram0, to: gpu0 }\n");
+        Assert.StartsWith("t.yaml has 2 problems:", m);
+        Assert.Contains("'nope'", m);
+        Assert.Contains("no bandwidth", m);
+    }
+
+    [Fact]
+    public void CalibratedLink_TakesMeasuredParameters()
+    {
+        var t = TopologyLoader.Load(MinimalNodes + """
+
+            calibration:
+              source: test
+              links:
+                shm: { bandwidth: 15GB/s, latency: 2us }
+            links:
+              - { from: dram0, to: gpu0, calibrated: shm }
+            """);
+        Assert.Equal(15e9, t.Links[0].Bandwidth, 1);
+        Assert.Equal(2000, t.Links[0].LatencyNs);
+        Assert.StartsWith("The link dram0 → gpu0 refers to the calibration entry 'rdma'",
+            Problem(MinimalNodes + "\nlinks:\n  - { from: dram0, to: gpu0, calibrated: rdma }\n"));
+    }
+
+    [Theory]
+    [InlineData("loopback.yaml", 3)]
+    [InlineData("h100-node-dram.yaml", 17)]
+    [InlineData("h100-node-cxl.yaml", 19)]
+    [InlineData("cxl-rack-4node.yaml", 4 * 17 + 5)]
+    [InlineData("rdma-pool.yaml", 8 * 29 + 4 * 6 + 1)]
+    [InlineData("rdma-1024.yaml", 128 * 29 + 32 * 6 + 1)]
+    public void ShippedTopologies_Load(string file, int nodes)
+    {
+        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", file));
+        Assert.Equal(nodes, t.Nodes.Count);
+    }
+
+    [Fact]
+    public void Hwloc_SmallMachine_BecomesValidTopology()
+    {
+        var doc = HwlocImporter.ImportFile(Path.Combine(AppContext.BaseDirectory, "TestData", "small-hwloc.xml"));
+        var yaml = Yaml.Serializer.Serialize(doc);
+        var t = TopologyLoader.Load(yaml, "imported");
+        Assert.Equal(NodeKind.Gpu, t.Get("gpu0").Kind);
+        Assert.Equal(80L << 30, t.Get("gpu0").MemoryBytes);
+        Assert.Equal(NodeKind.Nic, t.Get("nic0").Kind);
+        Assert.Equal(NodeKind.CxlType3, t.Get("cxl0").Kind);
+        Assert.Equal(256L << 30, t.Get("cxl0").MemoryBytes);
+        Assert.Equal(2, t.Nodes.Count(n => n.Kind == NodeKind.Dram));
+        Assert.Equal(2, t.Nodes.Count(n => n.Kind == NodeKind.Cpu));
+        Assert.Null(t.Find("nvme0"));
+        var gpuLink = t.Links.Single(l => t.Nodes[l.B].Name == "gpu0");
+        Assert.Equal(31.507692e9, gpuLink.Bandwidth, 1e6);
+    }
+
+    [Fact]
+    public void Hwloc_NotXml_IsOneSentence()
+    {
+        var path = Path.GetTempFileName();
+        File.WriteAllText(path, "not xml");
+        try
+        {
+            var m = Assert.Throws<TopologyException>(() => HwlocImporter.ImportFile(path)).Message;
+            Assert.Contains("is not XML", m);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void Calibrate_RewritesOnlyTheCalibrationBlock()
+    {
+        var json = Path.GetTempFileName();
+        File.WriteAllText(json, """
+            {"results":[{"transport":"shm","size_bytes":67108864,"gbps":16.25},{"transport":"shm","size_bytes":4096,"latency_us":1.5},
+                        {"transport":"tcp","size_bytes":67108864,"gbps":3.9,"latency_us":35}]}
+            """);
+        try
+        {
+            var yaml = File.ReadAllText(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+            var m = Calibrator.ReadBenchJson(json);
+            Assert.Equal(["shm", "tcp"], m.Select(x => x.Transport));
+            var rewritten = Calibrator.Rewrite(yaml, m, "test bench", new DateOnly(2026, 1, 2));
+            var t = TopologyLoader.Load(rewritten);
+            var shm = t.Links.Single(l => l.Kind == "shm");
+            Assert.Equal(16.25e9, shm.Bandwidth, 1);
+            Assert.Equal(1500, shm.LatencyNs);
+            Assert.Equal(35_000, t.Links.Single(l => l.Kind == "tcp").LatencyNs);
+            Assert.Contains("description: >", rewritten);
+            Assert.Contains("date: \"2026-01-02\"", rewritten);
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+}
