@@ -29,10 +29,16 @@ public static class GpuDevices
                 $"sm_{device.Architecture?.Major}{device.Architecture?.Minor}, {device.NumMultiprocessors} SMs, driver {device.DriverVersion}"));
         }
         var cpu = context.GetCPUDevice(0);
-        result.Add(new GpuDeviceInfo(new AcceleratorSpec(AcceleratorKind.IlgpuCpu, 0), "ILGPU CPU accelerator", cpu.MemorySize,
+        result.Add(new GpuDeviceInfo(new AcceleratorSpec(AcceleratorKind.IlgpuCpu, 0), "ILGPU CPU accelerator", HostMemoryBytes,
             $"warp {cpu.WarpSize}, {cpu.NumMultiprocessors} processors (runs the GPU kernels on host threads)"));
         return result;
     }
+
+    /// <summary>The host's memory in bytes: what the CPU accelerator really has (ILGPU reports it as unbounded).</summary>
+    public static long HostMemoryBytes => GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+
+    /// <summary>Device memory in bytes: the driver's figure on CUDA, the host's memory for the CPU accelerator.</summary>
+    public static long MemoryBytes(Accelerator accelerator) => accelerator is CPUAccelerator ? HostMemoryBytes : accelerator.MemorySize;
 
     /// <summary>Null when CUDA devices are present, else the sentence saying why there are none.</summary>
     public static string? CudaAbsenceReason()

@@ -21,9 +21,10 @@ public sealed class DeviceArena : IDisposable
     public DeviceArena(Accelerator accelerator, long capacityBytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacityBytes);
-        if (capacityBytes > accelerator.MemorySize)
+        long deviceBytes = GpuDevices.MemoryBytes(accelerator);
+        if (capacityBytes > deviceBytes)
             throw new GpuUnavailableException(
-                $"The device memory budget of {Bytes.Format(capacityBytes)} is more than {accelerator.Name} has ({Bytes.Format(accelerator.MemorySize)}).");
+                $"The device memory budget of {Bytes.Format(capacityBytes)} is more than {accelerator.Name} has ({Bytes.Format(deviceBytes)}).");
         try
         {
             _buffer = accelerator.Allocate1D<byte>(capacityBytes);
