@@ -30,7 +30,7 @@ public static class GpuDevices
         }
         var cpu = context.GetCPUDevice(0);
         result.Add(new GpuDeviceInfo(new AcceleratorSpec(AcceleratorKind.IlgpuCpu, 0), "ILGPU CPU accelerator", HostMemoryBytes,
-            $"warp {cpu.WarpSize}, {cpu.NumMultiprocessors} processors (runs the GPU kernels on host threads)"));
+            $"warp {cpu.WarpSize}, {cpu.NumMultiprocessors} multiprocessor(s); runs the GPU kernels on host threads"));
         return result;
     }
 
