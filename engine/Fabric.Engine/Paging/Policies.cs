@@ -1,0 +1,195 @@
+namespace Fabric.Engine.Paging;
+
+/// <summary>Least recently used: evicts the expert whose last use is oldest.</summary>
+public sealed class LruPolicy : ScoredPolicy
+{
+    public override string Name => "lru";
+
+    protected override double Score(int slot, ExpertKey key, SlotTable slots, in EvictionContext context) => 0;
+}
+
+/// <summary>
+/// Least frequently used, counting every use of an expert since the start (also while it was not resident), so that
+/// popular experts stay once the counts settle; ties go to the older last use.
+/// </summary>
+public sealed class LfuPolicy : ScoredPolicy
+{
+    private readonly long[] _uses;
+    private readonly int _expertsPerLayer;
+
+    public LfuPolicy(int layers, int expertsPerLayer)
+    {
+        _uses = new long[layers * expertsPerLayer];
+        _expertsPerLayer = expertsPerLayer;
+    }
+
+    public override string Name => "lfu";
+
+    public override void OnUse(int slot, ExpertKey key, long accessIndex)
+    {
+        base.OnUse(slot, key, accessIndex);
+        _uses[(key.Layer * _expertsPerLayer) + key.Expert]++;
+    }
+
+    protected override double Score(int slot, ExpertKey key, SlotTable slots, in EvictionContext context) =>
+        _uses[(key.Layer * _expertsPerLayer) + key.Expert];
+}
+
+/// <summary>
+/// Fabric's activation-aware policy ("activation"): estimates when each resident expert will next be used and evicts
+/// the one expected furthest away, as Belady would with the real future.
+/// <para>
+/// Each expert keeps an exponentially decayed activation rate per visit of its layer: p ≈ the chance that the next
+/// visit to the layer routes to it (decay half-life <see cref="HalfLifeVisits"/> visits of the layer). MoE decode
+/// visits layers in a cycle, so an expert of layer l is next needed after d(l) layers (d = distance from the current
+/// layer, 1..L) plus L layers for each further visit until it is routed: expected distance ≈ d + L·(1 − p)/p.
+/// LRU's blind spot in this cycle — it evicts the next layer's experts just before they are needed — is what the
+/// distance term removes; the rate term keeps the popular experts that a skewed router favours.
+/// </para>
+/// </summary>
+public sealed class ActivationPolicy : ScoredPolicy
+{
+    private readonly double[] _rate;
+    private readonly int[] _lastVisit;
+    private readonly int[] _layerVisits;
+    private readonly int _layers;
+    private readonly int _expertsPerLayer;
+    private readonly double _decay;
+    private readonly double _prior;
+
+    /// <remarks>topK: Experts routed per token; the prior rate before anything was seen is topK / experts.</remarks>
+    /// <remarks>halfLifeVisits: Visits of a layer after which an old activation counts half.</remarks>
+    public ActivationPolicy(int layers, int expertsPerLayer, int topK, double halfLifeVisits = 64)
+    {
+        _layers = layers;
+        _expertsPerLayer = expertsPerLayer;
+        _rate = new double[layers * expertsPerLayer];
+        _prior = Math.Clamp((double)topK / expertsPerLayer, 1e-3, 1);
+        Array.Fill(_rate, _prior);
+        _lastVisit = new int[layers * expertsPerLayer];
+        _layerVisits = new int[layers];
+        HalfLifeVisits = halfLifeVisits;
+        _decay = Math.Pow(0.5, 1 / halfLifeVisits);
+    }
+
+    public double HalfLifeVisits { get; }
+
+    public override string Name => "activation";
+
+    /// <summary>Starts a visit of <paramref name="layer"/>: the pager calls this once per BeginLayer.</summary>
+    public void OnLayerVisit(int layer) => _layerVisits[layer]++;
+
+    public override void OnUse(int slot, ExpertKey key, long accessIndex)
+    {
+        base.OnUse(slot, key, accessIndex);
+        var i = (key.Layer * _expertsPerLayer) + key.Expert;
+        var visits = _layerVisits[key.Layer];
+        // A use at this visit: decay over the visits since the last update (misses of the expert count as zeros), then add.
+        var elapsed = visits - _lastVisit[i];
+        _rate[i] = (_rate[i] * Math.Pow(_decay, elapsed)) + (1 - _decay);
+        _lastVisit[i] = visits;
+    }
+
+    protected override double Score(int slot, ExpertKey key, SlotTable slots, in EvictionContext context)
+    {
+        var i = (key.Layer * _expertsPerLayer) + key.Expert;
+        var elapsed = _layerVisits[key.Layer] - _lastVisit[i];
+        var p = Math.Max(_rate[i] * Math.Pow(_decay, elapsed), 1e-6);
+        var distance = key.Layer - context.CurrentLayer;
+        if (distance <= 0)
+            distance += _layers;
+        var expected = distance + (_layers * (1 - p) / p);
+        return -expected;
+    }
+}
+
+/// <summary>
+/// Belady's MIN (offline optimal): evicts the resident expert whose next use lies furthest in the future. It needs
+/// the whole access sequence, so a run records a trace first and a second run replays with the oracle.
+/// The sequence is the pager's: for each (step, layer) in order, the layer's distinct routed experts in ascending order.
+/// </summary>
+public sealed class BeladyPolicy : ScoredPolicy
+{
+    private readonly int[][] _positions;
+    private readonly int[] _cursor;
+    private readonly int _expertsPerLayer;
+    private readonly ExpertKey[] _future;
+
+    public BeladyPolicy(int layers, int expertsPerLayer, IReadOnlyList<ExpertKey> futureAccesses)
+    {
+        _expertsPerLayer = expertsPerLayer;
+        _future = [.. futureAccesses];
+        var counts = new int[layers * expertsPerLayer];
+        foreach (var k in _future)
+            counts[Index(k)]++;
+        _positions = new int[counts.Length][];
+        for (var i = 0; i < counts.Length; i++)
+            _positions[i] = new int[counts[i]];
+        Array.Clear(counts);
+        for (var t = 0; t < _future.Length; t++)
+        {
+            var i = Index(_future[t]);
+            _positions[i][counts[i]++] = t;
+        }
+        _cursor = new int[counts.Length];
+    }
+
+    /// <summary>Builds the pager's access sequence from per-(step, layer) routed experts, in run order.</summary>
+    public static List<ExpertKey> AccessSequence(IEnumerable<(int Layer, IEnumerable<int> Experts)> routedPerLayerVisit)
+    {
+        var sequence = new List<ExpertKey>();
+        foreach (var (layer, experts) in routedPerLayerVisit)
+        {
+            foreach (var e in experts.Distinct().Order())
+                sequence.Add(new ExpertKey(layer, e));
+        }
+        return sequence;
+    }
+
+    public override string Name => "belady";
+
+    public override void OnUse(int slot, ExpertKey key, long accessIndex)
+    {
+        base.OnUse(slot, key, accessIndex);
+        if (accessIndex >= _future.Length || _future[accessIndex] != key)
+        {
+            throw new InvalidOperationException(
+                $"The run diverged from the recorded trace at use {accessIndex} ({key}); Belady needs a trace of this very run (same model, prompt and tokens).");
+        }
+    }
+
+    protected override double Score(int slot, ExpertKey key, SlotTable slots, in EvictionContext context) =>
+        -NextUse(key, context.AccessIndex);
+
+    /// <summary>The index of the next use of <paramref name="key"/> at or after <paramref name="now"/>; +∞ when never.</summary>
+    public double NextUse(ExpertKey key, long now)
+    {
+        var i = Index(key);
+        var positions = _positions[i];
+        ref var c = ref _cursor[i];
+        while (c < positions.Length && positions[c] < now)
+            c++;
+        return c < positions.Length ? positions[c] : double.PositiveInfinity;
+    }
+
+    private int Index(ExpertKey key) => (key.Layer * _expertsPerLayer) + key.Expert;
+}
+
+/// <summary>Creates policies by their command-line names.</summary>
+public static class EvictionPolicies
+{
+    /// <summary>The names <see cref="Create"/> accepts.</summary>
+    public static readonly string[] Names = ["lru", "lfu", "activation", "belady"];
+
+    /// <summary>Creates a policy; <paramref name="futureAccesses"/> is required for "belady" only.</summary>
+    public static IEvictionPolicy Create(string name, int layers, int expertsPerLayer, int topK, IReadOnlyList<ExpertKey>? futureAccesses = null) =>
+        name switch
+        {
+            "lru" => new LruPolicy(),
+            "lfu" => new LfuPolicy(layers, expertsPerLayer),
+            "activation" => new ActivationPolicy(layers, expertsPerLayer, topK),
+            "belady" => new BeladyPolicy(layers, expertsPerLayer,
+                futureAccesses ?? throw new ArgumentException("Belady needs the future access sequence (a recorded trace).", nameof(futureAccesses))),
+            _ => throw new ArgumentException($"There is no eviction policy named '{name}'; use one of {string.Join(", ", Names)}.", nameof(name)),
+        };
+}

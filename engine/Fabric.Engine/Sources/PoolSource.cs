@@ -1,0 +1,224 @@
+using Fabric.Engine.Device;
+using Fabric.Engine.Paging;
+using Fabric.MemoryPool.Catalog;
+using Fabric.MemoryPool.Model;
+using Fabric.Transport;
+
+namespace Fabric.Engine.Sources;
+
+/// <summary>
+/// Weights from one or more pool endpoints (<c>--pool</c> given once or more) over the transport. Every block is
+/// verified against the xxHash64 of the first catalog before it is returned; a failed read, a dead connection or a
+/// corrupt block is retried — first on a fresh connection to the same endpoint, then on the next endpoint — and never
+/// used. Thread-safe: many fetches may be in flight.
+/// </summary>
+public sealed class PoolSource : IWeightSource
+{
+    private readonly string[] _endpoints;
+    private readonly string? _token;
+    private readonly FabricClientOptions _options;
+    private readonly CatalogReply _reference;
+    private readonly Dictionary<string, DenseTensorInfo> _dense;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private PoolClient? _client;
+    private int _generation;
+    private int _endpointIndex;
+    private long _retries;
+    private long _corrupt;
+    private long _reconnects;
+
+    private PoolSource(string[] endpoints, string? token, FabricClientOptions options, PoolClient first, int index)
+    {
+        _endpoints = endpoints;
+        _token = token;
+        _options = options;
+        _client = first;
+        _endpointIndex = index;
+        _reference = first.Catalog;
+        Config = _reference.Model;
+        var e = _reference.Experts[0];
+        var slotBytes = ExpertSlotLayout.AlignUp(_reference.Experts.Max(x => x.Length), NativeBuffer.PageBytes);
+        ExpertLayout = new ExpertSlotLayout(slotBytes, WeightTypes.Parse(e.Gate.Dtype.SafetensorsName()), Config.HiddenSize, Config.IntermediateSize,
+            e.Gate.Offset, e.Up.Offset, e.Down.Offset);
+        foreach (var x in _reference.Experts)
+        {
+            if (x.Gate.Offset != e.Gate.Offset || x.Up.Offset != e.Up.Offset || x.Down.Offset != e.Down.Offset)
+                throw new FabricException($"The pool at {endpoints[index]} packs expert ({x.Layer}, {x.Expert}) differently from expert (0, 0); the engine needs one layout for every slot.");
+        }
+        _dense = _reference.Dense.ToDictionary(d => d.Name, d => new DenseTensorInfo(d.Name, d.Shape, d.Dtype, d.Length), StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Connects to the first endpoint that answers (in order), authenticates with <paramref name="token"/> and reads
+    /// the catalog. Throws <see cref="FabricException"/> naming every endpoint when none answers.
+    /// </summary>
+    public static async Task<PoolSource> ConnectAsync(IReadOnlyList<string> endpoints, string? token, FabricClientOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        if (endpoints.Count == 0)
+            throw new FabricException("No pool endpoint was given; pass --pool URI (more than once for failover).");
+        options ??= new FabricClientOptions { ConnectTimeout = TimeSpan.FromSeconds(3), OperationTimeout = TimeSpan.FromSeconds(10) };
+        var errors = new List<string>();
+        for (var i = 0; i < endpoints.Count; i++)
+        {
+            try
+            {
+                var client = await PoolClient.ConnectAsync(endpoints[i], token, options, cancellationToken).ConfigureAwait(false);
+                return new PoolSource([.. endpoints], token, options, client, i);
+            }
+            catch (ControlException)
+            {
+                throw;
+            }
+            catch (FabricException e)
+            {
+                errors.Add(e.Message);
+            }
+        }
+        throw new FabricException($"No pool endpoint answered: {string.Join(" ", errors)}");
+    }
+
+    public ModelConfig Config { get; }
+
+    public ExpertSlotLayout ExpertLayout { get; }
+
+    public IReadOnlyDictionary<string, DenseTensorInfo> DenseTensors => _dense;
+
+    public string TransportName => FabricEndpoint.Parse(_endpoints[_endpointIndex]).Scheme;
+
+    /// <summary>Reads that were repeated (failed status, dead connection or bad checksum).</summary>
+    public long Retries => Interlocked.Read(ref _retries);
+
+    /// <summary>Blocks whose checksum did not match (never used).</summary>
+    public long CorruptBlocks => Interlocked.Read(ref _corrupt);
+
+    /// <summary>Connections replaced after a failure (to the same or another endpoint).</summary>
+    public long Reconnects => Interlocked.Read(ref _reconnects);
+
+    /// <summary>The endpoint reads go to now.</summary>
+    public string CurrentEndpoint => _endpoints[_endpointIndex];
+
+    public async ValueTask ReadDenseAsync(string name, Memory<byte> destination, CancellationToken cancellationToken)
+    {
+        var reference = _reference.FindDense(name) ?? throw new FabricException($"The pool's catalog has no dense tensor {name}.");
+        await ReadVerifiedAsync(
+            c => c.FindDense(name) is { } d ? (d.RegionId, d.Offset, d.Length) : null,
+            reference.Checksum, destination[..checked((int)reference.Length)], $"dense tensor {name}", cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask<long> FetchExpertAsync(ExpertKey key, Memory<byte> staging, CancellationToken cancellationToken)
+    {
+        var reference = _reference.GetExpert(key.Layer, key.Expert);
+        return ReadVerifiedAsync(
+            c => c.GetExpert(key.Layer, key.Expert) is { } x ? (x.RegionId, x.Offset, x.Length) : null,
+            reference.Checksum, staging[..checked((int)reference.Length)], $"expert {key.Layer}/{key.Expert}", cancellationToken);
+    }
+
+    private async ValueTask<long> ReadVerifiedAsync(Func<CatalogReply, (uint Region, long Offset, long Length)?> locate, ulong checksum,
+        Memory<byte> destination, string what, CancellationToken cancellationToken)
+    {
+        long moved = 0;
+        var attempts = (2 * _endpoints.Length) + 2;
+        var last = "no endpoint could be reached";
+        for (var attempt = 0; attempt < attempts; attempt++)
+        {
+            if (attempt > 0)
+                Interlocked.Increment(ref _retries);
+            var (client, generation) = await CurrentAsync(cancellationToken).ConfigureAwait(false);
+            if (client is null)
+                break;
+            var where = locate(client.Catalog);
+            if (where is not { } w || w.Length != destination.Length)
+            {
+                last = $"{client.Transport.Endpoint} serves a different model";
+                await InvalidateAsync(generation, moveOn: true).ConfigureAwait(false);
+                continue;
+            }
+            var region = client.Catalog.GetRegion(w.Region);
+            var status = await client.Transport.ReadAsync(new ReadRequest(w.Region, region.Key, w.Offset, destination), cancellationToken).ConfigureAwait(false);
+            if (status == ReadStatus.Ok)
+            {
+                moved += destination.Length;
+                if (PoolClient.Verify(destination.Span, checksum))
+                    return moved;
+                Interlocked.Increment(ref _corrupt);
+                last = $"the block read from {client.Transport.Endpoint} failed its checksum";
+                // A second bad copy from the same endpoint moves on to the next one.
+                if (attempt % 2 == 1)
+                    await InvalidateAsync(generation, moveOn: true).ConfigureAwait(false);
+                continue;
+            }
+            last = $"{client.Transport.Endpoint}: {status.Describe()}";
+            await InvalidateAsync(generation, moveOn: status is not (ReadStatus.PeerGone or ReadStatus.TimedOut)).ConfigureAwait(false);
+        }
+        throw new FabricException($"Could not fetch {what} from any pool endpoint ({string.Join(", ", _endpoints)}): {last}.");
+    }
+
+    private async ValueTask<(PoolClient? Client, int Generation)> CurrentAsync(CancellationToken cancellationToken)
+    {
+        var client = Volatile.Read(ref _client);
+        if (client is not null && client.Transport.IsConnected)
+            return (client, Volatile.Read(ref _generation));
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_client is not null && _client.Transport.IsConnected)
+                return (_client, _generation);
+            if (_client is not null)
+            {
+                await _client.DisposeAsync().ConfigureAwait(false);
+                _client = null;
+                _generation++;
+            }
+            // Reconnect: the same endpoint first (a restarted pool), then each other one in turn.
+            for (var i = 0; i < _endpoints.Length; i++)
+            {
+                var index = (_endpointIndex + i) % _endpoints.Length;
+                try
+                {
+                    _client = await PoolClient.ConnectAsync(_endpoints[index], _token, _options, cancellationToken).ConfigureAwait(false);
+                    _endpointIndex = index;
+                    _reconnects++;
+                    return (_client, _generation);
+                }
+                catch (FabricException)
+                {
+                }
+                catch (TimeoutException)
+                {
+                }
+            }
+            return (null, _generation);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private async ValueTask InvalidateAsync(int generation, bool moveOn)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_generation != generation || _client is null)
+                return;
+            await _client.DisposeAsync().ConfigureAwait(false);
+            _client = null;
+            _generation++;
+            if (moveOn)
+                _endpointIndex = (_endpointIndex + 1) % _endpoints.Length;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_client is not null)
+            await _client.DisposeAsync().ConfigureAwait(false);
+        _client = null;
+        _gate.Dispose();
+    }
+}

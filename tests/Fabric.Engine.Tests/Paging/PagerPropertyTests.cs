@@ -1,0 +1,89 @@
+using CsCheck;
+using Fabric.Engine.Paging;
+
+namespace Fabric.Engine.Tests.Paging;
+
+public sealed class PagerPropertyTests
+{
+    private static readonly Gen<RandomTrace> Traces =
+        Gen.Select(Gen.Int[1, 4], Gen.Int[2, 8], Gen.Int[1, 3], Gen.Int[0, 1000], Gen.Int[1, 12], Gen.Int[0, 1_000_000], Gen.Double[0, 1.5])
+            .Select((layers, experts, topK, slots, steps, seed, skew) => RandomTrace.Create(layers, experts, topK, slots, steps, seed, skew));
+
+    private static IEvictionPolicy Policy(string name, RandomTrace t) =>
+        EvictionPolicies.Create(name, t.Layers, t.Experts, t.TopK, name == "belady" ? t.AccessSequence() : null);
+
+    [Fact]
+    public void EveryPolicyAndPrefetcher_KeepsPinsOccupancyAndCounts()
+    {
+        Traces.Sample(trace =>
+        {
+            foreach (var policy in EvictionPolicies.Names)
+            {
+                foreach (var prefetch in Prefetchers.Names)
+                {
+                    PagerDriver.Run(trace, Policy(policy, trace), Prefetchers.Create(prefetch, trace.Layers, trace.Experts, trace.TopK));
+                    PagerDriver.Run(trace, Policy(policy, trace), Prefetchers.Create(prefetch, trace.Layers, trace.Experts, trace.TopK), delayPrefetches: true);
+                }
+            }
+        }, iter: 150);
+    }
+
+    [Fact]
+    public void Belady_HitsAtLeastAsOftenAsEveryOnlinePolicy()
+    {
+        Traces.Sample(trace =>
+        {
+            var belady = PagerDriver.Run(trace, Policy("belady", trace), new NoPrefetcher()).Hits;
+            foreach (var name in new[] { "lru", "lfu", "activation" })
+            {
+                var hits = PagerDriver.Run(trace, Policy(name, trace), new NoPrefetcher()).Hits;
+                Assert.True(belady >= hits, $"Belady hit {belady} times, {name} {hits} times");
+            }
+        }, iter: 300);
+    }
+
+    [Fact]
+    public void Lru_OnACycleLargerThanTheCache_MissesEveryTime_WhileBeladyKeepsSome()
+    {
+        // One expert per layer, 4 layers, 3 slots: the classic cyclic case.
+        var visits = Enumerable.Range(0, 40).Select(i => (i % 4, new[] { 0 })).ToList();
+        var trace = new RandomTrace(4, 1, 1, 3, visits);
+        var lru = PagerDriver.Run(trace, new LruPolicy(), new NoPrefetcher());
+        var belady = PagerDriver.Run(trace, Policy("belady", trace), new NoPrefetcher());
+        var activation = PagerDriver.Run(trace, Policy("activation", trace), new NoPrefetcher());
+        Assert.Equal(0, lru.Hits);
+        Assert.True(belady.Hits >= 24, $"Belady hits {belady.Hits}");
+        Assert.True(activation.Hits >= 20, $"activation hits {activation.Hits}");
+    }
+
+    [Fact]
+    public void Belady_RejectsARunThatDivergesFromItsTrace()
+    {
+        var belady = new BeladyPolicy(1, 4, [new ExpertKey(0, 1)]);
+        var pager = new ExpertPager(1, 4, 2, belady);
+        var plan = new ExpertAssignment[4];
+        Assert.Throws<InvalidOperationException>(() => pager.BeginLayer(0, [2], plan));
+    }
+
+    [Fact]
+    public void Prefetch_ThatIsUsed_CountsTowardPrecision()
+    {
+        var pager = new ExpertPager(2, 4, 4, new LruPolicy(), new NextLayerPrefetcher(), reserveSlots: 1);
+        var plan = new ExpertAssignment[4];
+        var fetches = new ExpertAssignment[4];
+        pager.BeginLayer(0, [0, 1], plan);
+        pager.FetchCompleted(plan[0].Key);
+        pager.FetchCompleted(plan[1].Key);
+        Assert.Equal(1, pager.PrefetchNext([2, 3], fetches));
+        Assert.Equal(new ExpertKey(1, 2), fetches[0].Key);
+        pager.EndLayer();
+        var n = pager.BeginLayer(1, [2, 3], plan);
+        Assert.Equal(2, n);
+        Assert.Equal(AssignmentKind.Pending, plan[0].Kind);
+        Assert.Equal(AssignmentKind.Fetch, plan[1].Kind);
+        Assert.Equal(1, pager.Stats.PrefetchesUsed);
+        Assert.Equal(1.0, pager.Stats.PrefetchPrecision);
+        Assert.Equal(3, pager.Stats.Misses);
+        Assert.Equal(1, pager.Stats.Hits);
+    }
+}
