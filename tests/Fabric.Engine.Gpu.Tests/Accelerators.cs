@@ -11,6 +11,12 @@ internal static class Accelerators
 {
     private static readonly ConcurrentDictionary<string, Lazy<(GpuAccelerator Device, GpuKernels Kernels)>> Open = new();
 
+    private static readonly ConcurrentDictionary<(string, GemvKernel), GpuKernels> WithGemv = new();
+
+    /// <summary>Kernels on <paramref name="device"/> with the GEMV kernel forced to <paramref name="gemv"/>.</summary>
+    public static GpuKernels Get(string device, GemvKernel gemv) =>
+        WithGemv.GetOrAdd((device, gemv), key => new GpuKernels(Get(key.Item1).Device.Accelerator, useBlas: false, gemv: key.Item2));
+
     public static (GpuAccelerator Device, GpuKernels Kernels) Get(string device) =>
         Open.GetOrAdd(device, d => new Lazy<(GpuAccelerator, GpuKernels)>(() =>
         {

@@ -1,3 +1,4 @@
+using Fabric.Engine.Device;
 using Fabric.Engine.Gpu.Kernels;
 using ILGPU;
 using ILGPU.Runtime;
@@ -17,12 +18,12 @@ public sealed class KernelTests
     [Theory]
     [IlgpuCpuData]
     [CudaData]
-    public void Project_EveryWeightType_MatchesReference(string device)
+    public void Project_EveryWeightTypeAndGemvKernel_MatchesReference(string device)
     {
-        var (gpu, kernels) = Accelerators.Get(device);
-        var accelerator = gpu.Accelerator;
+        var accelerator = Accelerators.Get(device).Device.Accelerator;
         var random = new Random(11);
         const int inDim = 70, outDim = 13;
+        foreach (var kernels in new[] { Accelerators.Get(device).Kernels, Accelerators.Get(device, GemvKernel.WarpPerRow), Accelerators.Get(device, GemvKernel.RowPerThread) })
         foreach (var type in new[] { WeightType.F32, WeightType.F16, WeightType.BF16 })
             foreach (int tokens in new[] { 1, 3 })
             {
@@ -33,7 +34,7 @@ public sealed class KernelTests
                 using var yBuffer = accelerator.Allocate1D<float>(tokens * outDim);
                 kernels.Project(accelerator.DefaultStream, xBuffer.View, WeightView.Of(wBuffer.View, type), yBuffer.View, tokens, inDim, outDim);
                 accelerator.Synchronize();
-                Reference.AssertClose(Reference.Project(x, weights, tokens, inDim, outDim), yBuffer.GetAsArray1D(), 1e-4, $"{type} x{tokens}");
+                Reference.AssertClose(Reference.Project(x, weights, tokens, inDim, outDim), yBuffer.GetAsArray1D(), 1e-4, $"{type} x{tokens} {kernels.Gemv} blas={kernels.UsesBlas}");
             }
     }
 

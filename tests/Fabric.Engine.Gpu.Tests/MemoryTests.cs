@@ -1,3 +1,4 @@
+using Fabric.Engine.Device;
 using Fabric.Engine.Gpu.Kernels;
 using Fabric.Engine.Gpu.Memory;
 using Fabric.Transport;

@@ -42,7 +42,9 @@ internal static class Reference
                 int b = (t * heads + h) * headDim;
                 for (int i = 0; i < half; i++)
                 {
-                    double angle = positions[t] / Math.Pow(theta, 2.0 * i / headDim);
+                    // Hugging Face: inverse frequency and angle in FP32; the rotation itself in FP64 here.
+                    float inverseFrequency = 1f / MathF.Pow((float)theta, 2f * i / headDim);
+                    double angle = positions[t] * inverseFrequency;
                     double x1 = x[b + i], x2 = x[b + i + half];
                     y[b + i] = (float)(x1 * Math.Cos(angle) - x2 * Math.Sin(angle));
                     y[b + i + half] = (float)(x2 * Math.Cos(angle) + x1 * Math.Sin(angle));

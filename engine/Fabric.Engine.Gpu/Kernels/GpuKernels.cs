@@ -1,5 +1,7 @@
+using Fabric.Engine.Device;
 using ILGPU;
 using ILGPU.Runtime;
+using ILGPU.Runtime.CPU;
 
 namespace Fabric.Engine.Gpu.Kernels;
 
@@ -14,6 +16,7 @@ public sealed class GpuKernels : IDisposable
     private readonly Accelerator _accelerator;
     private readonly int _groupSize;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, WeightView, ArrayView<float>, int, int> _gemv;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, WeightView, ArrayView<float>, int, int> _gemvRowPerThread;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, WeightView, ArrayView<float>, int, float> _rmsNorm;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, int, int> _causalSoftmax;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int> _scores;
@@ -23,14 +26,22 @@ public sealed class GpuKernels : IDisposable
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>> _add;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int> _scaledAddRows;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> _gatherRows;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int> _scatterRows;
+    private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> _moeCombine;
     private readonly Action<AcceleratorStream, Index1D, WeightView, ArrayView<int>, ArrayView<float>, int> _embed;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int> _router;
     private readonly CudaBlas? _blas;
 
-    /// <summary>Compiles the kernels for <paramref name="accelerator"/> (not owned); <paramref name="useBlas"/> lets FP32 projections use cuBLAS on CUDA.</summary>
-    public GpuKernels(Accelerator accelerator, bool useBlas = true)
+    /// <summary>
+    /// Compiles the kernels for <paramref name="accelerator"/> (not owned); <paramref name="useBlas"/> lets FP32 projections
+    /// use cuBLAS on CUDA; <paramref name="gemv"/> picks the GEMV kernel (default: a warp per row on a GPU, a thread per
+    /// row on the CPU accelerator, whose group barriers cost microseconds each).
+    /// </summary>
+    public GpuKernels(Accelerator accelerator, bool useBlas = true, GemvKernel? gemv = null)
     {
         _accelerator = accelerator;
+        Gemv = gemv ?? (accelerator is CPUAccelerator ? GemvKernel.RowPerThread : GemvKernel.WarpPerRow);
+        _gemvRowPerThread = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, WeightView, ArrayView<float>, int, int>(KernelBodies.GemvRowPerThread);
         _groupSize = accelerator.WarpSize;
         _gemv = accelerator.LoadKernel<ArrayView<float>, WeightView, ArrayView<float>, int, int>(KernelBodies.Gemv);
         _rmsNorm = accelerator.LoadKernel<ArrayView<float>, WeightView, ArrayView<float>, int, float>(KernelBodies.RmsNorm);
@@ -42,11 +53,16 @@ public sealed class GpuKernels : IDisposable
         _add = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>>(KernelBodies.Add);
         _scaledAddRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, ArrayView<float>, int>(KernelBodies.ScaledAddRows);
         _gatherRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(KernelBodies.GatherRows);
+        _scatterRows = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<int>, int>(KernelBodies.ScatterRows);
+        _moeCombine = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.MoeCombine);
         _embed = accelerator.LoadAutoGroupedKernel<Index1D, WeightView, ArrayView<int>, ArrayView<float>, int>(KernelBodies.Embed);
         _router = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(KernelBodies.RouterTopK);
         if (useBlas)
             _blas = CudaBlas.TryCreate(accelerator, out _);
     }
+
+    /// <summary>The GEMV kernel BF16/F16 projections (and FP32 ones without cuBLAS) use.</summary>
+    public GemvKernel Gemv { get; }
 
     /// <summary>The accelerator the kernels were compiled for.</summary>
     public Accelerator Accelerator => _accelerator;
@@ -64,7 +80,10 @@ public sealed class GpuKernels : IDisposable
             _blas.Project(stream, x, w.Single, y, tokens, inDim, outDim);
             return;
         }
-        _gemv(stream, new KernelConfig(tokens * outDim, _groupSize), x, w, y, inDim, outDim);
+        if (Gemv == GemvKernel.RowPerThread)
+            _gemvRowPerThread(stream, tokens * outDim, x, w, y, inDim, outDim);
+        else
+            _gemv(stream, new KernelConfig(tokens * outDim, _groupSize), x, w, y, inDim, outDim);
     }
 
     /// <summary>y = RMSNorm(x) · w per token row of <paramref name="dim"/> elements; y may be x.</summary>
@@ -125,6 +144,20 @@ public sealed class GpuKernels : IDisposable
             _gatherRows(stream, n * dim, destination, source, rows, dim);
     }
 
+    /// <summary>destination[rows[r]] = source[r] for r &lt; n rows of dim (rows distinct).</summary>
+    public void ScatterRows(AcceleratorStream stream, ArrayView<float> destination, ArrayView<float> source, ArrayView<int> rows, int n, int dim)
+    {
+        if (n > 0)
+            _scatterRows(stream, n * dim, destination, source, rows, dim);
+    }
+
+    /// <summary>target[r] += Σ_j weights[r·topK + j] · outputs[r·topK + j] in rank order, over rows of dim (the MoE residual add).</summary>
+    public void MoeCombine(AcceleratorStream stream, ArrayView<float> outputs, ArrayView<float> weights, ArrayView<float> target, int rows, int topK, int dim)
+    {
+        if (rows > 0)
+            _moeCombine(stream, rows * dim, outputs, weights, target, topK, dim);
+    }
+
     /// <summary>output[t] = table[ids[t]] as FP32 rows of dim.</summary>
     public void Embed(AcceleratorStream stream, WeightView table, ArrayView<int> ids, ArrayView<float> output, int tokens, int dim)
     {
@@ -140,4 +173,14 @@ public sealed class GpuKernels : IDisposable
     }
 
     public void Dispose() => _blas?.Dispose();
+}
+
+/// <summary>The two GEMV kernels.</summary>
+public enum GemvKernel
+{
+    /// <summary>One warp per output row, lanes striding the row (coalesced loads) and a shuffle reduction: for GPUs.</summary>
+    WarpPerRow,
+
+    /// <summary>One thread per output row: for the CPU accelerator.</summary>
+    RowPerThread,
 }

@@ -28,6 +28,19 @@ internal static class KernelBodies
             y[(long)token * outDim + row] = sum;
     }
 
+    /// <summary>y[t, r] = Σ_k w[r, k] · x[t, k]; one thread per (t, r): the GEMV for the CPU accelerator, where group barriers are costly.</summary>
+    public static void GemvRowPerThread(Index1D index, ArrayView<float> x, WeightView w, ArrayView<float> y, int inDim, int outDim)
+    {
+        int token = index / outDim;
+        int row = index - token * outDim;
+        long weightBase = (long)row * inDim;
+        long inputBase = (long)token * inDim;
+        float sum = 0f;
+        for (int k = 0; k < inDim; k++)
+            sum += w.Load(weightBase + k) * x[inputBase + k];
+        y[index] = sum;
+    }
+
     /// <summary>y[t] = x[t] / sqrt(mean(x[t]²) + eps) · w; one group per token.</summary>
     public static void RmsNorm(ArrayView<float> x, WeightView w, ArrayView<float> y, int dim, float eps)
     {
@@ -118,7 +131,7 @@ internal static class KernelBodies
 
     /// <summary>
     /// Rotary embedding in place, Hugging Face's rotate_half convention: within each head, element i pairs with
-    /// i + headDim/2 and turns by positions[t] · theta^(-2i/headDim). Index over tokens × heads × headDim/2.
+    /// i + headDim/2 and turns by positions[t] · theta^(-2i/headDim), inverse frequency and angle in FP32 as Hugging Face computes them. Index over tokens × heads × headDim/2.
     /// </summary>
     public static void Rope(Index1D index, ArrayView<float> x, ArrayView<int> positions, int heads, int headDim, float theta)
     {
@@ -127,10 +140,10 @@ internal static class KernelBodies
         int row = index / half;
         int token = row / heads;
         long rowBase = (long)row * headDim;
-        double inverseFrequency = 1.0 / XMath.Pow((double)theta, 2.0 * i / headDim);
-        double angle = positions[token] * inverseFrequency;
-        float cos = (float)XMath.Cos(angle);
-        float sin = (float)XMath.Sin(angle);
+        float inverseFrequency = 1f / XMath.Pow(theta, 2f * i / headDim);
+        float angle = positions[token] * inverseFrequency;
+        float cos = XMath.Cos(angle);
+        float sin = XMath.Sin(angle);
         float x1 = x[rowBase + i];
         float x2 = x[rowBase + i + half];
         x[rowBase + i] = x1 * cos - x2 * sin;
@@ -154,6 +167,28 @@ internal static class KernelBodies
         int r = index / dim;
         int d = index - r * dim;
         destination[(long)rows[r] * dim + d] += scale[r] * source[index];
+    }
+
+    /// <summary>dst[rows[r], d] = src[r, d]; index over n × dim.</summary>
+    public static void ScatterRows(Index1D index, ArrayView<float> destination, ArrayView<float> source, ArrayView<int> rows, int dim)
+    {
+        int r = index / dim;
+        int d = index - r * dim;
+        destination[(long)rows[r] * dim + d] = source[index];
+    }
+
+    /// <summary>target[r, d] += Σ_j weights[r·topK + j] · outputs[r·topK + j, d], j in rank order; index over rows × dim.</summary>
+    public static void MoeCombine(Index1D index, ArrayView<float> outputs, ArrayView<float> weights, ArrayView<float> target, int topK, int dim)
+    {
+        int r = index / dim;
+        int d = index - r * dim;
+        float sum = target[index];
+        for (int j = 0; j < topK; j++)
+        {
+            long pair = (long)r * topK + j;
+            sum += weights[pair] * outputs[pair * dim + d];
+        }
+        target[index] = sum;
     }
 
     /// <summary>dst[r, d] = src[rows[r], d]; index over n × dim.</summary>

@@ -1,3 +1,4 @@
+using Fabric.Engine.Device;
 using ILGPU;
 
 namespace Fabric.Engine.Gpu.Kernels;

@@ -4,10 +4,10 @@ using ILGPU.Runtime;
 namespace Fabric.Engine.Gpu.Memory;
 
 /// <summary>
-/// The engine's whole device allocation: one buffer of <see cref="CapacityBytes"/> taken from the driver at start,
-/// carved by a bump allocator into dense weights, the KV cache, scratch and expert slots. Since nothing else is
-/// allocated for the engine's tensors, <c>--device-memory</c> caps the engine's GPU allocation by construction.
-/// Carving is done once at start-up; regions live as long as the arena.
+/// The engine's whole device allocation: one buffer of <see cref="CapacityBytes"/> taken from the driver at start and
+/// carved first-fit into dense weights, the KV cache, scratch and expert slots. Since the engine's tensors come only
+/// from here, <c>--device-memory</c> caps its GPU allocation by construction (the driver's free figure drops by the
+/// capacity and no more). Thread-safe.
 /// </summary>
 public sealed class DeviceArena : IDisposable
 {
@@ -15,7 +15,9 @@ public sealed class DeviceArena : IDisposable
     public const int AlignmentBytes = 256;
 
     private readonly MemoryBuffer1D<byte, Stride1D.Dense> _buffer;
-    private long _next;
+    private readonly List<(long Start, long Length)> _free = [];
+    private readonly Lock _gate = new();
+    private long _allocated;
 
     /// <summary>Takes <paramref name="capacityBytes"/> of device memory from <paramref name="accelerator"/> (not owned).</summary>
     public DeviceArena(Accelerator accelerator, long capacityBytes)
@@ -35,19 +37,27 @@ public sealed class DeviceArena : IDisposable
                 $"{accelerator.Name} could not allocate the device memory budget of {Bytes.Format(capacityBytes)} ({e.Message}).", e);
         }
         CapacityBytes = capacityBytes;
+        _free.Add((0, capacityBytes));
     }
 
     /// <summary>The budget in bytes.</summary>
     public long CapacityBytes { get; }
 
-    /// <summary>Bytes handed out so far, alignment padding included.</summary>
-    public long AllocatedBytes => _next;
+    /// <summary>Bytes handed out now, alignment padding included.</summary>
+    public long AllocatedBytes
+    {
+        get
+        {
+            lock (_gate)
+                return _allocated;
+        }
+    }
 
-    /// <summary>Bytes still free.</summary>
-    public long FreeBytes => CapacityBytes - _next;
+    /// <summary>Bytes not handed out (possibly fragmented).</summary>
+    public long FreeBytes => CapacityBytes - AllocatedBytes;
 
     /// <summary>Bytes a region of <paramref name="bytes"/> costs once aligned.</summary>
-    public static long AlignedSize(long bytes) => (bytes + AlignmentBytes - 1) / AlignmentBytes * AlignmentBytes;
+    public static long AlignedSize(long bytes) => (Math.Max(bytes, 1) + AlignmentBytes - 1) / AlignmentBytes * AlignmentBytes;
 
     /// <summary>Carves <paramref name="bytes"/>; when they do not fit, one sentence naming <paramref name="purpose"/> and how much is needed.</summary>
     public ArrayView<byte> Allocate(long bytes, string purpose)
@@ -55,23 +65,58 @@ public sealed class DeviceArena : IDisposable
         if (!TryAllocate(bytes, out var view))
             throw new GpuUnavailableException(
                 $"The device memory budget of {Bytes.Format(CapacityBytes)} cannot hold {purpose} ({Bytes.Format(bytes)}): " +
-                $"{Bytes.Format(_next)} are already allocated, so at least {Bytes.Format(_next + AlignedSize(bytes))} are needed.");
+                $"{Bytes.Format(AllocatedBytes)} are already allocated, so at least {Bytes.Format(AllocatedBytes + AlignedSize(bytes))} are needed.");
         return view;
     }
 
-    /// <summary>Carves <paramref name="bytes"/> if they fit.</summary>
+    /// <summary>Carves <paramref name="bytes"/> first-fit if a free range holds them.</summary>
     public bool TryAllocate(long bytes, out ArrayView<byte> view)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(bytes);
-        long size = AlignedSize(Math.Max(bytes, 1));
-        if (size > FreeBytes)
+        long size = AlignedSize(bytes);
+        lock (_gate)
         {
-            view = default;
-            return false;
+            for (int i = 0; i < _free.Count; i++)
+            {
+                var (start, length) = _free[i];
+                if (length < size)
+                    continue;
+                if (length == size)
+                    _free.RemoveAt(i);
+                else
+                    _free[i] = (start + size, length - size);
+                _allocated += size;
+                view = _buffer.View.SubView(start, bytes);
+                return true;
+            }
         }
-        view = _buffer.View.SubView(_next, bytes);
-        _next += size;
-        return true;
+        view = default;
+        return false;
+    }
+
+    /// <summary>Returns a region <see cref="Allocate"/> handed out; neighbouring free ranges merge.</summary>
+    public void Free(ArrayView<byte> region)
+    {
+        long start = ((IContiguousArrayView)region).Index;
+        long size = AlignedSize(region.Length);
+        lock (_gate)
+        {
+            int i = 0;
+            while (i < _free.Count && _free[i].Start < start)
+                i++;
+            _free.Insert(i, (start, size));
+            _allocated -= size;
+            if (i + 1 < _free.Count && _free[i].Start + _free[i].Length == _free[i + 1].Start)
+            {
+                _free[i] = (_free[i].Start, _free[i].Length + _free[i + 1].Length);
+                _free.RemoveAt(i + 1);
+            }
+            if (i > 0 && _free[i - 1].Start + _free[i - 1].Length == _free[i].Start)
+            {
+                _free[i - 1] = (_free[i - 1].Start, _free[i - 1].Length + _free[i].Length);
+                _free.RemoveAt(i);
+            }
+        }
     }
 
     /// <summary>Carves an FP32 array of <paramref name="count"/> elements.</summary>
