@@ -12,6 +12,12 @@ public static class FabricTransports
     private static readonly Dictionary<string, ClientConnector> Connectors = new(StringComparer.Ordinal);
     private static readonly Lock Gate = new();
 
+    static FabricTransports()
+    {
+        Connectors["tcp"] = TcpFabricClient.ConnectAsync;
+        Connectors["shm"] = ShmFabricClient.ConnectAsync;
+    }
+
     /// <summary>Installs (or replaces) the connector for <paramref name="scheme"/>.</summary>
     public static void RegisterClient(string scheme, ClientConnector connector)
     {

@@ -42,6 +42,9 @@ public sealed unsafe class NativeBuffer : MemoryManager<byte>
 
     public override void Unpin() { }
 
+    /// <summary>Frees the memory; every span and <see cref="Memory{T}"/> over it is invalid afterwards.</summary>
+    public void Dispose() => ((IDisposable)this).Dispose();
+
     protected override void Dispose(bool disposing)
     {
         if (_pointer != null)

@@ -40,6 +40,9 @@ public interface IComputeDevice : IDisposable
     /// </summary>
     ValueTask CopyToSlotAsync(DeviceBuffer slots, long byteOffset, ReadOnlyMemory<byte> staging, CancellationToken cancellationToken = default);
 
+    /// <summary>Copies <paramref name="bytes"/> between device buffers, ordered with the compute ops.</summary>
+    void Copy(DeviceBuffer source, long sourceByteOffset, DeviceBuffer destination, long destinationByteOffset, long bytes);
+
     /// <summary>Waits for all queued compute.</summary>
     void Synchronize();
 

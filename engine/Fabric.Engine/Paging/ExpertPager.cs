@@ -161,6 +161,23 @@ public sealed class ExpertPager
     /// <summary>The number of deferred experts of the current layer.</summary>
     public int DeferredCount => _deferredCount;
 
+    /// <summary>
+    /// Warm start: puts <paramref name="key"/> into a free slot without counting a use (e.g. loading every expert of an
+    /// all-resident run). Returns a Fetch assignment, or one with slot -1 when no slot is free. Never evicts.
+    /// </summary>
+    public ExpertAssignment Preload(ExpertKey key)
+    {
+        var existing = Slots.SlotOf(key);
+        if (existing >= 0)
+            return new ExpertAssignment(key, existing, Slots.StateOf(existing) == SlotState.Ready ? AssignmentKind.Hit : AssignmentKind.Pending, false, default);
+        var slot = Slots.FindEmpty();
+        if (slot < 0)
+            return new ExpertAssignment(key, -1, AssignmentKind.Deferred, false, default);
+        Slots.BeginLoad(slot, key, prefetched: false);
+        _policy.OnFill(slot, key, AccessIndex, prefetched: false);
+        return new ExpertAssignment(key, slot, AssignmentKind.Fetch, false, default);
+    }
+
     /// <summary>The fetch of <paramref name="key"/> finished and its bytes were verified: its slot becomes ready.</summary>
     public void FetchCompleted(ExpertKey key)
     {

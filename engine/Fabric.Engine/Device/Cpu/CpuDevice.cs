@@ -64,6 +64,13 @@ public sealed unsafe class CpuDevice : IComputeDevice
         return ValueTask.CompletedTask;
     }
 
+    public void Copy(DeviceBuffer source, long sourceByteOffset, DeviceBuffer destination, long destinationByteOffset, long bytes)
+    {
+        CheckRange(source, sourceByteOffset, bytes);
+        CheckRange(destination, destinationByteOffset, bytes);
+        Buffer.MemoryCopy(Cpu(source).Pointer + sourceByteOffset, Cpu(destination).Pointer + destinationByteOffset, bytes, bytes);
+    }
+
     public void Synchronize()
     {
     }

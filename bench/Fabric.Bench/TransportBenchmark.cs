@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Fabric.Transport;
+
+namespace Fabric.Bench;
+
+/// <summary>
+/// `./fabric bench transport`: one-sided read bandwidth and latency per size over shm and tcp on this machine, each
+/// beside its baseline measured in the same run (single-thread memcpy for shm, a raw loopback socket for tcp).
+/// </summary>
+public sealed class TransportBenchmark : IBenchmark
+{
+    private const uint RegionId = 1;
+    private const ulong RegionKey = 0x5EED;
+
+    public string Name => "transport";
+
+    public string Summary => "read GB/s and p50/p99 latency per size over shm and tcp, beside memcpy / raw socket";
+
+    public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        if (!TransportBenchmarkOptions.TryParse(args, out var options, out var error))
+        {
+            await Console.Error.WriteLineAsync($"fabric-bench transport: {error}");
+            return ConsoleErrors.UserError;
+        }
+        if (options.Help)
+        {
+            Console.WriteLine(TransportBenchmarkOptions.Usage);
+            return 0;
+        }
+
+        var results = new List<TransportResult>();
+        var largest = options.Sizes.Max();
+        foreach (var transport in options.Transports)
+        {
+            Console.WriteLine($"{transport}: serving one {Format(largest)} region on loopback...");
+            Console.WriteLine($"  {"size",8} {"GB/s",8} {"p50 µs",9} {"p99 µs",9} {"baseline GB/s",14} {"ratio",6}   ({transport} vs {Baseline(transport)})");
+            await using var target = await ReadTarget.StartAsync(transport, largest, cancellationToken);
+            await using var baseline = await BaselineTarget.StartAsync(transport, largest, cancellationToken);
+            foreach (var size in options.Sizes)
+            {
+                var budget = options.SecondsPerSize;
+                var measured = await Measure(size, budget, target.ReadOnceAsync, cancellationToken);
+                var reference = await Measure(size, budget, baseline.MoveOnceAsync, cancellationToken);
+                var result = new TransportResult(transport, size, measured.Gbps, measured.P50Us, measured.P99Us, reference.Gbps,
+                    reference.Gbps > 0 ? measured.Gbps / reference.Gbps : 0, measured.Count, reference.P50Us);
+                results.Add(result);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {Format(size),8} {result.Gbps,8:0.00} {result.P50Us,9:0.0} {result.P99Us,9:0.0} {result.BaselineGbps,14:0.00} {result.Ratio,6:0.00}"));
+            }
+        }
+
+        if (options.JsonPath is { } path)
+        {
+            await File.WriteAllTextAsync(path, JsonSerializer.Serialize(results, TransportJson.Default.ListTransportResult), cancellationToken);
+            Console.WriteLine($"wrote {path}");
+        }
+        return 0;
+    }
+
+    private static string Baseline(string transport) => transport == "shm" ? "single-thread memcpy" : "raw loopback socket";
+
+    /// <summary>Runs <paramref name="once"/> back to back (one in flight) for about <paramref name="seconds"/>, after a warm-up.</summary>
+    private static async Task<Measurement> Measure(int size, double seconds, Func<int, CancellationToken, ValueTask> once, CancellationToken cancellationToken)
+    {
+        for (var i = 0; i < 3; i++)
+            await once(size, cancellationToken);
+        var samples = new List<long>(4096);
+        var total = Stopwatch.StartNew();
+        var deadline = (long)(seconds * Stopwatch.Frequency);
+        while ((total.ElapsedTicks < deadline || samples.Count < 5) && samples.Count < 200_000)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await once(size, cancellationToken);
+            samples.Add(Stopwatch.GetTimestamp() - start);
+        }
+        var elapsed = samples.Sum();
+        samples.Sort();
+        double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency;
+        return new Measurement(
+            (double)size * samples.Count / (elapsed / (double)Stopwatch.Frequency) / 1e9,
+            Us(samples[samples.Count / 2]),
+            Us(samples[Math.Min(samples.Count - 1, (int)(samples.Count * 0.99))]),
+            samples.Count);
+    }
+
+    internal static string Format(long bytes) =>
+        bytes >= 1 << 30 && bytes % (1 << 30) == 0 ? $"{bytes >> 30}GiB"
+        : bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? $"{bytes >> 20}MiB"
+        : bytes >= 1 << 10 && bytes % (1 << 10) == 0 ? $"{bytes >> 10}KiB"
+        : $"{bytes}B";
+
+    private readonly record struct Measurement(double Gbps, double P50Us, double P99Us, int Count);
+
+    /// <summary>A server and a client of one transport in this process, reading into one native destination.</summary>
+    private sealed class ReadTarget : IAsyncDisposable
+    {
+        private readonly RegionStore _store;
+        private readonly IFabricServer _server;
+        private readonly IFabricClient _client;
+        private readonly NativeBuffer _destination;
+        private readonly long _regionBytes;
+        private long _nextOffset;
+
+        private ReadTarget(RegionStore store, IFabricServer server, IFabricClient client, NativeBuffer destination)
+        {
+            _store = store;
+            _server = server;
+            _client = client;
+            _destination = destination;
+            _regionBytes = store.Regions[0].Length;
+        }
+
+        public static async Task<ReadTarget> StartAsync(string transport, int largest, CancellationToken cancellationToken)
+        {
+            var regions = new[] { new RegionSpec(RegionId, largest * 2L, RegionKey) };
+            RegionStore store = transport == "shm"
+                ? new ShmRegionStore($"/dev/shm/fabric-bench-{Environment.ProcessId}", regions)
+                : new HostRegionStore(regions);
+            var region = store.Regions[0];
+            for (long offset = 0; offset < region.Length; offset += 1 << 20)
+                region.Slice(offset, (int)Math.Min(1 << 20, region.Length - offset)).Fill((byte)(offset >> 20));
+            var listen = transport == "shm" ? ((ShmRegionStore)store).Endpoint : FabricEndpoint.Parse("tcp://127.0.0.1:0");
+            var server = await FabricServers.StartAsync(listen, store, cancellationToken: cancellationToken);
+            var client = await FabricTransports.ConnectAsync(server.Endpoint, cancellationToken: cancellationToken);
+            return new ReadTarget(store, server, client, new NativeBuffer(largest));
+        }
+
+        /// <summary>Reads <paramref name="size"/> bytes at a moving offset so each read touches fresh lines of the region.</summary>
+        public async ValueTask ReadOnceAsync(int size, CancellationToken cancellationToken)
+        {
+            var offset = _nextOffset;
+            _nextOffset = offset + size <= _regionBytes - size ? offset + size : 0;
+            var status = await _client.ReadAsync(new ReadRequest(RegionId, RegionKey, offset, _destination.Memory[..size]), cancellationToken);
+            if (status != ReadStatus.Ok)
+                throw new FabricException($"A benchmark read of {size} bytes from {_client.Endpoint} failed: {status.Describe()}.");
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _client.DisposeAsync();
+            await _server.DisposeAsync();
+            _store.Dispose();
+            _destination.Dispose();
+        }
+    }
+}
+
+/// <summary>One row of `./fabric bench transport --json`.</summary>
+public sealed record TransportResult(
+    [property: JsonPropertyName("transport")] string Transport,
+    [property: JsonPropertyName("size_bytes")] long SizeBytes,
+    [property: JsonPropertyName("gbps")] double Gbps,
+    [property: JsonPropertyName("p50_us")] double P50Us,
+    [property: JsonPropertyName("p99_us")] double P99Us,
+    [property: JsonPropertyName("baseline_gbps")] double BaselineGbps,
+    [property: JsonPropertyName("ratio")] double Ratio,
+    [property: JsonPropertyName("reads")] int Reads,
+    [property: JsonPropertyName("baseline_p50_us")] double BaselineP50Us);
+
+[JsonSerializable(typeof(List<TransportResult>))]
+[JsonSourceGenerationOptions(WriteIndented = true)]
+internal sealed partial class TransportJson : JsonSerializerContext;

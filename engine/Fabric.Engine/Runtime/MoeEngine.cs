@@ -1,0 +1,474 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Fabric.Engine.Device;
+using Fabric.Engine.Paging;
+using Fabric.Engine.Sources;
+using Fabric.MemoryPool.Model;
+using Fabric.Transport;
+
+namespace Fabric.Engine.Runtime;
+
+/// <summary>
+/// A Mixtral forward pass with bounded expert residency: dense weights and the KV cache stay on the device, experts
+/// are paged through the <see cref="ExpertPager"/> from an <see cref="IWeightSource"/> into expert slots, with fetches
+/// (pinned staging → checksum → slot copy) overlapping compute. One compute thread drives the device and the pager;
+/// fetches run on the thread pool.
+/// </summary>
+public sealed class MoeEngine : IAsyncDisposable
+{
+    private readonly IComputeDevice _device;
+    private readonly IWeightSource _source;
+    private readonly EngineOptions _options;
+    private readonly ModelConfig _config;
+    private readonly DenseWeights _dense;
+    private readonly KvCache _kv;
+    private readonly DeviceBuffer _slots;
+    private readonly ExpertSlotLayout _layout;
+    private readonly List<DeviceBuffer> _owned = [];
+    private readonly DeviceBuffer _h, _x, _q, _k, _v, _attn, _o, _routerLogits, _predictLogits, _pairs, _logits;
+    private readonly ExpertScratch _expertScratch;
+    private readonly int _chunk;
+    private readonly int _topK;
+    private readonly int[] _indices;
+    private readonly float[] _weights;
+    private readonly int[] _predictIndices;
+    private readonly float[] _predictWeights;
+    private readonly int[] _predicted;
+    private readonly bool[] _mark;
+    private readonly ExpertAssignment[] _plan;
+    private readonly ExpertAssignment[] _fetches;
+    private readonly int[] _rowsIn;
+    private readonly int[] _rowsOut;
+    private readonly int[] _positions;
+    private readonly float[] _logitsHost;
+    private readonly List<ExpertKey> _computed = [];
+    private readonly List<ExpertKey> _harvest = [];
+    private readonly Dictionary<ExpertKey, Task<long>> _inFlight = [];
+    private readonly ConcurrentStack<NativeBuffer> _staging = new();
+    private readonly SemaphoreSlim _stagingFree;
+    private readonly Stopwatch _clock = Stopwatch.StartNew();
+
+    private MoeEngine(IComputeDevice device, IWeightSource source, EngineOptions options, DenseWeights dense, MemoryPlan plan)
+    {
+        _device = device;
+        _source = source;
+        _options = options;
+        _config = source.Config;
+        _dense = dense;
+        _layout = source.ExpertLayout;
+        Plan = plan;
+        var c = _config;
+        _chunk = Math.Max(1, options.PrefillChunk);
+        _topK = c.NumExpertsPerTok;
+        var qDim = c.NumAttentionHeads * c.HeadDim;
+        var kvDim = c.NumKeyValueHeads * c.HeadDim;
+        var shape = MemoryPlan.KvShape(c, options);
+        _kv = new KvCache(Own(shape.Bytes, "KV cache"), shape);
+        _h = Floats(_chunk * c.HiddenSize, "hidden states");
+        _x = Floats(_chunk * c.HiddenSize, "normed hidden states");
+        _q = Floats(_chunk * qDim, "queries");
+        _k = Floats(_chunk * kvDim, "keys");
+        _v = Floats(_chunk * kvDim, "values");
+        _attn = Floats(_chunk * qDim, "attention output");
+        _o = Floats(_chunk * c.HiddenSize, "attention projection");
+        _routerLogits = Floats(_chunk * c.NumLocalExperts, "router logits");
+        _predictLogits = Floats(_chunk * c.NumLocalExperts, "next-layer router logits");
+        _pairs = Floats(_chunk * _topK * c.HiddenSize, "expert outputs");
+        _logits = Floats(c.VocabSize, "logits");
+        _expertScratch = new ExpertScratch(_chunk,
+            Floats(_chunk * c.HiddenSize, "expert input"),
+            Floats(_chunk * c.IntermediateSize, "expert gate"),
+            Floats(_chunk * c.IntermediateSize, "expert up"),
+            Floats(_chunk * c.HiddenSize, "expert output"));
+        _slots = Own(plan.Slots * _layout.SlotBytes, "expert slots");
+
+        var policy = EvictionPolicies.Create(options.Policy, c.NumHiddenLayers, c.NumLocalExperts, _topK, options.FutureAccesses);
+        var prefetcher = Prefetchers.Create(options.Prefetch, c.NumHiddenLayers, c.NumLocalExperts, _topK);
+        Pager = new ExpertPager(c.NumHiddenLayers, c.NumLocalExperts, plan.Slots, policy, prefetcher, reserveSlots: _topK);
+
+        _indices = new int[_chunk * _topK];
+        _weights = new float[_chunk * _topK];
+        _predictIndices = new int[_chunk * _topK];
+        _predictWeights = new float[_chunk * _topK];
+        _predicted = new int[c.NumLocalExperts];
+        _mark = new bool[c.NumLocalExperts];
+        _plan = new ExpertAssignment[c.NumLocalExperts];
+        _fetches = new ExpertAssignment[c.NumLocalExperts];
+        _rowsIn = new int[_chunk];
+        _rowsOut = new int[_chunk];
+        _positions = new int[_chunk];
+        _logitsHost = new float[c.VocabSize];
+        var stagingCount = Math.Max(2, options.StagingBuffers);
+        for (var i = 0; i < stagingCount; i++)
+            _staging.Push(new NativeBuffer(_layout.SlotBytes));
+        _stagingFree = new SemaphoreSlim(stagingCount, stagingCount);
+        Counters.LayerStallNs = new long[c.NumHiddenLayers];
+    }
+
+    /// <summary>How the device budget was split.</summary>
+    public MemoryPlan Plan { get; }
+
+    public ModelConfig Config => _config;
+
+    public ExpertPager Pager { get; }
+
+    public EngineCounters Counters { get; } = new();
+
+    public IComputeDevice Device => _device;
+
+    public IWeightSource Source => _source;
+
+    public EngineOptions Options => _options;
+
+    /// <summary>Receives one record per (step, layer) visit when set.</summary>
+    public RoutingTraceWriter? Trace { get; set; }
+
+    /// <summary>
+    /// Plans the budget, reserves dense weights, KV cache, scratch and slots on <paramref name="device"/>, loads the
+    /// dense weights, and (when every expert fits and the options ask for it) loads every expert.
+    /// </summary>
+    public static async Task<MoeEngine> CreateAsync(IComputeDevice device, IWeightSource source, EngineOptions options, CancellationToken cancellationToken = default)
+    {
+        var config = source.Config;
+        if (options.MaxSeqLen <= 0 || options.MaxBatch <= 0)
+            throw new FabricException("--max-seq-len and --max-batch must be positive.");
+        var plan = MemoryPlan.Create(config, DenseWeights.DeviceBytes(source), source.ExpertLayout, options, device.Memory.CapacityBytes - device.Memory.UsedBytes);
+        var dense = await DenseWeights.LoadAsync(device, source, cancellationToken).ConfigureAwait(false);
+        MoeEngine? engine = null;
+        try
+        {
+            engine = new MoeEngine(device, source, options, dense, plan);
+            if (options.PreloadWhenAllFit && plan.Slots >= config.TotalExperts)
+                await engine.PreloadAllAsync(cancellationToken).ConfigureAwait(false);
+            return engine;
+        }
+        catch
+        {
+            if (engine is not null)
+                await engine.DisposeAsync().ConfigureAwait(false);
+            else
+                dense.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="tokens"/> of sequence <paramref name="sequence"/> at positions startPosition.. through the
+    /// model and returns the logits of the last token (a buffer reused by the next call). <paramref name="step"/> is
+    /// the trace's step number (0 = prefill). A fetch that no pool endpoint can serve throws
+    /// <see cref="FabricException"/>; the KV cache of earlier positions stays intact.
+    /// </summary>
+    public async ValueTask<float[]> ForwardAsync(ReadOnlyMemory<int> tokens, int startPosition, int sequence, int step, CancellationToken cancellationToken = default)
+    {
+        if (tokens.Length == 0)
+            throw new ArgumentException("Nothing to compute: no tokens.", nameof(tokens));
+        if (startPosition + tokens.Length > _options.MaxSeqLen)
+            throw new FabricException($"The sequence would reach {startPosition + tokens.Length} positions, more than --max-seq-len {_options.MaxSeqLen}.");
+        if ((uint)sequence >= (uint)_options.MaxBatch)
+            throw new ArgumentOutOfRangeException(nameof(sequence), $"Sequence {sequence} is outside --max-batch {_options.MaxBatch}.");
+        var last = 0;
+        for (var start = 0; start < tokens.Length; start += _chunk)
+        {
+            var n = Math.Min(_chunk, tokens.Length - start);
+            for (var r = 0; r < n; r++)
+                _positions[r] = startPosition + start + r;
+            await ForwardChunkAsync(tokens.Slice(start, n), n, sequence, step, cancellationToken).ConfigureAwait(false);
+            last = n - 1;
+        }
+        var hidden = _config.HiddenSize;
+        _device.Copy(_h, (long)last * hidden * sizeof(float), _x, 0, hidden * sizeof(float));
+        _device.RmsNorm(_x, _dense.FinalNorm, _x, 1, (float)_config.RmsNormEps);
+        _device.MatMul(_x, 1, _dense.LmHead, _logits);
+        _device.Download(_logits, 0, System.Runtime.InteropServices.MemoryMarshal.AsBytes(_logitsHost.AsSpan()));
+        return _logitsHost;
+    }
+
+    private async ValueTask ForwardChunkAsync(ReadOnlyMemory<int> tokens, int n, int sequence, int step, CancellationToken cancellationToken)
+    {
+        var c = _config;
+        var eps = (float)c.RmsNormEps;
+        var theta = (float)c.RopeTheta;
+        _device.Embed(_dense.Embedding, tokens.Span, _h);
+        for (var layer = 0; layer < c.NumHiddenLayers; layer++)
+        {
+            var started = _clock.ElapsedTicks;
+            var w = _dense.Layers[layer];
+            _device.RmsNorm(_h, w.InputNorm, _x, n, eps);
+            _device.MatMul(_x, n, w.Q, _q);
+            _device.MatMul(_x, n, w.K, _k);
+            _device.MatMul(_x, n, w.V, _v);
+            _device.Rope(_q, n, c.NumAttentionHeads, c.HeadDim, _positions.AsSpan(0, n), theta);
+            _device.Rope(_k, n, c.NumKeyValueHeads, c.HeadDim, _positions.AsSpan(0, n), theta);
+            _device.Attention(_q, _k, _v, n, c.NumAttentionHeads, _kv, layer, sequence, _positions.AsSpan(0, n), _attn);
+            _device.MatMul(_attn, n, w.O, _o);
+            _device.Add(_h, _o, n * c.HiddenSize);
+            _device.RmsNorm(_h, w.PostNorm, _x, n, eps);
+            _device.MatMul(_x, n, w.Router, _routerLogits);
+            _device.RouterTopK(_routerLogits, n, c.NumLocalExperts, _topK, _indices.AsSpan(0, n * _topK), _weights.AsSpan(0, n * _topK));
+            var stall = await MoeAsync(layer, n, cancellationToken).ConfigureAwait(false);
+            _device.MoeCombine(_pairs, _weights.AsSpan(0, n * _topK), n, _topK, c.HiddenSize, _h);
+            var elapsed = TicksToNs(_clock.ElapsedTicks - started);
+            Counters.StallNs += stall;
+            Counters.LayerStallNs[layer] += stall;
+            Counters.ComputeNs += elapsed - stall;
+            Trace?.WriteRoute(step, layer, _positions.AsSpan(0, n), _indices.AsSpan(0, n * _topK), _weights.AsSpan(0, n * _topK), _topK, elapsed - stall, stall);
+        }
+    }
+
+    /// <summary>The sparse MoE block of one layer: page in the routed experts and compute each into its (token, rank) rows. Returns stall ns.</summary>
+    private async ValueTask<long> MoeAsync(int layer, int n, CancellationToken cancellationToken)
+    {
+        long stall = 0;
+        HarvestCompletedFetches();
+        var count = Pager.BeginLayer(layer, _indices.AsSpan(0, n * _topK), _plan);
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                if (_plan[i].Kind == AssignmentKind.Fetch)
+                    StartFetch(_plan[i], cancellationToken);
+            }
+            IssuePrefetch(layer, n, cancellationToken);
+
+            _computed.Clear();
+            for (var i = 0; i < count; i++)
+            {
+                if (_plan[i].Kind == AssignmentKind.Hit)
+                    ComputeExpert(_plan[i], n);
+            }
+            for (var i = 0; i < count; i++)
+            {
+                var a = _plan[i];
+                if (a.Kind is AssignmentKind.Pending or AssignmentKind.Fetch)
+                {
+                    stall += await WaitForFetchAsync(a.Key).ConfigureAwait(false);
+                    ComputeExpert(a, n);
+                }
+            }
+            while (Pager.DeferredCount > 0)
+            {
+                foreach (var key in _computed)
+                    Pager.Release(key);
+                _computed.Clear();
+                var d = Pager.AssignDeferred(_plan);
+                var assigned = 0;
+                for (var i = 0; i < d; i++)
+                {
+                    if (_plan[i].Kind == AssignmentKind.Fetch)
+                    {
+                        StartFetch(_plan[i], cancellationToken);
+                        assigned++;
+                    }
+                }
+                if (assigned == 0)
+                {
+                    // Every free slot is still loading: let those fetches land, then try again.
+                    stall += await DrainAsync(abandonFailures: true).ConfigureAwait(false);
+                    continue;
+                }
+                for (var i = 0; i < d; i++)
+                {
+                    if (_plan[i].Kind == AssignmentKind.Fetch)
+                    {
+                        stall += await WaitForFetchAsync(_plan[i].Key).ConfigureAwait(false);
+                        ComputeExpert(_plan[i], n);
+                    }
+                }
+            }
+        }
+        catch
+        {
+            // Let every fetch in flight land (or fail) before the slots are touched again; the KV cache is untouched.
+            await DrainAsync(abandonFailures: true).ConfigureAwait(false);
+            Pager.EndLayer();
+            throw;
+        }
+        Pager.EndLayer();
+        return stall;
+    }
+
+    private void IssuePrefetch(int layer, int n, CancellationToken cancellationToken)
+    {
+        var prefetcher = Pager.Prefetcher;
+        if (prefetcher is NoPrefetcher)
+            return;
+        var predicted = 0;
+        if (prefetcher.WantsRouterPrediction && layer + 1 < _config.NumHiddenLayers)
+        {
+            // The next layer's router applied to this layer's hidden state: the cheap, well-known predictor.
+            var e = _config.NumLocalExperts;
+            _device.MatMul(_x, n, _dense.Layers[layer + 1].Router, _predictLogits);
+            _device.RouterTopK(_predictLogits, n, e, _topK, _predictIndices.AsSpan(0, n * _topK), _predictWeights.AsSpan(0, n * _topK));
+            for (var i = 0; i < n * _topK; i++)
+            {
+                var x = _predictIndices[i];
+                if (!_mark[x])
+                {
+                    _mark[x] = true;
+                    _predicted[predicted++] = x;
+                }
+            }
+            for (var i = 0; i < predicted; i++)
+                _mark[_predicted[i]] = false;
+        }
+        var m = Pager.PrefetchNext(_predicted.AsSpan(0, predicted), _fetches);
+        for (var i = 0; i < m; i++)
+            StartFetch(_fetches[i], cancellationToken);
+    }
+
+    private void ComputeExpert(ExpertAssignment a, int n)
+    {
+        var count = 0;
+        for (var r = 0; r < n; r++)
+        {
+            for (var j = 0; j < _topK; j++)
+            {
+                if (_indices[(r * _topK) + j] == a.Key.Expert)
+                {
+                    _rowsIn[count] = r;
+                    _rowsOut[count] = (r * _topK) + j;
+                    count++;
+                }
+            }
+        }
+        _device.ExpertForward(_layout.View(_slots, a.Slot), _x, _rowsIn.AsSpan(0, count), _pairs, _rowsOut.AsSpan(0, count), _expertScratch);
+        _computed.Add(a.Key);
+    }
+
+    private void StartFetch(ExpertAssignment a, CancellationToken cancellationToken)
+    {
+        var key = a.Key;
+        var offset = a.Slot * _layout.SlotBytes;
+        _inFlight[key] = Task.Run(() => FetchIntoSlotAsync(key, offset, cancellationToken), cancellationToken);
+    }
+
+    private async Task<long> FetchIntoSlotAsync(ExpertKey key, long slotOffset, CancellationToken cancellationToken)
+    {
+        await _stagingFree.WaitAsync(cancellationToken).ConfigureAwait(false);
+        _staging.TryPop(out var staging);
+        try
+        {
+            var bytes = await _source.FetchExpertAsync(key, staging!.Memory, cancellationToken).ConfigureAwait(false);
+            await _device.CopyToSlotAsync(_slots, slotOffset, staging.Memory[..(int)_layout.SlotBytes], cancellationToken).ConfigureAwait(false);
+            return bytes;
+        }
+        finally
+        {
+            _staging.Push(staging!);
+            _stagingFree.Release();
+        }
+    }
+
+    /// <summary>Waits for the fetch of <paramref name="key"/> and marks its slot ready; returns the ns waited.</summary>
+    private async ValueTask<long> WaitForFetchAsync(ExpertKey key)
+    {
+        var task = _inFlight[key];
+        long waited = 0;
+        if (!task.IsCompleted)
+        {
+            var started = _clock.ElapsedTicks;
+            try
+            {
+                await task.ConfigureAwait(false);
+            }
+            catch
+            {
+                // Observed below.
+            }
+            waited = TicksToNs(_clock.ElapsedTicks - started);
+        }
+        Complete(key, task, throwOnFailure: true);
+        return waited;
+    }
+
+    private void HarvestCompletedFetches()
+    {
+        _harvest.Clear();
+        foreach (var (key, task) in _inFlight)
+        {
+            if (task.IsCompleted)
+                _harvest.Add(key);
+        }
+        foreach (var key in _harvest)
+            Complete(key, _inFlight[key], throwOnFailure: false);
+    }
+
+    private async ValueTask<long> DrainAsync(bool abandonFailures)
+    {
+        var started = _clock.ElapsedTicks;
+        _harvest.Clear();
+        _harvest.AddRange(_inFlight.Keys);
+        foreach (var key in _harvest)
+        {
+            var task = _inFlight[key];
+            try
+            {
+                await task.ConfigureAwait(false);
+            }
+            catch
+            {
+                // Observed in Complete.
+            }
+            Complete(key, task, throwOnFailure: !abandonFailures);
+        }
+        return TicksToNs(_clock.ElapsedTicks - started);
+    }
+
+    private void Complete(ExpertKey key, Task<long> task, bool throwOnFailure)
+    {
+        _inFlight.Remove(key);
+        if (task.IsCompletedSuccessfully)
+        {
+            Counters.AddFetch(task.Result);
+            Pager.FetchCompleted(key);
+            return;
+        }
+        Pager.FetchAbandoned(key);
+        if (throwOnFailure)
+        {
+            var error = task.Exception?.InnerException;
+            if (error is FabricException or OperationCanceledException)
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
+            throw new FabricException($"Fetching expert {key.Layer}/{key.Expert} failed: {error?.Message ?? "cancelled"}.", error ?? new OperationCanceledException());
+        }
+    }
+
+    private async Task PreloadAllAsync(CancellationToken cancellationToken)
+    {
+        var before = Counters.BytesFetched;
+        for (var l = 0; l < _config.NumHiddenLayers; l++)
+        {
+            for (var e = 0; e < _config.NumLocalExperts; e++)
+            {
+                var a = Pager.Preload(new ExpertKey(l, e));
+                if (a.Kind == AssignmentKind.Fetch)
+                    StartFetch(a, cancellationToken);
+            }
+            await DrainAsync(abandonFailures: false).ConfigureAwait(false);
+        }
+        Counters.PreloadBytes = Counters.BytesFetched - before;
+        Counters.ResetFetches();
+    }
+
+    private DeviceBuffer Own(long bytes, string purpose)
+    {
+        var b = _device.Allocate(bytes, purpose);
+        _owned.Add(b);
+        return b;
+    }
+
+    private DeviceBuffer Floats(long count, string purpose) => Own(count * sizeof(float), purpose);
+
+    private static long TicksToNs(long ticks) => (long)(ticks * (1e9 / Stopwatch.Frequency));
+
+    public async ValueTask DisposeAsync()
+    {
+        await DrainAsync(abandonFailures: true).ConfigureAwait(false);
+        foreach (var b in _owned)
+            b.Dispose();
+        _dense.Dispose();
+        while (_staging.TryPop(out var s))
+            ((IDisposable)s).Dispose();
+        _stagingFree.Dispose();
+    }
+}

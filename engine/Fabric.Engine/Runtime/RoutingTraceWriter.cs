@@ -1,0 +1,86 @@
+using System.Text.Json;
+using Fabric.MemoryPool.Model;
+
+namespace Fabric.Engine.Runtime;
+
+/// <summary>
+/// Writes the routing trace (JSONL) that <c>fabric-sim</c> replays and Belady reads: a header line, then one line
+/// per (step, layer) visit — <c>{"kind":"route","step":0,"layer":3,"positions":[5],"experts":[[1,6]],"weights":[[0.61,0.39]],"compute_ns":123456,"stall_ns":0}</c>.
+/// A prefill longer than the engine's prefill chunk gives several lines for the same (step 0, layer), one per chunk.
+/// </summary>
+public sealed class RoutingTraceWriter : IDisposable
+{
+    private readonly Stream _stream;
+    private readonly Utf8JsonWriter _json;
+
+    public RoutingTraceWriter(string path)
+    {
+        _stream = new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16);
+        _json = new Utf8JsonWriter(_stream, new JsonWriterOptions { SkipValidation = true });
+    }
+
+    /// <summary>The first line: the model and the run's settings.</summary>
+    public void WriteHeader(ModelConfig model, int promptTokens, string policy, string prefetch, int slots, string transport)
+    {
+        _json.WriteStartObject();
+        _json.WriteString("kind", "header");
+        _json.WritePropertyName("model");
+        JsonSerializer.Serialize(_json, model);
+        _json.WriteNumber("prompt_tokens", promptTokens);
+        _json.WriteString("policy", policy);
+        _json.WriteString("prefetch", prefetch);
+        _json.WriteNumber("slots", slots);
+        _json.WriteString("transport", transport);
+        _json.WriteEndObject();
+        EndLine();
+    }
+
+    /// <summary>One (step, layer) visit: per position its routed experts and weights (<paramref name="topK"/> each, best first).</summary>
+    public void WriteRoute(int step, int layer, ReadOnlySpan<int> positions, ReadOnlySpan<int> experts, ReadOnlySpan<float> weights, int topK, long computeNs, long stallNs)
+    {
+        _json.WriteStartObject();
+        _json.WriteString("kind", "route");
+        _json.WriteNumber("step", step);
+        _json.WriteNumber("layer", layer);
+        _json.WriteStartArray("positions");
+        foreach (var p in positions)
+            _json.WriteNumberValue(p);
+        _json.WriteEndArray();
+        _json.WriteStartArray("experts");
+        for (var r = 0; r < positions.Length; r++)
+        {
+            _json.WriteStartArray();
+            foreach (var e in experts.Slice(r * topK, topK))
+                _json.WriteNumberValue(e);
+            _json.WriteEndArray();
+        }
+        _json.WriteEndArray();
+        _json.WriteStartArray("weights");
+        for (var r = 0; r < positions.Length; r++)
+        {
+            _json.WriteStartArray();
+            foreach (var w in weights.Slice(r * topK, topK))
+                _json.WriteNumberValue(MathF.Round(w, 6));
+            _json.WriteEndArray();
+        }
+        _json.WriteEndArray();
+        _json.WriteNumber("compute_ns", computeNs);
+        _json.WriteNumber("stall_ns", stallNs);
+        _json.WriteEndObject();
+        EndLine();
+    }
+
+    private void EndLine()
+    {
+        _json.Flush();
+        _stream.WriteByte((byte)'\n');
+        _json.Reset();
+    }
+
+    public void Dispose()
+    {
+        _json.Flush();
+        _json.Dispose();
+        _stream.Dispose();
+    }
+}

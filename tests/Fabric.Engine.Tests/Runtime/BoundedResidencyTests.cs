@@ -1,0 +1,91 @@
+using Fabric.Engine.Paging;
+using Fabric.Engine.Runtime;
+
+namespace Fabric.Engine.Tests.Runtime;
+
+public sealed class BoundedResidencyTests : IClassFixture<TinyModel>
+{
+    private const int NewTokens = 12;
+    private readonly TinyModel _model;
+
+    public BoundedResidencyTests(TinyModel model) => _model = model;
+
+    private async Task<(int[] Tokens, MoeEngine Engine)> GenerateAsync(int slots, string policy, string prefetch, IReadOnlyList<ExpertKey>? future = null, string? tracePath = null)
+    {
+        var engine = await _model.EngineAsync(slots, policy, prefetch, future);
+        using var trace = tracePath is null ? null : new RoutingTraceWriter(tracePath);
+        engine.Trace = trace;
+        trace?.WriteHeader(engine.Config, TinyModel.Prompt.Length, policy, prefetch, engine.Plan.Slots, "local");
+        var result = await Generator.GenerateAsync(engine, TinyModel.Prompt, NewTokens, new Sampler());
+        engine.Trace = null;
+        return (result.Tokens, engine);
+    }
+
+    [Fact]
+    public async Task GreedyTokens_WithAnyBudgetHoldingTopK_EqualTheAllResidentTokens_ForEveryPolicyAndPrefetch()
+    {
+        var tracePath = Path.Combine(_model.Directory, "resident.trace.jsonl");
+        var (expected, resident) = await GenerateAsync(0, "lru", "none", tracePath: tracePath);
+        Assert.Equal(_model.Config.TotalExperts, resident.Plan.Slots);
+        Assert.Equal(0, resident.Pager.Stats.Misses);
+        await resident.DisposeAsync();
+        var future = RoutingTraceReader.ReadAccessSequence(tracePath);
+
+        foreach (var slots in new[] { _model.Config.NumExpertsPerTok, 5, 13 })
+        {
+            foreach (var policy in EvictionPolicies.Names)
+            {
+                foreach (var prefetch in Prefetchers.Names)
+                {
+                    var (tokens, engine) = await GenerateAsync(slots, policy, prefetch, policy == "belady" ? future : null);
+                    await using (engine)
+                    {
+                        Assert.True(expected.SequenceEqual(tokens), $"slots {slots}, {policy}, {prefetch}: [{string.Join(",", tokens)}] differs from [{string.Join(",", expected)}]");
+                        var stats = engine.Pager.Stats;
+                        Assert.Equal(slots, engine.Plan.Slots);
+                        Assert.True(stats.Misses > 0, "a bounded budget must page");
+                        Assert.Equal(future.Count, stats.Uses);
+                        Assert.True(engine.Counters.BytesFetched >= stats.Misses * _model.Config.ExpertBytes);
+                    }
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Belady_ReplayingTheRecordedTrace_HitsAtLeastAsOftenAsTheOnlinePolicies()
+    {
+        var tracePath = Path.Combine(_model.Directory, "belady.trace.jsonl");
+        var (_, recorder) = await GenerateAsync(6, "lru", "none", tracePath: tracePath);
+        var lruHits = recorder.Pager.Stats.Hits;
+        await recorder.DisposeAsync();
+        var future = RoutingTraceReader.ReadAccessSequence(tracePath);
+        var (_, belady) = await GenerateAsync(6, "belady", "none", future);
+        await using (belady)
+        {
+            foreach (var policy in new[] { "lfu", "activation" })
+            {
+                var (_, online) = await GenerateAsync(6, policy, "none");
+                await using (online)
+                    Assert.True(belady.Pager.Stats.Hits >= online.Pager.Stats.Hits, $"belady {belady.Pager.Stats.Hits} < {policy} {online.Pager.Stats.Hits}");
+            }
+            Assert.True(belady.Pager.Stats.Hits >= lruHits);
+        }
+    }
+
+    [Fact]
+    public async Task TooSmallABudget_FailsWithTheBytesNeeded()
+    {
+        var source = new Fabric.Engine.Sources.CheckpointSource(_model.Directory);
+        await using var _ = source;
+        var options = new EngineOptions { MaxSeqLen = 64 };
+        var minimum = MemoryPlan.MinimumBytes(source.Config, DenseWeights.DeviceBytes(source), source.ExpertLayout, options);
+        var error = await Assert.ThrowsAsync<Fabric.Engine.Device.InsufficientDeviceMemoryException>(
+            () => MoeEngine.CreateAsync(new Fabric.Engine.Device.Cpu.CpuDevice(minimum - 1), source, options));
+        Assert.Equal(minimum, error.RequiredBytes);
+        Assert.Contains($"({minimum} bytes)", error.Message);
+        await using var ok = await MoeEngine.CreateAsync(new Fabric.Engine.Device.Cpu.CpuDevice(minimum), source, options);
+        Assert.Equal(source.Config.NumExpertsPerTok, ok.Plan.Slots);
+        Assert.True(ok.Device.Memory.PeakBytes <= minimum);
+    }
+}

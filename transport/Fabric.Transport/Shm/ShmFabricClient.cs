@@ -1,0 +1,179 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using Fabric.Transport.Shm;
+using Fabric.Transport.Wire;
+
+namespace Fabric.Transport;
+
+/// <summary>
+/// A client of <c>shm://PATH</c>: maps the file or DAX device read-only and copies straight from it. The key is
+/// checked here against the key hash in the header (file permissions are the real access control for load/store;
+/// the key guards against mistakes); the first read of each region asks the server, once, whether this session may
+/// read it. When the control socket closes, every later read ends with <see cref="ReadStatus.PeerGone"/>.
+/// </summary>
+public sealed class ShmFabricClient : IFabricClient
+{
+    private readonly FileStream _file;
+    private readonly MappedMemory _mapping;
+    private readonly FramedClient _control;
+    private readonly Dictionary<uint, int> _indexById;
+    private readonly ShmRegionEntry[] _rows;
+    private readonly bool[] _granted;
+    private readonly ulong _generation;
+
+    private ShmFabricClient(FabricEndpoint endpoint, FileStream file, MappedMemory mapping, FramedClient control, ShmRegionEntry[] rows, ulong generation)
+    {
+        Endpoint = endpoint;
+        _file = file;
+        _mapping = mapping;
+        _control = control;
+        _rows = rows;
+        _generation = generation;
+        _granted = new bool[rows.Length];
+        _indexById = new Dictionary<uint, int>(rows.Length);
+        for (var i = 0; i < rows.Length; i++)
+            _indexById[rows[i].Id] = i;
+    }
+
+    public FabricEndpoint Endpoint { get; }
+
+    public bool IsConnected => _control.IsConnected;
+
+    /// <summary>
+    /// Maps <paramref name="endpoint"/>'s file, validates its header and connects to the control socket it names.
+    /// A missing file, a bad header or a server that is not running throws <see cref="EndpointException"/>.
+    /// </summary>
+    public static async ValueTask<IFabricClient> ConnectAsync(FabricEndpoint endpoint, FabricClientOptions options, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        if (endpoint.Scheme != "shm")
+            throw new EndpointException($"{endpoint} is not an shm:// endpoint.");
+        var path = endpoint.Path;
+        if (!File.Exists(path))
+            throw new EndpointException($"Cannot open {endpoint}: the file does not exist (is a server running?).");
+        FileStream file;
+        long length;
+        try
+        {
+            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            length = ShmPaths.IsDax(path) ? ShmPaths.DaxSize(path) : file.Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new EndpointException($"Cannot open {endpoint}: {e.Message.TrimEnd('.')}.", e);
+        }
+
+        MappedMemory? mapping = null;
+        FramedClient? control = null;
+        try
+        {
+            if (length < ShmHeader.TableOffset)
+                throw new EndpointException($"Cannot use {endpoint}: it has no Fabric header ({length} bytes).");
+            mapping = MappedMemory.Map(file.SafeFileHandle, length, writable: false);
+            if (!TryParseHeader(mapping, out var generation, out var controlPath, out var rows, out var error))
+                throw new EndpointException($"Cannot use {endpoint}: {error}.");
+            if (!File.Exists(controlPath))
+                throw new EndpointException($"Cannot connect to {endpoint}: its control socket {controlPath} is missing (is the server running?).");
+            control = await FramedClient.ConnectAsync(new UnixDomainSocketEndPoint(controlPath), endpoint, options ?? FabricClientOptions.Default, cancellationToken).ConfigureAwait(false);
+            if (control.Generation != generation)
+                throw new EndpointException($"Cannot use {endpoint}: the file was recreated while connecting; try again.");
+            return new ShmFabricClient(endpoint, file, mapping, control, rows, generation);
+        }
+        catch (IOException e)
+        {
+            mapping?.Dispose();
+            file.Dispose();
+            throw new EndpointException($"Cannot map {endpoint}: {e.Message.TrimEnd('.')}.", e);
+        }
+        catch
+        {
+            if (control is not null)
+                await control.DisposeAsync().ConfigureAwait(false);
+            mapping?.Dispose();
+            file.Dispose();
+            throw;
+        }
+    }
+
+    private static unsafe bool TryParseHeader(MappedMemory mapping, out ulong generation, out string controlPath, out ShmRegionEntry[] rows, out string error) =>
+        ShmHeader.TryParse(mapping.Pointer, mapping.Length, out generation, out controlPath, out rows, out error);
+
+    public ValueTask<ReadStatus> ReadAsync(ReadRequest request, CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+            return ValueTask.FromCanceled<ReadStatus>(cancellationToken);
+        var status = Check(request, out var index);
+        if (status != ReadStatus.Ok)
+            return new ValueTask<ReadStatus>(status);
+        if (!Volatile.Read(ref _granted[index]))
+            return GrantThenReadAsync(request, index, cancellationToken);
+        return new ValueTask<ReadStatus>(Copy(request, index));
+    }
+
+    private unsafe ReadStatus Check(in ReadRequest request, out int index)
+    {
+        index = -1;
+        if (!_control.IsConnected || _mapping.IsClosed)
+            return ReadStatus.PeerGone;
+        if (ShmHeader.ReadGeneration(_mapping.Pointer) != _generation)
+            return ReadStatus.Failed;
+        if (!_indexById.TryGetValue(request.RegionId, out index))
+            return ReadStatus.UnknownRegion;
+        var row = _rows[index];
+        if (ShmHeader.HashKey(request.Key, _generation) != row.KeyHash)
+            return ReadStatus.AccessDenied;
+        return request.Offset < 0 || request.Offset > row.Length - request.Length ? ReadStatus.OutOfRange : ReadStatus.Ok;
+    }
+
+    private unsafe ReadStatus Copy(in ReadRequest request, int index)
+    {
+        new ReadOnlySpan<byte>(_mapping.Pointer + _rows[index].Offset + request.Offset, request.Length).CopyTo(request.Destination.Span);
+        // The server may have died during the copy; the bytes are still right (the mapping outlives it), so Ok stands.
+        return ReadStatus.Ok;
+    }
+
+    private async ValueTask<ReadStatus> GrantThenReadAsync(ReadRequest request, int index, CancellationToken cancellationToken)
+    {
+        var body = new byte[12];
+        BinaryPrimitives.WriteUInt32LittleEndian(body, request.RegionId);
+        BinaryPrimitives.WriteUInt64LittleEndian(body.AsSpan(4), request.Key);
+        ControlMessage reply;
+        try
+        {
+            reply = await _control.CallAsync(new ControlMessage(InternalControlTypes.RegionAccess, body), cancellationToken).ConfigureAwait(false);
+        }
+        catch (PeerGoneException)
+        {
+            return ReadStatus.PeerGone;
+        }
+        catch (TimeoutException)
+        {
+            return ReadStatus.TimedOut;
+        }
+        catch (ControlException)
+        {
+            return ReadStatus.Failed;
+        }
+        if (reply.Body.Length != 1)
+            return ReadStatus.Failed;
+        var status = (ReadStatus)reply.Body.Span[0];
+        if (status != ReadStatus.Ok)
+            return status;
+        Volatile.Write(ref _granted[index], true);
+        status = Check(request, out index);
+        return status == ReadStatus.Ok ? Copy(request, index) : status;
+    }
+
+    public ValueTask ReadBatchAsync(ReadOnlyMemory<ReadRequest> requests, Memory<ReadStatus> statuses, CancellationToken cancellationToken = default) =>
+        ReadBatch.RunAsync(this, requests, statuses, cancellationToken);
+
+    public Task<ControlMessage> CallAsync(ControlMessage request, CancellationToken cancellationToken = default) =>
+        _control.CallAsync(request, cancellationToken);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _control.DisposeAsync().ConfigureAwait(false);
+        _mapping.Dispose();
+        _file.Dispose();
+    }
+}

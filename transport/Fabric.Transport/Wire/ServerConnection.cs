@@ -1,0 +1,347 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using Fabric.Transport.Control;
+
+namespace Fabric.Transport.Wire;
+
+/// <summary>
+/// One client connection on the server: a fill loop (socket → <see cref="Pipe"/>, paused at a high-water mark), a
+/// process loop (frames → replies) and a send loop that streams read payloads straight from region memory.
+/// A malformed frame closes this connection only.
+/// </summary>
+internal sealed class ServerConnection
+{
+    /// <summary>Payloads up to this many bytes are copied into the send batch; larger ones go out straight from the region.</summary>
+    private const int SmallPayloadBytes = 32 * 1024;
+    private const int BatchBytes = 128 * 1024;
+
+    /// <summary>Replies queued for the send loop before the process loop stops reading requests.</summary>
+    private const int MaxQueuedReplies = 512;
+
+    private readonly Socket _socket;
+    private readonly SocketFabricServer _server;
+    private readonly Pipe _input = new(new PipeOptions(
+        pauseWriterThreshold: 1024 * 1024,
+        resumeWriterThreshold: 256 * 1024,
+        minimumSegmentSize: 16 * 1024,
+        useSynchronizationContext: false));
+    private readonly Channel<Outgoing> _outgoing = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(MaxQueuedReplies)
+    {
+        SingleReader = true,
+        SingleWriter = false,
+        FullMode = BoundedChannelFullMode.Wait,
+    });
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly TaskCompletionSource _controlsDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _activeControls = 1;
+    private volatile bool _stopRequested;
+
+    public ServerConnection(SocketFabricServer server, Socket socket)
+    {
+        _server = server;
+        _socket = socket;
+        Session = new ServerSession(server.Transport, socket.RemoteEndPoint);
+    }
+
+    public ServerSession Session { get; }
+
+    public Task Completion { get; private set; } = Task.CompletedTask;
+
+    public void Start() => Completion = RunAsync();
+
+    /// <summary>Stops reading requests; replies to those already read are still sent, then the socket closes.</summary>
+    public void RequestStop()
+    {
+        _stopRequested = true;
+        _input.Reader.CancelPendingRead();
+        _stopping.Cancel();
+    }
+
+    /// <summary>Closes the socket at once, as if the process had died.</summary>
+    public void Abort()
+    {
+        _stopRequested = true;
+        try
+        {
+            _socket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        _socket.Dispose();
+    }
+
+    private async Task RunAsync()
+    {
+        await Task.Yield();
+        var fill = FillAsync();
+        var send = SendAsync();
+        try
+        {
+            await ProcessAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException or InvalidOperationException or ChannelClosedException)
+        {
+        }
+        await _input.Reader.CompleteAsync().ConfigureAwait(false);
+        if (Interlocked.Decrement(ref _activeControls) == 0)
+            _controlsDone.TrySetResult();
+        await _controlsDone.Task.ConfigureAwait(false);
+        _outgoing.Writer.TryComplete();
+        await send.ConfigureAwait(false);
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+        _socket.Dispose();
+        await fill.ConfigureAwait(false);
+        _stopping.Dispose();
+        _server.OnClosed(this);
+    }
+
+    private async Task FillAsync()
+    {
+        var writer = _input.Writer;
+        try
+        {
+            while (true)
+            {
+                var memory = writer.GetMemory(16 * 1024);
+                var received = await _socket.ReceiveAsync(memory, SocketFlags.None).ConfigureAwait(false);
+                if (received == 0)
+                    break;
+                writer.Advance(received);
+                var flush = await writer.FlushAsync().ConfigureAwait(false);
+                if (flush.IsCompleted || flush.IsCanceled)
+                    break;
+            }
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+        await writer.CompleteAsync().ConfigureAwait(false);
+    }
+
+    private async Task ProcessAsync()
+    {
+        var reader = _input.Reader;
+        var greeted = false;
+        while (!_stopRequested)
+        {
+            var result = await reader.ReadAsync().ConfigureAwait(false);
+            var buffer = result.Buffer;
+            while (!_stopRequested && buffer.Length >= FrameHeader.Size)
+            {
+                var header = ParseHeader(buffer);
+                if (!IsAcceptable(header, greeted))
+                {
+                    Abort();
+                    return;
+                }
+                var frameLength = FrameHeader.Size + (long)header.BodyLength;
+                if (buffer.Length < frameLength)
+                    break;
+                var body = buffer.Slice(FrameHeader.Size, header.BodyLength);
+                if (header.Kind == FrameKind.Hello)
+                {
+                    greeted = true;
+                    if (!await AnswerHelloAsync(body).ConfigureAwait(false))
+                        return;
+                }
+                else if (header.Kind == FrameKind.Read)
+                {
+                    await AnswerReadAsync(header.RequestId, body).ConfigureAwait(false);
+                }
+                else
+                {
+                    StartControl(header, body.ToArray());
+                }
+                buffer = buffer.Slice(frameLength);
+            }
+            reader.AdvanceTo(buffer.Start, buffer.End);
+            if (result.IsCompleted || result.IsCanceled)
+                return;
+        }
+    }
+
+    private static FrameHeader ParseHeader(in ReadOnlySequence<byte> buffer)
+    {
+        Span<byte> bytes = stackalloc byte[FrameHeader.Size];
+        buffer.Slice(0, FrameHeader.Size).CopyTo(bytes);
+        return FrameHeader.Parse(bytes);
+    }
+
+    private bool IsAcceptable(in FrameHeader header, bool greeted) => header.Kind switch
+    {
+        FrameKind.Hello => !greeted && header.BodyLength == HelloFrame.Size,
+        FrameKind.Read => greeted && _server.AllowsReads && header.BodyLength == ReadFrame.Size,
+        FrameKind.Control => greeted && header.BodyLength <= ControlTypes.MaxBodyBytes,
+        _ => false,
+    };
+
+    private async ValueTask<bool> AnswerHelloAsync(ReadOnlySequence<byte> body)
+    {
+        Span<byte> bytes = stackalloc byte[HelloFrame.Size];
+        body.CopyTo(bytes);
+        var hello = HelloFrame.Parse(bytes);
+        var accepted = hello.Magic == HelloFrame.FabricMagic && hello.Version == HelloFrame.CurrentVersion;
+        var reply = new HelloFrame(HelloFrame.FabricMagic, HelloFrame.CurrentVersion,
+            accepted ? HelloFrame.StatusOk : HelloFrame.StatusVersionRefused, _server.Generation);
+        var replyBytes = new byte[HelloFrame.Size];
+        reply.Write(replyBytes);
+        await _outgoing.Writer.WriteAsync(Outgoing.Control(FrameKind.HelloReply, 0, 0, replyBytes)).ConfigureAwait(false);
+        return accepted;
+    }
+
+    private ValueTask AnswerReadAsync(ulong requestId, ReadOnlySequence<byte> body)
+    {
+        Span<byte> bytes = stackalloc byte[ReadFrame.Size];
+        body.CopyTo(bytes);
+        var read = ReadFrame.Parse(bytes);
+        var region = _server.Store.Find(read.RegionId);
+        var status = region is null ? ReadStatus.UnknownRegion : region.Check(read.Key, read.Offset, read.Length);
+        if (status == ReadStatus.Ok && _server.Options.Authorize is { } authorize && !authorize(Session, region!))
+            status = ReadStatus.AccessDenied;
+        var reply = status == ReadStatus.Ok
+            ? new Outgoing(FrameKind.ReadReply, status, 0, requestId, AddressOf(region!, read.Offset), read.Length, default)
+            : new Outgoing(FrameKind.ReadReply, status, 0, requestId, 0, 0, default);
+        return _outgoing.Writer.TryWrite(reply) ? default : _outgoing.Writer.WriteAsync(reply);
+    }
+
+    private static unsafe nint AddressOf(ExportedRegion region, long offset) => (nint)(region.BaseAddress + offset);
+
+    private static unsafe void CopyNative(nint source, Span<byte> destination) =>
+        new ReadOnlySpan<byte>((void*)source, destination.Length).CopyTo(destination);
+
+    private static unsafe Memory<byte> View(NativeSlice slice, nint source, int length) => slice.Set((byte*)source, length);
+
+    private void StartControl(FrameHeader header, byte[] body)
+    {
+        Interlocked.Increment(ref _activeControls);
+        _ = AnswerControlAsync(header, body);
+    }
+
+    private async Task AnswerControlAsync(FrameHeader header, byte[] body)
+    {
+        try
+        {
+            var reply = await ControlDispatcher.AnswerAsync(Session, _server.Store, _server.Options,
+                new ControlMessage(header.Type, body), _stopping.Token).ConfigureAwait(false);
+            if (reply.Body.Length > ControlTypes.MaxBodyBytes)
+                reply = ControlDispatcher.Error(ControlErrorCode.Internal, $"The reply to control message type {header.Type} is larger than {ControlTypes.MaxBodyBytes} bytes.");
+            await _outgoing.Writer.WriteAsync(Outgoing.Control(FrameKind.ControlReply, reply.Type, header.RequestId, reply.Body)).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException)
+        {
+        }
+        finally
+        {
+            if (Interlocked.Decrement(ref _activeControls) == 0)
+                _controlsDone.TrySetResult();
+        }
+    }
+
+    private async Task SendAsync()
+    {
+        var batch = GC.AllocateUninitializedArray<byte>(BatchBytes, pinned: true);
+        var slice = new NativeSlice();
+        var used = 0;
+        var reader = _outgoing.Reader;
+        var broken = false;
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
+        {
+            while (reader.TryRead(out var reply))
+            {
+                if (broken)
+                    continue;
+                try
+                {
+                    var payload = reply.PayloadLength;
+                    if (used + FrameHeader.Size + Math.Min(payload, SmallPayloadBytes) > BatchBytes)
+                    {
+                        await SendAllAsync(batch.AsMemory(0, used)).ConfigureAwait(false);
+                        used = 0;
+                    }
+                    new FrameHeader((uint)payload, reply.Kind, (byte)reply.Status, reply.Type, reply.RequestId).Write(batch.AsSpan(used));
+                    used += FrameHeader.Size;
+                    if (payload <= SmallPayloadBytes)
+                    {
+                        if (reply.Source != 0)
+                            CopyNative(reply.Source, batch.AsSpan(used, payload));
+                        else
+                            reply.Body.Span.CopyTo(batch.AsSpan(used));
+                        used += payload;
+                    }
+                    else
+                    {
+                        await SendAllAsync(batch.AsMemory(0, used)).ConfigureAwait(false);
+                        used = 0;
+                        await SendAllAsync(reply.Source != 0 ? View(slice, reply.Source, payload) : reply.Body).ConfigureAwait(false);
+                    }
+                    if (reply.Kind == FrameKind.ReadReply)
+                        Account(reply.Status, payload);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    broken = true;
+                    Abort();
+                }
+            }
+            if (used > 0 && !broken)
+            {
+                try
+                {
+                    await SendAllAsync(batch.AsMemory(0, used)).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    broken = true;
+                    Abort();
+                }
+            }
+            used = 0;
+        }
+    }
+
+    private void Account(ReadStatus status, int bytes)
+    {
+        if (status == ReadStatus.Ok)
+            Session.CountRead(bytes);
+        else
+            Session.CountRefused();
+        _server.Options.ReadServed?.Invoke(Session, status, bytes);
+    }
+
+    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> bytes)
+    {
+        while (bytes.Length > 0)
+        {
+            var sent = await _socket.SendAsync(bytes, SocketFlags.None).ConfigureAwait(false);
+            bytes = bytes[sent..];
+        }
+    }
+
+    /// <summary>One reply for the send loop: a read payload (a region range) or a control body.</summary>
+    [StructLayout(LayoutKind.Auto)]
+    private readonly struct Outgoing(FrameKind kind, ReadStatus status, ushort type, ulong requestId, nint source, int sourceLength, ReadOnlyMemory<byte> body)
+    {
+        public FrameKind Kind { get; } = kind;
+        public ReadStatus Status { get; } = status;
+        public ushort Type { get; } = type;
+        public ulong RequestId { get; } = requestId;
+        public nint Source { get; } = source;
+        public int SourceLength { get; } = sourceLength;
+        public ReadOnlyMemory<byte> Body { get; } = body;
+
+        public int PayloadLength => Source != 0 ? SourceLength : Body.Length;
+
+        public static Outgoing Control(FrameKind kind, ushort type, ulong requestId, ReadOnlyMemory<byte> body) =>
+            new(kind, ReadStatus.Ok, type, requestId, 0, 0, body);
+    }
+}

@@ -1,0 +1,135 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+
+namespace Fabric.Transport.Wire;
+
+/// <summary>
+/// Accepts connections on a listening socket (TCP, or the Unix socket of an shm server) and runs one
+/// <see cref="ServerConnection"/> per client. Shared by <see cref="TcpFabricServer"/> and <see cref="ShmFabricServer"/>.
+/// </summary>
+internal sealed class SocketFabricServer
+{
+    private readonly Socket _listener;
+    private readonly ConcurrentDictionary<ServerConnection, byte> _connections = new();
+    private readonly CancellationTokenSource _accepting = new();
+    private readonly Action<Socket>? _configure;
+    private Task _acceptLoop = Task.CompletedTask;
+    private int _stopped;
+
+    public SocketFabricServer(Socket listener, string transport, RegionStore store, FabricServerOptions options, bool allowsReads, ulong generation, Action<Socket>? configure)
+    {
+        _listener = listener;
+        Transport = transport;
+        Store = store;
+        Options = options;
+        AllowsReads = allowsReads;
+        Generation = generation;
+        _configure = configure;
+    }
+
+    public string Transport { get; }
+    public RegionStore Store { get; }
+    public FabricServerOptions Options { get; }
+    public bool AllowsReads { get; }
+    public ulong Generation { get; }
+    public int SessionCount => _connections.Count;
+
+    public void Start() => _acceptLoop = AcceptAsync();
+
+    private async Task AcceptAsync()
+    {
+        while (!_accepting.IsCancellationRequested)
+        {
+            Socket socket;
+            try
+            {
+                socket = await _listener.AcceptAsync(_accepting.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException)
+            {
+                if (_accepting.IsCancellationRequested)
+                    return;
+                continue;
+            }
+            _configure?.Invoke(socket);
+            var connection = new ServerConnection(this, socket);
+            _connections.TryAdd(connection, 0);
+            if (_accepting.IsCancellationRequested)
+                connection.Abort();
+            connection.Start();
+        }
+    }
+
+    internal void OnClosed(ServerConnection connection)
+    {
+        _connections.TryRemove(connection, out _);
+        try
+        {
+            Options.SessionClosed?.Invoke(connection.Session);
+        }
+#pragma warning disable CA1031 // A metrics callback must not break the server.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+        }
+    }
+
+    private async Task StopAcceptingAsync()
+    {
+        _accepting.Cancel();
+        _listener.Dispose();
+        await _acceptLoop.ConfigureAwait(false);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            await Task.WhenAll(_connections.Keys.Select(c => c.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        await StopAcceptingAsync().ConfigureAwait(false);
+        var connections = _connections.Keys.ToList();
+        foreach (var connection in connections)
+            connection.RequestStop();
+        try
+        {
+            await Task.WhenAll(connections.Select(c => c.Completion)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            foreach (var connection in connections)
+                connection.Abort();
+            throw;
+        }
+    }
+
+    /// <summary>Closes the listener and every connection at once, without finishing reads, as a dying process would.</summary>
+    public void Abort()
+    {
+        Interlocked.Exchange(ref _stopped, 1);
+        _accepting.Cancel();
+        _listener.Dispose();
+        foreach (var connection in _connections.Keys)
+            connection.Abort();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var grace = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        try
+        {
+            await StopAsync(grace.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        Abort();
+        await Task.WhenAll(_connections.Keys.Select(c => c.Completion)).ConfigureAwait(false);
+        _accepting.Dispose();
+    }
+}
