@@ -8,8 +8,13 @@ namespace Fabric.Engine.Cli;
 /// <summary><c>fabric-engine devices</c>: the accelerators the ILGPU backend can open here.</summary>
 public static class DevicesCommand
 {
+    /// <remarks>
+    /// Program calls every command's Create at start-up, so this is also where the ILGPU devices join the registry
+    /// that <c>generate --device</c> resolves.
+    /// </remarks>
     public static Command Create()
     {
+        IlgpuDevices.Register();
         var command = new Command("devices", "List the accelerators found: CUDA devices with their memory, and ILGPU's CPU accelerator.");
         command.SetAction((ParseResult _, CancellationToken _) => ConsoleErrors.RunAsync("fabric-engine", () => Task.FromResult(Run(Console.Out))));
         return command;

@@ -12,8 +12,9 @@ namespace Fabric.Engine.Gpu;
 /// The engine's compute device on an ILGPU accelerator: CUDA (<c>--device cuda[:N]</c>) or ILGPU's CPU accelerator
 /// (<c>--device ilgpu-cpu</c>, the same kernels on host threads).
 /// <para>
-/// Memory: the whole <c>--device-memory</c> budget is taken from the driver once (<see cref="DeviceArena"/>) and every
-/// buffer, this device's own scratch included, is carved from it and counted in <see cref="Memory"/>.
+/// Memory: the whole <c>--device-memory</c> budget is taken from the driver once (<see cref="DeviceArena"/>, plus
+/// <see cref="AlignmentHeadroomBytes"/> for the 64-byte alignment of regions) and every buffer, this device's own
+/// scratch included, is carved from it and counted in <see cref="Memory"/>, which refuses anything past the budget.
 /// </para>
 /// <para>
 /// Streams: ops are enqueued on one compute stream; small per-op arrays travel through a pinned
@@ -37,6 +38,12 @@ public sealed class IlgpuDevice : IComputeDevice
     private readonly ParameterRing _parameters;
     private readonly ArrayView<float> _scores;
 
+    /// <summary>Arena bytes beyond the budget for alignment padding: 1024 regions' worth.</summary>
+    public const long AlignmentHeadroomBytes = 1024L * DeviceArena.AlignmentBytes;
+
+    /// <summary>The device scratch a budget of <paramref name="budgetBytes"/> gets by default: a sixteenth, 64 KiB to 16 MiB.</summary>
+    public static long DefaultScratchBytes(long budgetBytes) => Math.Clamp(budgetBytes / 16, 64L << 10, 16L << 20);
+
     /// <summary>
     /// Takes <paramref name="gpu"/> (owned from now on) and <paramref name="budgetBytes"/> of its memory.
     /// <paramref name="scratchBytes"/> (0: a sixteenth of the budget, 64 KiB to 16 MiB) holds attention scores and op parameters.
@@ -48,12 +55,12 @@ public sealed class IlgpuDevice : IComputeDevice
         {
             _accelerator = gpu.Accelerator;
             Memory = new DeviceMemoryBudget(budgetBytes);
-            _arena = new DeviceArena(_accelerator, budgetBytes);
+            _arena = new DeviceArena(_accelerator, budgetBytes + AlignmentHeadroomBytes);
             _compute = _accelerator.CreateStream();
             _kernels = new GpuKernels(_accelerator);
             _copies = new CopyQueue(_accelerator);
             if (scratchBytes <= 0)
-                scratchBytes = Math.Clamp(budgetBytes / 16, 64L << 10, 16L << 20);
+                scratchBytes = DefaultScratchBytes(budgetBytes);
             _scratch = (IlgpuBuffer)Allocate(scratchBytes, "ILGPU device scratch (attention scores, op parameters)");
             long parameterBytes = Math.Min(256L << 10, scratchBytes / 4) / 256 * 256;
             _parameters = new ParameterRing(_accelerator, _compute, _scratch.View.SubView(0, parameterBytes));
@@ -93,7 +100,7 @@ public sealed class IlgpuDevice : IComputeDevice
             Memory.Release(bytes);
             throw new InsufficientDeviceMemoryException(
                 $"The device memory budget of {Bytes.Format(Memory.CapacityBytes)} has no free range for {purpose} ({Bytes.Format(bytes)}): " +
-                $"{Bytes.Format(_arena.AllocatedBytes)} are allocated in 256-byte-aligned regions.",
+                $"{Bytes.Format(_arena.AllocatedBytes)} are allocated in {DeviceArena.AlignmentBytes}-byte-aligned regions.",
                 _arena.AllocatedBytes + DeviceArena.AlignedSize(bytes));
         }
         if (bytes > 0)
@@ -152,6 +159,12 @@ public sealed class IlgpuDevice : IComputeDevice
             _accelerator.Bind();
             _copies.Wait(ticket);
         }, cancellationToken));
+    }
+
+    public void Copy(DeviceBuffer source, long sourceByteOffset, DeviceBuffer destination, long destinationByteOffset, long bytes)
+    {
+        if (bytes > 0)
+            Range(destination, destinationByteOffset, bytes).CopyFrom(_compute, Range(source, sourceByteOffset, bytes));
     }
 
     public void Synchronize() => _compute.Synchronize();

@@ -6,7 +6,8 @@ using Fabric.MemoryPool.Model;
 namespace Fabric.Engine.Gpu.Tests;
 
 /// <summary>
-/// The whole Mixtral forward pass of the generated tiny model (prefill of a prompt, then decode steps) on the
+/// The whole Mixtral forward pass of the generated tiny model in F16 and F32 (BF16 runs through the engine itself in
+/// <see cref="EngineOnIlgpuTests"/>): prefill of a prompt, then decode steps, on the
 /// ILGPU device against the CPU device: logits agree to 1e-3 relative to max(1, |logit|) (FP32 accumulation in a
 /// different order on both sides), and the greedy tokens are the same.
 /// </summary>
@@ -20,7 +21,7 @@ public sealed class ForwardPassTests : IDisposable
         get
         {
             var data = new TheoryData<string, TensorDtype>();
-            foreach (var dtype in new[] { TensorDtype.BF16, TensorDtype.F16, TensorDtype.F32 })
+            foreach (var dtype in new[] { TensorDtype.F16, TensorDtype.F32 })
             {
                 data.Add("ilgpu-cpu", dtype);
                 if (Accelerators.CudaAbsence is null)

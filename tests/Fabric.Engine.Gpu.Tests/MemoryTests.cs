@@ -19,12 +19,40 @@ public sealed class MemoryTests
         var b = arena.Allocate(1000, "KV cache");
         Assert.Equal(100, a.Length);
         Assert.Equal(1000, b.Length);
-        Assert.Equal(256 + 1024, arena.AllocatedBytes);
+        Assert.Equal(128 + 1024, arena.AllocatedBytes);
         Assert.True(arena.TryAllocate(arena.FreeBytes, out _));
         Assert.False(arena.TryAllocate(1, out _));
         var error = Assert.Throws<GpuUnavailableException>(() => arena.Allocate(3000, "expert slot 0"));
         Assert.Contains("expert slot 0", error.Message, StringComparison.Ordinal);
         Assert.Contains("at least", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Arena_FreedRegionsMerge_SoTheWholeCapacityIsOneRangeAgain()
+    {
+        var accelerator = Accelerators.Get("ilgpu-cpu").Device.Accelerator;
+        using var arena = new DeviceArena(accelerator, 1024);
+        var regions = Enumerable.Range(0, 8).Select(i => arena.Allocate(128, $"r{i}")).ToArray();
+        Assert.False(arena.TryAllocate(1, out _));
+        foreach (int i in new[] { 1, 5, 3, 0, 7, 2, 6, 4 })
+            arena.Free(regions[i]);
+        Assert.Equal(0, arena.AllocatedBytes);
+        Assert.True(arena.TryAllocate(1024, out var whole));
+        Assert.Equal(1024, whole.Length);
+    }
+
+    [Fact]
+    public void Arena_FirstFit_ReusesAFreedHole()
+    {
+        var accelerator = Accelerators.Get("ilgpu-cpu").Device.Accelerator;
+        using var arena = new DeviceArena(accelerator, 1024);
+        var a = arena.Allocate(256, "a");
+        var b = arena.Allocate(256, "b");
+        arena.Allocate(512, "c");
+        arena.Free(b);
+        var again = arena.Allocate(200, "d");
+        Assert.Equal(((ILGPU.IContiguousArrayView)b).Index, ((ILGPU.IContiguousArrayView)again).Index);
+        Assert.NotEqual(((ILGPU.IContiguousArrayView)a).Index, ((ILGPU.IContiguousArrayView)again).Index);
     }
 
     [Theory]
@@ -125,6 +153,22 @@ public sealed class MemoryTests
             while (arena.TryAllocate(1 << 20, out _)) { }
             long after = gpu.FreeMemoryBytes()!.Value;
             Assert.InRange(before - after, budget, budget + granularity);
+        }
+    }
+
+    [CudaFact]
+    public void Cuda_IlgpuDevice_DriverFreeMemoryDropsByTheBudgetAndNoMore()
+    {
+        const long budget = 512L << 20;
+        var gpu = GpuDevices.Open("cuda:0");
+        long before = gpu.FreeMemoryBytes()!.Value;
+        using (var device = new IlgpuDevice(gpu, budget))
+        {
+            while (device.Memory.FreeBytes > 1 << 20)
+                device.Allocate(1 << 20, "slot");
+            long after = gpu.FreeMemoryBytes()!.Value;
+            // The arena (budget + alignment headroom), plus the kernel modules, streams and cuBLAS workspace (≤ 64 MiB).
+            Assert.InRange(before - after, budget, budget + IlgpuDevice.AlignmentHeadroomBytes + (64L << 20));
         }
     }
 

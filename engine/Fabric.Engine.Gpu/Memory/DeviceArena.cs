@@ -11,8 +11,8 @@ namespace Fabric.Engine.Gpu.Memory;
 /// </summary>
 public sealed class DeviceArena : IDisposable
 {
-    /// <summary>Every region starts on this many bytes (CUDA's allocation alignment; keeps FP32 and vector loads aligned).</summary>
-    public const int AlignmentBytes = 256;
+    /// <summary>Every region starts on this many bytes (a cache line; cuBLAS and vector loads want 16).</summary>
+    public const int AlignmentBytes = 64;
 
     private readonly MemoryBuffer1D<byte, Stride1D.Dense> _buffer;
     private readonly List<(long Start, long Length)> _free = [];

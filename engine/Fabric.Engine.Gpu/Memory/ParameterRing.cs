@@ -12,7 +12,7 @@ namespace Fabric.Engine.Gpu.Memory;
 /// </summary>
 internal sealed class ParameterRing : IDisposable
 {
-    private const int AlignmentBytes = 256;
+    private const int AlignmentBytes = 64;
 
     private readonly AcceleratorStream _stream;
     private readonly ArrayView<byte> _device;
