@@ -1,0 +1,321 @@
+using System.Runtime.InteropServices;
+using Fabric.Engine.Device;
+using Fabric.Engine.Gpu.Kernels;
+using Fabric.Engine.Gpu.Memory;
+using Fabric.Transport;
+using ILGPU;
+using ILGPU.Runtime;
+
+namespace Fabric.Engine.Gpu;
+
+/// <summary>
+/// The engine's compute device on an ILGPU accelerator: CUDA (<c>--device cuda[:N]</c>) or ILGPU's CPU accelerator
+/// (<c>--device ilgpu-cpu</c>, the same kernels on host threads).
+/// <para>
+/// Memory: the whole <c>--device-memory</c> budget is taken from the driver once (<see cref="DeviceArena"/>, plus
+/// <see cref="AlignmentHeadroomBytes"/> for the 64-byte alignment of regions) and every buffer, this device's own
+/// scratch included, is carved from it and counted in <see cref="Memory"/>, which refuses anything past the budget.
+/// </para>
+/// <para>
+/// Streams: ops are enqueued on one compute stream; small per-op arrays travel through a pinned
+/// <see cref="ParameterRing"/> without synchronising. <see cref="CopyToSlotAsync"/> copies from the engine's pinned
+/// staging (registered page-locked once per staging buffer) on a separate copy stream; its task completes when the
+/// bytes are in the slot. Slots the engine overwrites belong to unpinned experts whose last use was in an earlier
+/// layer, and <see cref="RouterTopK"/> of the current layer has already waited for that compute.
+/// </para>
+/// </summary>
+public sealed class IlgpuDevice : IComputeDevice
+{
+    private readonly GpuAccelerator _gpu;
+    private readonly Accelerator _accelerator;
+    private readonly AcceleratorStream _compute;
+    private readonly GpuKernels _kernels;
+    private readonly DeviceArena _arena;
+    private readonly CopyQueue _copies;
+    private readonly Lock _copyGate = new();
+    private readonly Dictionary<NativeBuffer, PinnedStaging> _registered = [];
+    private readonly IlgpuBuffer _scratch;
+    private readonly ParameterRing _parameters;
+    private readonly ArrayView<float> _scores;
+
+    /// <summary>Arena bytes beyond the budget for alignment padding: 1024 regions' worth.</summary>
+    public const long AlignmentHeadroomBytes = 1024L * DeviceArena.AlignmentBytes;
+
+    /// <summary>The device scratch a budget of <paramref name="budgetBytes"/> gets by default: a sixteenth, 64 KiB to 16 MiB.</summary>
+    public static long DefaultScratchBytes(long budgetBytes) => Math.Clamp(budgetBytes / 16, 64L << 10, 16L << 20);
+
+    /// <summary>
+    /// Takes <paramref name="gpu"/> (owned from now on) and <paramref name="budgetBytes"/> of its memory.
+    /// <paramref name="scratchBytes"/> (0: a sixteenth of the budget, 64 KiB to 16 MiB) holds attention scores and op parameters.
+    /// </summary>
+    public IlgpuDevice(GpuAccelerator gpu, long budgetBytes, long scratchBytes = 0)
+    {
+        _gpu = gpu;
+        try
+        {
+            _accelerator = gpu.Accelerator;
+            Memory = new DeviceMemoryBudget(budgetBytes);
+            _arena = new DeviceArena(_accelerator, budgetBytes + AlignmentHeadroomBytes);
+            _compute = _accelerator.CreateStream();
+            _kernels = new GpuKernels(_accelerator);
+            _copies = new CopyQueue(_accelerator);
+            if (scratchBytes <= 0)
+                scratchBytes = DefaultScratchBytes(budgetBytes);
+            _scratch = (IlgpuBuffer)Allocate(scratchBytes, "ILGPU device scratch (attention scores, op parameters)");
+            long parameterBytes = Math.Min(256L << 10, scratchBytes / 4) / 256 * 256;
+            _parameters = new ParameterRing(_accelerator, _compute, _scratch.View.SubView(0, parameterBytes));
+            long scoreFloats = (scratchBytes - parameterBytes) / sizeof(float);
+            _scores = _scratch.View.SubView(parameterBytes, scoreFloats * sizeof(float)).Cast<float>();
+        }
+        catch
+        {
+            _arena?.Dispose();
+            gpu.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens <paramref name="device"/> (<c>ilgpu-cpu</c>, <c>cuda</c>, <c>cuda:N</c>) with a budget of <paramref name="budgetBytes"/>.</summary>
+    public static IlgpuDevice Open(string device, long budgetBytes, long scratchBytes = 0) =>
+        new(GpuDevices.Open(device), budgetBytes, scratchBytes);
+
+    public string Name => _gpu.Spec.ToString();
+
+    /// <summary>The accelerator's name as its driver reports it.</summary>
+    public string AcceleratorName => _gpu.Name;
+
+    /// <summary>True when FP32 projections go through cuBLAS.</summary>
+    public bool UsesBlas => _kernels.UsesBlas;
+
+    /// <summary>The open accelerator (owned by this device).</summary>
+    public GpuAccelerator Gpu => _gpu;
+
+    public DeviceMemoryBudget Memory { get; }
+
+    public DeviceBuffer Allocate(long bytes, string purpose)
+    {
+        Memory.Reserve(bytes, purpose);
+        if (!_arena.TryAllocate(bytes, out var view))
+        {
+            Memory.Release(bytes);
+            throw new InsufficientDeviceMemoryException(
+                $"The device memory budget of {Bytes.Format(Memory.CapacityBytes)} has no free range for {purpose} ({Bytes.Format(bytes)}): " +
+                $"{Bytes.Format(_arena.AllocatedBytes)} are allocated in {DeviceArena.AlignmentBytes}-byte-aligned regions.",
+                _arena.AllocatedBytes + DeviceArena.AlignedSize(bytes));
+        }
+        if (bytes > 0)
+            view.MemSetToZero(_compute);
+        return new IlgpuBuffer(this, view, bytes, purpose);
+    }
+
+    internal void Free(IlgpuBuffer buffer)
+    {
+        _arena.Free(buffer.View);
+        Memory.Release(buffer.Bytes);
+    }
+
+    public void Upload(DeviceBuffer destination, long byteOffset, ReadOnlySpan<byte> source)
+    {
+        var view = Range(destination, byteOffset, source.Length);
+        if (source.Length > 0)
+            view.CopyFromCPU(_compute, ref MemoryMarshal.GetReference(source), source.Length);
+    }
+
+    public void Download(DeviceBuffer source, long byteOffset, Span<byte> destination)
+    {
+        var view = Range(source, byteOffset, destination.Length);
+        if (destination.Length > 0)
+            view.CopyToCPU(_compute, ref MemoryMarshal.GetReference(destination), destination.Length);
+        else
+            _compute.Synchronize();
+    }
+
+    public ValueTask CopyToSlotAsync(DeviceBuffer slots, long byteOffset, ReadOnlyMemory<byte> staging, CancellationToken cancellationToken = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var destination = Range(slots, byteOffset, staging.Length);
+        if (staging.Length == 0)
+            return ValueTask.CompletedTask;
+        if (!MemoryMarshal.TryGetMemoryManager<byte, NativeBuffer>(staging, out var native, out int start, out int length))
+        {
+            // Not the engine's pinned staging: a synchronous copy (pageable memory cannot be DMA'd asynchronously).
+            lock (_copyGate)
+            {
+                destination.CopyFromCPU(_copies.Stream, ref MemoryMarshal.GetReference(staging.Span), staging.Length);
+            }
+            return ValueTask.CompletedTask;
+        }
+        StreamTicket ticket;
+        lock (_copyGate)
+        {
+            if (!_registered.TryGetValue(native, out var pinned))
+                _registered[native] = pinned = new PinnedStaging(_accelerator, native);
+            ticket = _copies.Enqueue(pinned, start, destination.SubView(0, length));
+        }
+        if (_copies.IsComplete(ticket))
+            return ValueTask.CompletedTask;
+        return new ValueTask(Task.Run(() =>
+        {
+            _accelerator.Bind();
+            _copies.Wait(ticket);
+        }, cancellationToken));
+    }
+
+    public void Copy(DeviceBuffer source, long sourceByteOffset, DeviceBuffer destination, long destinationByteOffset, long bytes)
+    {
+        if (bytes > 0)
+            Range(destination, destinationByteOffset, bytes).CopyFrom(_compute, Range(source, sourceByteOffset, bytes));
+    }
+
+    public void Synchronize() => _compute.Synchronize();
+
+    public void Embed(DeviceMatrix table, ReadOnlySpan<int> tokens, DeviceBuffer output)
+    {
+        foreach (int token in tokens)
+            if ((uint)token >= (uint)table.Rows)
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {token} is outside the vocabulary of {table.Rows}.");
+        int dim = table.Cols;
+        int chunk = Math.Max(1, _parameters.MaxElements<int>() / 2);
+        for (int start = 0; start < tokens.Length; start += chunk)
+        {
+            int n = Math.Min(chunk, tokens.Length - start);
+            var ids = _parameters.Upload(tokens.Slice(start, n));
+            _kernels.Embed(_compute, Weights(table), ids, Floats(output).SubView((long)start * dim, (long)n * dim), n, dim);
+        }
+    }
+
+    public void RmsNorm(DeviceBuffer input, DeviceMatrix weight, DeviceBuffer output, int rows, float epsilon) =>
+        _kernels.RmsNorm(_compute, Floats(input), Weights(weight), Floats(output), rows, weight.Cols, epsilon);
+
+    public void MatMul(DeviceBuffer input, int rows, DeviceMatrix weight, DeviceBuffer output) =>
+        _kernels.Project(_compute, Floats(input), Weights(weight), Floats(output), rows, weight.Cols, weight.Rows);
+
+    public void Rope(DeviceBuffer x, int rows, int heads, int headDim, ReadOnlySpan<int> positions, float theta)
+    {
+        var devicePositions = _parameters.Upload(positions[..rows]);
+        _kernels.Rope(_compute, Floats(x), devicePositions, rows, heads, headDim, theta);
+    }
+
+    public void Attention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int rows, int heads, KvCache cache, int layer, int sequence,
+        ReadOnlySpan<int> positions, DeviceBuffer output)
+    {
+        var shape = cache.Shape;
+        for (int r = 0; r < rows; r++)
+            if ((uint)positions[r] >= (uint)shape.MaxSeqLen)
+                throw new ArgumentOutOfRangeException(nameof(positions), $"Position {positions[r]} is past the KV cache's {shape.MaxSeqLen} positions (--max-seq-len).");
+        int headDim = shape.HeadDim;
+        long window = (long)shape.MaxSeqLen * shape.RowFloats;
+        var cacheFloats = Floats(cache.Buffer);
+        var keys = cacheFloats.SubView(shape.Index(layer, sequence, false, 0), window);
+        var values = cacheFloats.SubView(shape.Index(layer, sequence, true, 0), window);
+        var devicePositions = _parameters.Upload(positions[..rows]);
+        _kernels.ScatterRows(_compute, keys, Floats(k), devicePositions, rows, shape.RowFloats);
+        _kernels.ScatterRows(_compute, values, Floats(v), devicePositions, rows, shape.RowFloats);
+
+        long queryRow = (long)heads * headDim;
+        for (int start = 0; start < rows;)
+        {
+            int stride = positions[start] + 1;
+            long need = (long)heads * stride;
+            if (need > _scores.Length)
+                throw new InsufficientDeviceMemoryException(
+                    $"The ILGPU device scratch ({Bytes.Format(_scratch.Bytes)}) cannot hold attention scores over {stride} positions; give the device more memory.",
+                    Memory.UsedBytes + need * sizeof(float));
+            int n = 1;
+            while (start + n < rows)
+            {
+                int nextStride = Math.Max(stride, positions[start + n] + 1);
+                if ((long)(n + 1) * heads * nextStride > _scores.Length)
+                    break;
+                stride = nextStride;
+                n++;
+            }
+            _kernels.Attention(_compute, Floats(q).SubView(start * queryRow, n * queryRow), keys, values,
+                Floats(output).SubView(start * queryRow, n * queryRow), devicePositions.SubView(start, n), _scores,
+                n, heads, shape.KvHeads, headDim, stride);
+            start += n;
+        }
+    }
+
+    public void SiluMul(DeviceBuffer gate, DeviceBuffer up, int count) => _kernels.SiluMul(_compute, Floats(gate), Floats(up), count);
+
+    public void Add(DeviceBuffer target, DeviceBuffer addend, int count) => _kernels.Add(_compute, Floats(target), Floats(addend), count);
+
+    public void RouterTopK(DeviceBuffer logits, int rows, int experts, int topK, Span<int> indices, Span<float> weights)
+    {
+        if (rows * topK == 0)
+            return;
+        var deviceIndices = _parameters.Reserve<int>(rows * topK);
+        var deviceWeights = _parameters.Reserve<float>(rows * topK);
+        _kernels.RouteTopK(_compute, Floats(logits), deviceIndices, deviceWeights, rows, experts, topK);
+        deviceIndices.CopyToCPU(_compute, ref MemoryMarshal.GetReference(indices), rows * topK);
+        deviceWeights.CopyToCPU(_compute, ref MemoryMarshal.GetReference(weights), rows * topK);
+    }
+
+    public void ExpertForward(ExpertView expert, DeviceBuffer input, ReadOnlySpan<int> inputRows, DeviceBuffer output, ReadOnlySpan<int> outputRows,
+        ExpertScratch scratch)
+    {
+        int hidden = expert.W1.Cols;
+        int intermediate = expert.W1.Rows;
+        int n = inputRows.Length;
+        if (n > scratch.MaxRows)
+            throw new ArgumentException($"{n} rows exceed the expert scratch of {scratch.MaxRows}.", nameof(inputRows));
+        if (n == 0)
+            return;
+        var gathered = Floats(scratch.Gathered);
+        var gate = Floats(scratch.Gate);
+        var up = Floats(scratch.Up);
+        var result = Floats(scratch.Output);
+        _kernels.GatherRows(_compute, gathered, Floats(input), _parameters.Upload(inputRows), n, hidden);
+        _kernels.Project(_compute, gathered, Weights(expert.W1), gate, n, hidden, intermediate);
+        _kernels.Project(_compute, gathered, Weights(expert.W3), up, n, hidden, intermediate);
+        _kernels.SiluMul(_compute, gate, up, n * intermediate);
+        _kernels.Project(_compute, gate, Weights(expert.W2), result, n, intermediate, hidden);
+        _kernels.ScatterRows(_compute, Floats(output), result, _parameters.Upload(outputRows), n, hidden);
+    }
+
+    public void MoeCombine(DeviceBuffer expertOutputs, ReadOnlySpan<float> weights, int rows, int topK, int hidden, DeviceBuffer target)
+    {
+        int chunk = Math.Max(1, _parameters.MaxElements<float>() / 2 / topK);
+        for (int start = 0; start < rows; start += chunk)
+        {
+            int n = Math.Min(chunk, rows - start);
+            var deviceWeights = _parameters.Upload(weights.Slice(start * topK, n * topK));
+            _kernels.MoeCombine(_compute, Floats(expertOutputs).SubView((long)start * topK * hidden, (long)n * topK * hidden), deviceWeights,
+                Floats(target).SubView((long)start * hidden, (long)n * hidden), n, topK, hidden);
+        }
+    }
+
+    public void Dispose()
+    {
+        _compute.Synchronize();
+        _copies.WaitAll();
+        foreach (var pinned in _registered.Values)
+            pinned.Dispose();
+        _registered.Clear();
+        _parameters.Dispose();
+        _copies.Dispose();
+        _kernels.Dispose();
+        _compute.Dispose();
+        _arena.Dispose();
+        _gpu.Dispose();
+    }
+
+    private IlgpuBuffer Own(DeviceBuffer buffer) =>
+        buffer is IlgpuBuffer own && own.Owner == this
+            ? own
+            : throw new ArgumentException($"Buffer '{buffer.Purpose}' does not belong to the {Name} device.", nameof(buffer));
+
+    private ArrayView<float> Floats(DeviceBuffer buffer) => Own(buffer).Floats;
+
+    private WeightView Weights(DeviceMatrix matrix) =>
+        WeightView.Of(Range(matrix.Buffer, matrix.ByteOffset, matrix.Bytes), matrix.Type);
+
+    private ArrayView<byte> Range(DeviceBuffer buffer, long offset, long length)
+    {
+        var own = Own(buffer);
+        if (offset < 0 || length < 0 || offset + length > own.Bytes)
+            throw new ArgumentOutOfRangeException(nameof(offset), $"{length} bytes at offset {offset} run past '{buffer.Purpose}' ({buffer.Bytes} bytes).");
+        return own.View.SubView(offset, Math.Max(length, 0));
+    }
+}
