@@ -21,11 +21,18 @@ internal sealed class ServerConnection
     /// <summary>Replies queued for the send loop before the process loop stops reading requests.</summary>
     private const int MaxQueuedReplies = 512;
 
+    /// <summary>
+    /// Unprocessed request bytes at which the server stops reading the socket. It must hold the largest legal frame
+    /// (a 16 MiB control body), or that frame could never complete; read requests never come near it, because a
+    /// client has at most 1,024 of them (40 KiB) in flight and the reply queue stalls the process loop first.
+    /// </summary>
+    private const int PauseReadingBytes = ControlTypes.MaxBodyBytes + (1024 * 1024);
+
     private readonly Socket _socket;
     private readonly SocketFabricServer _server;
     private readonly Pipe _input = new(new PipeOptions(
-        pauseWriterThreshold: 1024 * 1024,
-        resumeWriterThreshold: 256 * 1024,
+        pauseWriterThreshold: PauseReadingBytes,
+        resumeWriterThreshold: PauseReadingBytes / 2,
         readerScheduler: PipeScheduler.Inline,
         minimumSegmentSize: 16 * 1024,
         useSynchronizationContext: false));
