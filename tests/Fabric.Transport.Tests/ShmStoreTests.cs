@@ -113,4 +113,34 @@ public sealed class ShmStoreTests
         Assert.Equal(ReadStatus.PeerGone, await old.ReadAsync(new ReadRequest(1, 1, 0, buffer)));
         first.Dispose();
     }
+
+    [Fact]
+    public async Task FirstReads_AskTheServerOncePerRegion_AndARefusalIsAskedAgain()
+    {
+        var asked = 0;
+        var allowed = false;
+        var path = NewPath();
+        using var store = new ShmRegionStore(path, [new RegionSpec(1, 1 << 20, 7), new RegionSpec(2, 4096, 8)]);
+        await using var server = await FabricServers.StartAsync(store.Endpoint, store, new FabricServerOptions
+        {
+            Authorize = (_, region) =>
+            {
+                Interlocked.Increment(ref asked);
+                return region.Id == 1 || Volatile.Read(ref allowed);
+            },
+        });
+        await using var client = await FabricTransports.ConnectAsync(store.Endpoint);
+        using var destination = new NativeBuffer(100 * 1024);
+        var reads = Enumerable.Range(0, 100)
+            .Select(i => client.ReadAsync(new ReadRequest(1, 7, i * 1024, destination.Memory.Slice(i * 1024, 1024))).AsTask())
+            .ToArray();
+        Assert.All(await Task.WhenAll(reads), s => Assert.Equal(ReadStatus.Ok, s));
+        Assert.Equal(1, Volatile.Read(ref asked));
+
+        Assert.Equal(ReadStatus.AccessDenied, await client.ReadAsync(new ReadRequest(2, 8, 0, new byte[16])));
+        Volatile.Write(ref allowed, true);
+        Assert.Equal(ReadStatus.Ok, await client.ReadAsync(new ReadRequest(2, 8, 0, new byte[16])));
+        Assert.Equal(ReadStatus.Ok, await client.ReadAsync(new ReadRequest(2, 8, 16, new byte[16])));
+        Assert.Equal(3, Volatile.Read(ref asked));
+    }
 }
