@@ -118,7 +118,7 @@ public sealed class ShmFabricClient : IFabricClient
         return new ValueTask<ReadStatus>(Copy(request, index));
     }
 
-    private unsafe ReadStatus Check(in ReadRequest request, out int index)
+    private ReadStatus Check(in ReadRequest request, out int index)
     {
         index = -1;
         if (!_control.IsConnected || _mapping.IsClosed)
