@@ -19,6 +19,8 @@ public sealed class ShmFabricClient : IFabricClient
     private readonly Dictionary<uint, int> _indexById;
     private readonly ShmRegionEntry[] _rows;
     private readonly bool[] _granted;
+    private readonly Task<ReadStatus>?[] _grants;
+    private readonly Lock _grantLock = new();
     // The last key per region whose hash matched (set only once _hasGoodKey is true), so most reads skip hashing.
     private readonly ulong[] _lastGoodKey;
     private readonly bool[] _hasGoodKey;
@@ -33,6 +35,7 @@ public sealed class ShmFabricClient : IFabricClient
         _rows = rows;
         _generation = generation;
         _granted = new bool[rows.Length];
+        _grants = new Task<ReadStatus>?[rows.Length];
         _lastGoodKey = new ulong[rows.Length];
         _hasGoodKey = new bool[rows.Length];
         _indexById = new Dictionary<uint, int>(rows.Length);
@@ -115,13 +118,11 @@ public sealed class ShmFabricClient : IFabricClient
         return new ValueTask<ReadStatus>(Copy(request, index));
     }
 
-    private unsafe ReadStatus Check(in ReadRequest request, out int index)
+    private ReadStatus Check(in ReadRequest request, out int index)
     {
         index = -1;
         if (!_control.IsConnected || _mapping.IsClosed)
             return ReadStatus.PeerGone;
-        if (ShmHeader.ReadGeneration(_mapping.Pointer) != _generation)
-            return ReadStatus.Failed;
         if (!_indexById.TryGetValue(request.RegionId, out index))
             return ReadStatus.UnknownRegion;
         var row = _rows[index];
@@ -137,20 +138,62 @@ public sealed class ShmFabricClient : IFabricClient
 
     private unsafe ReadStatus Copy(in ReadRequest request, int index)
     {
-        new ReadOnlySpan<byte>(_mapping.Pointer + _rows[index].Offset + request.Offset, request.Length).CopyTo(request.Destination.Span);
+        // A reference on the mapping keeps DisposeAsync on another thread from unmapping it under the copy.
+        var referenced = false;
+        try
+        {
+            _mapping.DangerousAddRef(ref referenced);
+            // A DAX device re-formatted by a new server has a new generation: this client's view is stale.
+            if (ShmHeader.ReadGeneration(_mapping.Pointer) != _generation)
+                return ReadStatus.Failed;
+            new ReadOnlySpan<byte>(_mapping.Pointer + _rows[index].Offset + request.Offset, request.Length).CopyTo(request.Destination.Span);
+        }
+        catch (ObjectDisposedException)
+        {
+            return ReadStatus.PeerGone;
+        }
+        finally
+        {
+            if (referenced)
+                _mapping.DangerousRelease();
+        }
         // The server may have died during the copy; the bytes are still right (the mapping outlives it), so Ok stands.
         return ReadStatus.Ok;
     }
 
+    /// <summary>
+    /// Asks the server once per region whether this session may read it; concurrent first reads share the question.
+    /// A refusal is forgotten, so a session that authenticates later asks again.
+    /// </summary>
     private async ValueTask<ReadStatus> GrantThenReadAsync(ReadRequest request, int index, CancellationToken cancellationToken)
     {
+        Task<ReadStatus> grant;
+        lock (_grantLock)
+            grant = _grants[index] ??= AskGrantAsync(request.RegionId, request.Key);
+        var status = await grant.WaitAsync(cancellationToken).ConfigureAwait(false);
+        if (status != ReadStatus.Ok)
+        {
+            lock (_grantLock)
+            {
+                if (_grants[index] == grant)
+                    _grants[index] = null;
+            }
+            return status;
+        }
+        Volatile.Write(ref _granted[index], true);
+        status = Check(request, out index);
+        return status == ReadStatus.Ok ? Copy(request, index) : status;
+    }
+
+    private async Task<ReadStatus> AskGrantAsync(uint regionId, ulong key)
+    {
         var body = new byte[12];
-        BinaryPrimitives.WriteUInt32LittleEndian(body, request.RegionId);
-        BinaryPrimitives.WriteUInt64LittleEndian(body.AsSpan(4), request.Key);
+        BinaryPrimitives.WriteUInt32LittleEndian(body, regionId);
+        BinaryPrimitives.WriteUInt64LittleEndian(body.AsSpan(4), key);
         ControlMessage reply;
         try
         {
-            reply = await _control.CallAsync(new ControlMessage(InternalControlTypes.RegionAccess, body), cancellationToken).ConfigureAwait(false);
+            reply = await _control.CallAsync(new ControlMessage(InternalControlTypes.RegionAccess, body), CancellationToken.None).ConfigureAwait(false);
         }
         catch (PeerGoneException)
         {
@@ -164,14 +207,7 @@ public sealed class ShmFabricClient : IFabricClient
         {
             return ReadStatus.Failed;
         }
-        if (reply.Body.Length != 1)
-            return ReadStatus.Failed;
-        var status = (ReadStatus)reply.Body.Span[0];
-        if (status != ReadStatus.Ok)
-            return status;
-        Volatile.Write(ref _granted[index], true);
-        status = Check(request, out index);
-        return status == ReadStatus.Ok ? Copy(request, index) : status;
+        return reply.Body.Length == 1 && reply.Body.Span[0] <= (byte)ReadStatus.Failed ? (ReadStatus)reply.Body.Span[0] : ReadStatus.Failed;
     }
 
     public ValueTask ReadBatchAsync(ReadOnlyMemory<ReadRequest> requests, Memory<ReadStatus> statuses, CancellationToken cancellationToken = default) =>
