@@ -75,8 +75,9 @@ internal sealed class BaselineTarget : IAsyncDisposable
                     got += n;
                 }
                 var size = BinaryPrimitives.ReadInt32LittleEndian(request);
-                offset = offset + size <= source.Length - size ? offset + size : 0;
+                offset = offset + size <= source.Length ? offset : 0;
                 var payload = source.Span.Slice((int)offset, size);
+                offset += size;
                 while (!payload.IsEmpty)
                     payload = payload[socket.Send(payload)..];
             }
@@ -95,8 +96,8 @@ internal sealed class BaselineTarget : IAsyncDisposable
     {
         if (_client is null)
         {
-            var offset = _nextOffset;
-            _nextOffset = offset + size <= _source.Length - size ? offset + size : 0;
+            var offset = _nextOffset + size <= _source.Length ? _nextOffset : 0;
+            _nextOffset = offset + size;
             Copy(_source, offset, _destination, size);
             return;
         }

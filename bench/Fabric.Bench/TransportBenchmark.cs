@@ -42,9 +42,7 @@ public sealed class TransportBenchmark : IBenchmark
             await using var baseline = await BaselineTarget.StartAsync(transport, largest, cancellationToken);
             foreach (var size in options.Sizes)
             {
-                var budget = options.SecondsPerSize;
-                var measured = await Measure(size, budget, target.ReadOnceAsync, cancellationToken);
-                var reference = await Measure(size, budget, baseline.MoveOnceAsync, cancellationToken);
+                var (measured, reference) = await MeasurePair(size, options.SecondsPerSize, target.ReadOnceAsync, baseline.MoveOnceAsync, cancellationToken);
                 var result = new TransportResult(transport, size, measured.Gbps, measured.P50Us, measured.P99Us, reference.Gbps,
                     reference.Gbps > 0 ? measured.Gbps / reference.Gbps : 0, measured.Count, reference.P50Us);
                 results.Add(result);
@@ -63,20 +61,49 @@ public sealed class TransportBenchmark : IBenchmark
 
     private static string Baseline(string transport) => transport == "shm" ? "single-thread memcpy" : "raw loopback socket";
 
-    /// <summary>Runs <paramref name="once"/> back to back (one in flight) for about <paramref name="seconds"/>, after a warm-up.</summary>
-    private static async Task<Measurement> Measure(int size, double seconds, Func<int, CancellationToken, ValueTask> once, CancellationToken cancellationToken)
+    /// <summary>
+    /// Runs the transport and its baseline back to back (one in flight), alternating in slices of about 50 ms for about
+    /// <paramref name="seconds"/> each, so both see the same machine load; a warm-up first.
+    /// </summary>
+    private static async Task<(Measurement Measured, Measurement Baseline)> MeasurePair(int size, double seconds,
+        Func<int, CancellationToken, ValueTask> measured, Func<int, CancellationToken, ValueTask> baseline, CancellationToken cancellationToken)
     {
         for (var i = 0; i < 3; i++)
-            await once(size, cancellationToken);
-        var samples = new List<long>(4096);
-        var total = Stopwatch.StartNew();
+        {
+            await measured(size, cancellationToken);
+            await baseline(size, cancellationToken);
+        }
+        var measuredSamples = new List<long>(4096);
+        var baselineSamples = new List<long>(4096);
+        var slice = (long)(0.05 * Stopwatch.Frequency);
         var deadline = (long)(seconds * Stopwatch.Frequency);
-        while ((total.ElapsedTicks < deadline || samples.Count < 5) && samples.Count < 200_000)
+        long measuredTicks = 0, baselineTicks = 0;
+        while ((measuredTicks < deadline || measuredSamples.Count < 5 || baselineSamples.Count < 5) && measuredSamples.Count < 200_000)
+        {
+            measuredTicks += await RunSlice(size, slice, measured, measuredSamples, cancellationToken);
+            baselineTicks += await RunSlice(size, slice, baseline, baselineSamples, cancellationToken);
+        }
+        return (Summarize(size, measuredSamples), Summarize(size, baselineSamples));
+    }
+
+    private static async Task<long> RunSlice(int size, long ticks, Func<int, CancellationToken, ValueTask> once, List<long> samples, CancellationToken cancellationToken)
+    {
+        long spent = 0;
+        var count = 0;
+        while (spent < ticks || count < 2)
         {
             var start = Stopwatch.GetTimestamp();
             await once(size, cancellationToken);
-            samples.Add(Stopwatch.GetTimestamp() - start);
+            var took = Stopwatch.GetTimestamp() - start;
+            samples.Add(took);
+            spent += took;
+            count++;
         }
+        return spent;
+    }
+
+    private static Measurement Summarize(int size, List<long> samples)
+    {
         var elapsed = samples.Sum();
         samples.Sort();
         double Us(long ticks) => ticks * 1e6 / Stopwatch.Frequency;
@@ -132,8 +159,8 @@ public sealed class TransportBenchmark : IBenchmark
         /// <summary>Reads <paramref name="size"/> bytes at a moving offset so each read touches fresh lines of the region.</summary>
         public async ValueTask ReadOnceAsync(int size, CancellationToken cancellationToken)
         {
-            var offset = _nextOffset;
-            _nextOffset = offset + size <= _regionBytes - size ? offset + size : 0;
+            var offset = _nextOffset + size <= _regionBytes ? _nextOffset : 0;
+            _nextOffset = offset + size;
             var status = await _client.ReadAsync(new ReadRequest(RegionId, RegionKey, offset, _destination.Memory[..size]), cancellationToken);
             if (status != ReadStatus.Ok)
                 throw new FabricException($"A benchmark read of {size} bytes from {_client.Endpoint} failed: {status.Describe()}.");

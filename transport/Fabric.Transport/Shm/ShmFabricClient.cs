@@ -19,6 +19,9 @@ public sealed class ShmFabricClient : IFabricClient
     private readonly Dictionary<uint, int> _indexById;
     private readonly ShmRegionEntry[] _rows;
     private readonly bool[] _granted;
+    // The last key per region whose hash matched (set only once _hasGoodKey is true), so most reads skip hashing.
+    private readonly ulong[] _lastGoodKey;
+    private readonly bool[] _hasGoodKey;
     private readonly ulong _generation;
 
     private ShmFabricClient(FabricEndpoint endpoint, FileStream file, MappedMemory mapping, FramedClient control, ShmRegionEntry[] rows, ulong generation)
@@ -30,6 +33,8 @@ public sealed class ShmFabricClient : IFabricClient
         _rows = rows;
         _generation = generation;
         _granted = new bool[rows.Length];
+        _lastGoodKey = new ulong[rows.Length];
+        _hasGoodKey = new bool[rows.Length];
         _indexById = new Dictionary<uint, int>(rows.Length);
         for (var i = 0; i < rows.Length; i++)
             _indexById[rows[i].Id] = i;
@@ -120,8 +125,13 @@ public sealed class ShmFabricClient : IFabricClient
         if (!_indexById.TryGetValue(request.RegionId, out index))
             return ReadStatus.UnknownRegion;
         var row = _rows[index];
-        if (ShmHeader.HashKey(request.Key, _generation) != row.KeyHash)
-            return ReadStatus.AccessDenied;
+        if (!Volatile.Read(ref _hasGoodKey[index]) || request.Key != Volatile.Read(ref _lastGoodKey[index]))
+        {
+            if (ShmHeader.HashKey(request.Key, _generation) != row.KeyHash)
+                return ReadStatus.AccessDenied;
+            Volatile.Write(ref _lastGoodKey[index], request.Key);
+            Volatile.Write(ref _hasGoodKey[index], true);
+        }
         return request.Offset < 0 || request.Offset > row.Length - request.Length ? ReadStatus.OutOfRange : ReadStatus.Ok;
     }
 

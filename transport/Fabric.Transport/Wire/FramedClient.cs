@@ -319,6 +319,10 @@ internal sealed class FramedClient : IAsyncDisposable
 
     // ---- receive loop ----
 
+    /// <summary>
+    /// Reads replies until the connection ends. One method on purpose: its state machine is boxed once, so waiting for
+    /// the socket allocates nothing per read.
+    /// </summary>
     private async Task ReceiveLoopAsync()
     {
         await Task.Yield();
@@ -328,46 +332,94 @@ internal sealed class FramedClient : IAsyncDisposable
         {
             while (true)
             {
-                if (!await TryFillAsync(FrameHeader.Size).ConfigureAwait(false))
-                    break;
+                while (_end - _start < FrameHeader.Size)
+                {
+                    Compact();
+                    var got = await _socket.ReceiveAsync(_receive.AsMemory(_end), SocketFlags.None).ConfigureAwait(false);
+                    if (got == 0)
+                        return;
+                    _end += got;
+                }
                 var header = FrameHeader.Parse(_receive.AsSpan(_start));
                 _start += FrameHeader.Size;
+
+                // Decide where the body goes: a claimed read's destination, a control reply's new array, or nowhere.
+                Memory<byte> destination = default;
+                ReadOperation? operation = null;
+                byte[]? controlBody = null;
                 if (header.Kind == FrameKind.ReadReply)
                 {
-                    var index = header.RequestId & SlotMask;
-                    var operation = _operations[index];
+                    operation = _operations[header.RequestId & SlotMask];
                     var status = (ReadStatus)header.Status;
                     if (status != ReadStatus.Ok)
                     {
                         if (header.BodyLength != 0 || status > ReadStatus.Failed)
-                            break;
+                            return;
                         operation.TryFinish(header.RequestId, status);
                         continue;
                     }
-                    var claimed = operation.TryClaim(header.RequestId);
-                    if (claimed)
+                    if (operation.TryClaim(header.RequestId))
                     {
                         (receiving, receivingId) = (operation, header.RequestId);
                         if (header.BodyLength != (uint)operation.Destination.Length)
-                            break;
+                            return;
+                        destination = operation.Destination;
                     }
-                    await ReceivePayloadAsync(claimed ? operation.Destination : default, (int)Math.Min(header.BodyLength, int.MaxValue)).ConfigureAwait(false);
-                    if (claimed)
+                    else
                     {
-                        receiving = null;
-                        operation.FinishClaimed(header.RequestId, ReadStatus.Ok);
+                        operation = null;
+                        if (header.BodyLength > int.MaxValue)
+                            return;
                     }
                 }
                 else if (header.Kind == FrameKind.ControlReply && header.BodyLength <= ControlTypes.MaxBodyBytes)
                 {
-                    var body = new byte[header.BodyLength];
-                    await ReceivePayloadAsync(body, body.Length).ConfigureAwait(false);
-                    if (_calls.TryRemove(header.RequestId, out var call))
-                        call.TrySetResult(new ControlMessage(header.Type, body));
+                    controlBody = new byte[header.BodyLength];
+                    destination = controlBody;
                 }
                 else
                 {
-                    break;
+                    return;
+                }
+
+                var length = (int)header.BodyLength;
+                var discard = destination.IsEmpty;
+                var done = 0;
+                while (done < length)
+                {
+                    var buffered = Math.Min(_end - _start, length - done);
+                    if (buffered > 0)
+                    {
+                        if (!discard)
+                            _receive.AsSpan(_start, buffered).CopyTo(destination.Span[done..]);
+                        _start += buffered;
+                        done += buffered;
+                        continue;
+                    }
+                    int got;
+                    if (!discard && length - done >= DirectReceiveBytes)
+                    {
+                        got = await _socket.ReceiveAsync(destination[done..length], SocketFlags.None).ConfigureAwait(false);
+                        done += got;
+                    }
+                    else
+                    {
+                        Compact();
+                        got = await _socket.ReceiveAsync(_receive.AsMemory(_end), SocketFlags.None).ConfigureAwait(false);
+                        _end += got;
+                    }
+                    if (got == 0)
+                        return;
+                }
+
+                if (operation is not null)
+                {
+                    receiving = null;
+                    operation.FinishClaimed(header.RequestId, ReadStatus.Ok);
+                }
+                else if (controlBody is not null && _calls.TryRemove(header.RequestId, out var call))
+                {
+                    call.TrySetResult(new ControlMessage(header.Type, controlBody));
                 }
             }
         }
@@ -376,41 +428,25 @@ internal sealed class FramedClient : IAsyncDisposable
 #pragma warning restore CA1031
         {
         }
-        receiving?.FinishClaimed(receivingId, ReadStatus.PeerGone);
-        Disconnect();
-    }
-
-    /// <summary>Moves <paramref name="length"/> payload bytes into <paramref name="destination"/>, or discards them when it is empty.</summary>
-    private async ValueTask ReceivePayloadAsync(Memory<byte> destination, int length)
-    {
-        var done = 0;
-        var discard = destination.IsEmpty && length > 0;
-        while (done < length)
+        finally
         {
-            var buffered = Math.Min(_end - _start, length - done);
-            if (buffered > 0)
-            {
-                if (!discard)
-                    _receive.AsSpan(_start, buffered).CopyTo(destination.Span[done..]);
-                _start += buffered;
-                done += buffered;
-                continue;
-            }
-            if (!discard && length - done >= DirectReceiveBytes)
-            {
-                var received = await _socket.ReceiveAsync(destination[done..length], SocketFlags.None).ConfigureAwait(false);
-                if (received == 0)
-                    throw new IOException("The peer closed the connection in the middle of a reply.");
-                done += received;
-                continue;
-            }
-            if (!await TryFillAsync(1).ConfigureAwait(false))
-                throw new IOException("The peer closed the connection in the middle of a reply.");
+            receiving?.FinishClaimed(receivingId, ReadStatus.PeerGone);
+            Disconnect();
         }
     }
 
+    /// <summary>Moves buffered bytes to the front so a receive has room.</summary>
+    private void Compact()
+    {
+        if (_start == 0)
+            return;
+        _receive.AsSpan(_start, _end - _start).CopyTo(_receive);
+        _end -= _start;
+        _start = 0;
+    }
+
     /// <summary>Ensures <paramref name="count"/> bytes are buffered; false on a clean end of stream before any of them.</summary>
-    private async ValueTask<bool> TryFillAsync(int count, CancellationToken cancellationToken = default)
+    private async ValueTask<bool> TryFillAsync(int count, CancellationToken cancellationToken)
     {
         if (_end - _start >= count)
             return true;

@@ -7,14 +7,16 @@ namespace Fabric.Transport.Wire;
 /// cancellation race safely by compare-and-swap: exactly one of them ends the read, and a reply for an earlier use
 /// of the slot never matches.
 /// </summary>
-internal sealed class ReadOperation : IValueTaskSource<ReadStatus>
+internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolWorkItem
 {
     private const long Idle = 0;
     private const long Pending = 1;
     private const long Receiving = 2;
 
     private readonly Action<ReadOperation> _return;
-    private ManualResetValueTaskSourceCore<ReadStatus> _core = new() { RunContinuationsAsynchronously = true };
+    // Continuations run on the thread pool, never on the receive loop; the operation queues itself (no allocation).
+    private ManualResetValueTaskSourceCore<ReadStatus> _core = new() { RunContinuationsAsynchronously = false };
+    private ReadStatus _result;
     private long _state;
     private CancellationTokenRegistration _cancellation;
 
@@ -68,16 +70,20 @@ internal sealed class ReadOperation : IValueTaskSource<ReadStatus>
         var expected = ((long)requestId << 2) | phase;
         if (Interlocked.CompareExchange(ref _state, Idle, expected) != expected)
             return false;
-        _core.SetResult(status);
+        _result = status;
+        ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
         return true;
     }
+
+    void IThreadPoolWorkItem.Execute() => _core.SetResult(_result);
 
     private void Cancel(CancellationToken token)
     {
         var state = Volatile.Read(ref _state);
         if ((state & 3) != Pending || Interlocked.CompareExchange(ref _state, Idle, state) != state)
             return;
-        _core.SetException(new OperationCanceledException(token));
+        // Runs on the canceller's thread: hop so the caller's continuation never runs inside Cancel().
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Item1._core.SetException(new OperationCanceledException(s.Item2)), (this, token), preferLocal: false);
     }
 
     public ReadStatus GetResult(short token)

@@ -26,6 +26,7 @@ internal sealed class ServerConnection
     private readonly Pipe _input = new(new PipeOptions(
         pauseWriterThreshold: 1024 * 1024,
         resumeWriterThreshold: 256 * 1024,
+        readerScheduler: PipeScheduler.Inline,
         minimumSegmentSize: 16 * 1024,
         useSynchronizationContext: false));
     private readonly Channel<Outgoing> _outgoing = Channel.CreateBounded<Outgoing>(new BoundedChannelOptions(MaxQueuedReplies)
@@ -335,13 +336,24 @@ internal sealed class ServerConnection
         }
     }
 
-    private async ValueTask SendAllAsync(ReadOnlyMemory<byte> bytes)
+    /// <summary>Sends every byte; completes synchronously (allocating nothing) while the socket buffer has room.</summary>
+    private ValueTask SendAllAsync(ReadOnlyMemory<byte> bytes)
     {
-        while (bytes.Length > 0)
+        while (!bytes.IsEmpty)
         {
-            var sent = await _socket.SendAsync(bytes, SocketFlags.None).ConfigureAwait(false);
-            bytes = bytes[sent..];
+            var sending = _socket.SendAsync(bytes, SocketFlags.None);
+            if (!sending.IsCompletedSuccessfully)
+                return SendRestAsync(sending, bytes);
+            bytes = bytes[sending.Result..];
         }
+        return default;
+    }
+
+    private async ValueTask SendRestAsync(ValueTask<int> sending, ReadOnlyMemory<byte> bytes)
+    {
+        bytes = bytes[await sending.ConfigureAwait(false)..];
+        while (!bytes.IsEmpty)
+            bytes = bytes[await _socket.SendAsync(bytes, SocketFlags.None).ConfigureAwait(false)..];
     }
 
     /// <summary>One reply for the send loop: a read payload (a region range) or a control body.</summary>
