@@ -300,7 +300,7 @@ public abstract class TransportConformanceTests
         await using var client = await ConnectAsync(served.Server);
         var reply = await client.CallAsync<string, string>(EchoType, "hello").WaitAsync(Prompt);
         Assert.Equal("echo: hello", reply);
-        var big = new string('x', 3 << 20);
+        var big = new string('x', 6 << 20);
         Assert.Equal("echo: " + big, await client.CallAsync<string, string>(EchoType, big).WaitAsync(Prompt));
         var many = await Task.WhenAll(Enumerable.Range(0, 50).Select(i => client.CallAsync<string, string>(EchoType, $"m{i}"))).WaitAsync(Prompt);
         Assert.Equal(Enumerable.Range(0, 50).Select(i => $"echo: m{i}"), many);

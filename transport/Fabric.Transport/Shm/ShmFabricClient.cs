@@ -120,8 +120,6 @@ public sealed class ShmFabricClient : IFabricClient
         index = -1;
         if (!_control.IsConnected || _mapping.IsClosed)
             return ReadStatus.PeerGone;
-        if (ShmHeader.ReadGeneration(_mapping.Pointer) != _generation)
-            return ReadStatus.Failed;
         if (!_indexById.TryGetValue(request.RegionId, out index))
             return ReadStatus.UnknownRegion;
         var row = _rows[index];
@@ -137,7 +135,25 @@ public sealed class ShmFabricClient : IFabricClient
 
     private unsafe ReadStatus Copy(in ReadRequest request, int index)
     {
-        new ReadOnlySpan<byte>(_mapping.Pointer + _rows[index].Offset + request.Offset, request.Length).CopyTo(request.Destination.Span);
+        // A reference on the mapping keeps DisposeAsync on another thread from unmapping it under the copy.
+        var referenced = false;
+        try
+        {
+            _mapping.DangerousAddRef(ref referenced);
+            // A DAX device re-formatted by a new server has a new generation: this client's view is stale.
+            if (ShmHeader.ReadGeneration(_mapping.Pointer) != _generation)
+                return ReadStatus.Failed;
+            new ReadOnlySpan<byte>(_mapping.Pointer + _rows[index].Offset + request.Offset, request.Length).CopyTo(request.Destination.Span);
+        }
+        catch (ObjectDisposedException)
+        {
+            return ReadStatus.PeerGone;
+        }
+        finally
+        {
+            if (referenced)
+                _mapping.DangerousRelease();
+        }
         // The server may have died during the copy; the bytes are still right (the mapping outlives it), so Ok stands.
         return ReadStatus.Ok;
     }

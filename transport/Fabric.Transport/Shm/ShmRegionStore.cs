@@ -51,7 +51,7 @@ public sealed unsafe class ShmRegionStore : RegionStore
             {
                 var region = Add(specs[i], _mapping.Pointer + rows[i].Offset);
                 if (IsDax)
-                    new Span<byte>(region.BaseAddress, (int)Math.Min(region.Length, int.MaxValue)).Clear();
+                    System.Runtime.InteropServices.NativeMemory.Clear(region.BaseAddress, (nuint)region.Length);
             }
             ShmHeader.Publish(_mapping.Pointer);
         }

@@ -14,18 +14,28 @@ namespace Fabric.Transport.Wire;
 /// </summary>
 internal sealed class ServerConnection
 {
-    /// <summary>Payloads up to this many bytes are copied into the send batch; larger ones go out straight from the region.</summary>
-    private const int SmallPayloadBytes = 32 * 1024;
-    private const int BatchBytes = 128 * 1024;
+    /// <summary>
+    /// Payloads up to this many bytes are copied into the send batch. Of a larger one only this much rides in the batch
+    /// with its header (so the client wakes once, not for a lone header); the rest goes out straight from the region.
+    /// </summary>
+    private const int SmallPayloadBytes = 64 * 1024;
+    private const int BatchBytes = 256 * 1024;
 
     /// <summary>Replies queued for the send loop before the process loop stops reading requests.</summary>
     private const int MaxQueuedReplies = 512;
 
+    /// <summary>
+    /// Unprocessed request bytes at which the server stops reading the socket. It must hold the largest legal frame
+    /// (a 16 MiB control body), or that frame could never complete; read requests never come near it, because a
+    /// client has at most 1,024 of them (40 KiB) in flight and the reply queue stalls the process loop first.
+    /// </summary>
+    private const int PauseReadingBytes = ControlTypes.MaxBodyBytes + (1024 * 1024);
+
     private readonly Socket _socket;
     private readonly SocketFabricServer _server;
     private readonly Pipe _input = new(new PipeOptions(
-        pauseWriterThreshold: 1024 * 1024,
-        resumeWriterThreshold: 256 * 1024,
+        pauseWriterThreshold: PauseReadingBytes,
+        resumeWriterThreshold: PauseReadingBytes / 2,
         readerScheduler: PipeScheduler.Inline,
         minimumSegmentSize: 16 * 1024,
         useSynchronizationContext: false));
@@ -34,6 +44,8 @@ internal sealed class ServerConnection
         SingleReader = true,
         SingleWriter = false,
         FullMode = BoundedChannelFullMode.Wait,
+        // An idle send loop wakes up on the thread that queued the reply (the socket's), saving a thread-pool hop.
+        AllowSynchronousContinuations = true,
     });
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _controlsDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -290,9 +302,14 @@ internal sealed class ServerConnection
                     }
                     else
                     {
-                        await SendAllAsync(batch.AsMemory(0, used)).ConfigureAwait(false);
+                        var lead = Math.Min(SmallPayloadBytes, BatchBytes - used);
+                        if (reply.Source != 0)
+                            CopyNative(reply.Source, batch.AsSpan(used, lead));
+                        else
+                            reply.Body.Span[..lead].CopyTo(batch.AsSpan(used));
+                        await SendAllAsync(batch.AsMemory(0, used + lead)).ConfigureAwait(false);
                         used = 0;
-                        await SendAllAsync(reply.Source != 0 ? View(slice, reply.Source, payload) : reply.Body).ConfigureAwait(false);
+                        await SendAllAsync(reply.Source != 0 ? View(slice, reply.Source + lead, payload - lead) : reply.Body[lead..]).ConfigureAwait(false);
                     }
                     if (reply.Kind == FrameKind.ReadReply)
                         Account(reply.Status, payload);

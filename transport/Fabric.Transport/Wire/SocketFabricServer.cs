@@ -55,8 +55,18 @@ internal sealed class SocketFabricServer
                     return;
                 continue;
             }
-            _configure?.Invoke(socket);
-            var connection = new ServerConnection(this, socket);
+            ServerConnection connection;
+            try
+            {
+                _configure?.Invoke(socket);
+                connection = new ServerConnection(this, socket);
+            }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            {
+                // The peer gave up between connect and accept.
+                socket.Dispose();
+                continue;
+            }
             _connections.TryAdd(connection, 0);
             if (_accepting.IsCancellationRequested)
                 connection.Abort();
