@@ -187,7 +187,9 @@ internal sealed class CmEventWaiter
         }
         if (e.Type != expected)
         {
-            var cause = e.Type == RdmaCmEventType.Rejected ? "the server refused the queue pair" : $"rdma_cm reported {e}";
+            var cause = e.Type != RdmaCmEventType.Rejected ? $"rdma_cm reported {e}"
+                : e.PrivateData.Length > 0 ? $"the server refused the queue pair ({System.Text.Encoding.UTF8.GetString(e.PrivateData).TrimEnd('\0', '.')})"
+                : "the server refused the queue pair";
             throw new EndpointException($"Cannot connect to {endpoint}: {cause} while {step}.");
         }
     }

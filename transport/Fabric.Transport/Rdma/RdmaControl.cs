@@ -16,6 +16,9 @@ internal static class RdmaControlTypes
 
     /// <summary>The length of the one-time token a client puts in its connect request's private data.</summary>
     public const int TokenBytes = 16;
+
+    /// <summary>How much of a refusal's reason the server puts in a reject (IB allows 148 bytes of private data).</summary>
+    public const int MaxRejectReasonBytes = 140;
 }
 
 [MessagePackObject]

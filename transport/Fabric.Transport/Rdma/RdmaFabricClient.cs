@@ -291,6 +291,9 @@ public sealed class RdmaFabricClient : IFabricClient
 
         public async ValueTask DisposeAsync()
         {
+            // Disposing from an inline continuation would make the polling thread wait for itself.
+            if (Connection.Queue.IsPollingThread)
+                await Task.Yield();
             Connection.Dispose();
             await Control.DisposeAsync().ConfigureAwait(false);
         }

@@ -52,7 +52,15 @@ public sealed class RdmaFabricServer : IFabricServer
                     inner.SessionClosed?.Invoke(session);
                 },
             };
-            var control = await TcpFabricServer.StartAsync(listen with { Scheme = "tcp" }, store, controlOptions, cancellationToken).ConfigureAwait(false);
+            TcpFabricServer control;
+            try
+            {
+                control = await TcpFabricServer.StartAsync(listen with { Scheme = "tcp" }, store, controlOptions, cancellationToken).ConfigureAwait(false);
+            }
+            catch (EndpointException e)
+            {
+                throw new EndpointException($"Cannot serve {listen}: its tcp control channel failed ({e.Message.TrimEnd('.')}).", e);
+            }
             return new RdmaFabricServer(control, listener, listen with { Port = control.Endpoint.Port });
         }
         catch

@@ -124,8 +124,7 @@ internal sealed unsafe class RdmaListener : IDisposable
             var token = e.PrivateData.Length >= RdmaControlTypes.TokenBytes ? Convert.ToHexString(e.PrivateData, 0, RdmaControlTypes.TokenBytes) : "";
             if (_disposed || !_tokens.Remove(token, out var session) || _peersBySession.ContainsKey(session.Id))
             {
-                RdmaCm.Reject(id.Pointer, null, 0);
-                id.Dispose();
+                Reject(id, "the connect request carried no valid token from this server's control channel");
                 return;
             }
             try
@@ -140,12 +139,21 @@ internal sealed unsafe class RdmaListener : IDisposable
                 _peersBySession[session.Id] = peer;
                 _loop.Register(id, ev => OnPeerEvent(peer, ev));
             }
-            catch (RdmaException)
+            catch (Exception failure) when (failure is FabricException or ObjectDisposedException)
             {
-                RdmaCm.Reject(id.Pointer, null, 0);
-                id.Dispose();
+                Reject(id, failure.Message);
             }
         }
+    }
+
+    /// <summary>Refuses a connect request, telling the client why in the reject's private data.</summary>
+    private static void Reject(SafeCmId id, string reason)
+    {
+        var bytes = System.Text.Encoding.UTF8.GetBytes(reason);
+        var length = Math.Min(bytes.Length, RdmaControlTypes.MaxRejectReasonBytes);
+        fixed (byte* data = bytes)
+            RdmaCm.Reject(id.Pointer, data, (byte)length);
+        id.Dispose();
     }
 
     private void OnPeerEvent(Peer peer, CmEvent e)

@@ -73,6 +73,9 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
 
     public int Depth => _depth;
 
+    /// <summary>True on the completion-polling thread, where inline continuations run.</summary>
+    public bool IsPollingThread => Thread.CurrentThread == _poller;
+
     /// <summary>
     /// Starts one read of <paramref name="length"/> bytes (greater than 0) into <paramref name="localAddress"/>
     /// (registered under <paramref name="lkey"/>) and returns its completion. The caller has checked the range and
@@ -121,7 +124,7 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
     {
         if (_idle.TryPop(out var op))
             return op;
-        op = new ReadOperation(this, _all.Count, _inlineContinuations);
+        op = new ReadOperation(this, _all.Count);
         _all.Add(op);
         return op;
     }
@@ -357,7 +360,7 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
         }
     }
 
-    /// <summary>Completes the reads that ended, outside the lock (continuations may run inline).</summary>
+    /// <summary>Completes the reads that ended, outside the lock: here (inline continuations) or on the thread pool.</summary>
     private void DeliverFinished()
     {
         List<ReadOperation> batch;
@@ -370,13 +373,20 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
             _delivering = batch;
         }
         foreach (var op in batch)
-            op.Complete();
+        {
+            if (_inlineContinuations)
+                op.Complete();
+            else
+                ThreadPool.UnsafeQueueUserWorkItem(op, preferLocal: false);
+        }
         batch.Clear();
     }
 
     /// <summary>Fails pending reads, waits for the QP to flush (up to 2 s), stops the poller. The caller then destroys the QP and CQ.</summary>
     public void Dispose()
     {
+        if (IsPollingThread)
+            throw new InvalidOperationException("The RDMA read queue cannot be disposed from its own polling thread (an inline continuation); leave it first, e.g. with await Task.Yield().");
         lock (_gate)
         {
             if (_disposed)

@@ -6,18 +6,23 @@ namespace Fabric.Transport.Rdma;
 /// One read in flight on an <see cref="RdmaReadQueue"/>: a pooled, reusable completion source. Its fields are
 /// guarded by the queue's lock; the work-request id of each of its slices is <see cref="Slot"/>.
 /// </summary>
-internal sealed class ReadOperation : IValueTaskSource<ReadStatus>
+internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolWorkItem
 {
     private readonly RdmaReadQueue _owner;
     private ManualResetValueTaskSourceCore<ReadStatus> _core;
     private CancellationTokenRegistration _cancellation;
     private CancellationToken _token;
 
-    public ReadOperation(RdmaReadQueue owner, int slot, bool inlineContinuations)
+    /// <summary>
+    /// The continuation always runs where <see cref="Complete"/> is called: on the polling thread for inline
+    /// continuations, otherwise on a thread-pool thread that the queue hands this operation to (itself the work item,
+    /// so that nothing is allocated per read).
+    /// </summary>
+    public ReadOperation(RdmaReadQueue owner, int slot)
     {
         _owner = owner;
         Slot = slot;
-        _core.RunContinuationsAsynchronously = !inlineContinuations;
+        _core.RunContinuationsAsynchronously = false;
     }
 
     public int Slot { get; }
@@ -75,6 +80,8 @@ internal sealed class ReadOperation : IValueTaskSource<ReadStatus>
         else
             _core.SetResult(Status);
     }
+
+    void IThreadPoolWorkItem.Execute() => Complete();
 
     public ReadStatus GetResult(short token)
     {
