@@ -44,6 +44,15 @@ public sealed class IlgpuDevice : IComputeDevice
     /// <summary>The device scratch a budget of <paramref name="budgetBytes"/> gets by default: a sixteenth, 64 KiB to 16 MiB.</summary>
     public static long DefaultScratchBytes(long budgetBytes) => Math.Clamp(budgetBytes / 16, 64L << 10, 16L << 20);
 
+    /// <summary>The smallest budget whose default scratch still leaves <paramref name="engineBytes"/> for the engine.</summary>
+    public static long BudgetLeaving(long engineBytes)
+    {
+        long budget = engineBytes;
+        for (long next = engineBytes + DefaultScratchBytes(budget); next != budget; next = engineBytes + DefaultScratchBytes(budget))
+            budget = next;
+        return budget;
+    }
+
     /// <summary>
     /// Takes <paramref name="gpu"/> (owned from now on) and <paramref name="budgetBytes"/> of its memory.
     /// <paramref name="scratchBytes"/> (0: a sixteenth of the budget, 64 KiB to 16 MiB) holds attention scores and op parameters.
