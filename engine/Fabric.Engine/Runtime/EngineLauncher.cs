@@ -15,7 +15,7 @@ public sealed record LaunchSettings
 
     public string? Token { get; init; }
 
-    /// <summary>The whole device budget in bytes; 0 = enough for every expert.</summary>
+    /// <summary>The whole device budget in bytes; 0 = exactly enough for <see cref="EngineOptions.MaxSlots"/> slots, or for every expert.</summary>
     public long DeviceMemoryBytes { get; init; }
 
     /// <summary>The <c>--device</c> spec.</summary>
@@ -50,7 +50,8 @@ public static class EngineLauncher
         {
             var budget = settings.DeviceMemoryBytes > 0
                 ? settings.DeviceMemoryBytes
-                : MemoryPlan.BytesForSlots(source.Config, DenseWeights.DeviceBytes(source), source.ExpertLayout, options, source.Config.TotalExperts);
+                : MemoryPlan.BytesForSlots(source.Config, DenseWeights.DeviceBytes(source), source.ExpertLayout, options,
+                    options.MaxSlots > 0 ? Math.Min(options.MaxSlots, source.Config.TotalExperts) : source.Config.TotalExperts);
             var device = ComputeDevices.Create(settings.Device, budget);
             try
             {
