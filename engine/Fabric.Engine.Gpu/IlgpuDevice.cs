@@ -44,6 +44,15 @@ public sealed class IlgpuDevice : IComputeDevice
     /// <summary>The device scratch a budget of <paramref name="budgetBytes"/> gets by default: a sixteenth, 64 KiB to 16 MiB.</summary>
     public static long DefaultScratchBytes(long budgetBytes) => Math.Clamp(budgetBytes / 16, 64L << 10, 16L << 20);
 
+    /// <summary>The smallest budget whose default scratch still leaves <paramref name="engineBytes"/> for the engine.</summary>
+    public static long BudgetLeaving(long engineBytes)
+    {
+        long budget = engineBytes;
+        for (long next = engineBytes + DefaultScratchBytes(budget); next != budget; next = engineBytes + DefaultScratchBytes(budget))
+            budget = next;
+        return budget;
+    }
+
     /// <summary>
     /// Takes <paramref name="gpu"/> (owned from now on) and <paramref name="budgetBytes"/> of its memory.
     /// <paramref name="scratchBytes"/> (0: a sixteenth of the budget, 64 KiB to 16 MiB) holds attention scores and op parameters.
@@ -94,6 +103,7 @@ public sealed class IlgpuDevice : IComputeDevice
 
     public DeviceBuffer Allocate(long bytes, string purpose)
     {
+        Bind();
         Memory.Reserve(bytes, purpose);
         if (!_arena.TryAllocate(bytes, out var view))
         {
@@ -116,6 +126,7 @@ public sealed class IlgpuDevice : IComputeDevice
 
     public void Upload(DeviceBuffer destination, long byteOffset, ReadOnlySpan<byte> source)
     {
+        Bind();
         var view = Range(destination, byteOffset, source.Length);
         if (source.Length > 0)
             view.CopyFromCPU(_compute, ref MemoryMarshal.GetReference(source), source.Length);
@@ -123,6 +134,7 @@ public sealed class IlgpuDevice : IComputeDevice
 
     public void Download(DeviceBuffer source, long byteOffset, Span<byte> destination)
     {
+        Bind();
         var view = Range(source, byteOffset, destination.Length);
         if (destination.Length > 0)
             view.CopyToCPU(_compute, ref MemoryMarshal.GetReference(destination), destination.Length);
@@ -141,6 +153,7 @@ public sealed class IlgpuDevice : IComputeDevice
             // Not the engine's pinned staging: a synchronous copy (pageable memory cannot be DMA'd asynchronously).
             lock (_copyGate)
             {
+                Bind();
                 destination.CopyFromCPU(_copies.Stream, ref MemoryMarshal.GetReference(staging.Span), staging.Length);
             }
             return ValueTask.CompletedTask;
@@ -148,6 +161,7 @@ public sealed class IlgpuDevice : IComputeDevice
         StreamTicket ticket;
         lock (_copyGate)
         {
+            Bind();
             if (!_registered.TryGetValue(native, out var pinned))
                 _registered[native] = pinned = new PinnedStaging(_accelerator, native);
             ticket = _copies.Enqueue(pinned, start, destination.SubView(0, length));
@@ -163,14 +177,20 @@ public sealed class IlgpuDevice : IComputeDevice
 
     public void Copy(DeviceBuffer source, long sourceByteOffset, DeviceBuffer destination, long destinationByteOffset, long bytes)
     {
+        Bind();
         if (bytes > 0)
             Range(destination, destinationByteOffset, bytes).CopyFrom(_compute, Range(source, sourceByteOffset, bytes));
     }
 
-    public void Synchronize() => _compute.Synchronize();
+    public void Synchronize()
+    {
+        Bind();
+        _compute.Synchronize();
+    }
 
     public void Embed(DeviceMatrix table, ReadOnlySpan<int> tokens, DeviceBuffer output)
     {
+        Bind();
         foreach (int token in tokens)
             if ((uint)token >= (uint)table.Rows)
                 throw new ArgumentOutOfRangeException(nameof(tokens), $"Token id {token} is outside the vocabulary of {table.Rows}.");
@@ -185,13 +205,14 @@ public sealed class IlgpuDevice : IComputeDevice
     }
 
     public void RmsNorm(DeviceBuffer input, DeviceMatrix weight, DeviceBuffer output, int rows, float epsilon) =>
-        _kernels.RmsNorm(_compute, Floats(input), Weights(weight), Floats(output), rows, weight.Cols, epsilon);
+        Bound()._kernels.RmsNorm(_compute, Floats(input), Weights(weight), Floats(output), rows, weight.Cols, epsilon);
 
     public void MatMul(DeviceBuffer input, int rows, DeviceMatrix weight, DeviceBuffer output) =>
-        _kernels.Project(_compute, Floats(input), Weights(weight), Floats(output), rows, weight.Cols, weight.Rows);
+        Bound()._kernels.Project(_compute, Floats(input), Weights(weight), Floats(output), rows, weight.Cols, weight.Rows);
 
     public void Rope(DeviceBuffer x, int rows, int heads, int headDim, ReadOnlySpan<int> positions, float theta)
     {
+        Bind();
         var devicePositions = _parameters.Upload(positions[..rows]);
         _kernels.Rope(_compute, Floats(x), devicePositions, rows, heads, headDim, theta);
     }
@@ -199,6 +220,7 @@ public sealed class IlgpuDevice : IComputeDevice
     public void Attention(DeviceBuffer q, DeviceBuffer k, DeviceBuffer v, int rows, int heads, KvCache cache, int layer, int sequence,
         ReadOnlySpan<int> positions, DeviceBuffer output)
     {
+        Bind();
         var shape = cache.Shape;
         for (int r = 0; r < rows; r++)
             if ((uint)positions[r] >= (uint)shape.MaxSeqLen)
@@ -237,12 +259,13 @@ public sealed class IlgpuDevice : IComputeDevice
         }
     }
 
-    public void SiluMul(DeviceBuffer gate, DeviceBuffer up, int count) => _kernels.SiluMul(_compute, Floats(gate), Floats(up), count);
+    public void SiluMul(DeviceBuffer gate, DeviceBuffer up, int count) => Bound()._kernels.SiluMul(_compute, Floats(gate), Floats(up), count);
 
-    public void Add(DeviceBuffer target, DeviceBuffer addend, int count) => _kernels.Add(_compute, Floats(target), Floats(addend), count);
+    public void Add(DeviceBuffer target, DeviceBuffer addend, int count) => Bound()._kernels.Add(_compute, Floats(target), Floats(addend), count);
 
     public void RouterTopK(DeviceBuffer logits, int rows, int experts, int topK, Span<int> indices, Span<float> weights)
     {
+        Bind();
         if (rows * topK == 0)
             return;
         var deviceIndices = _parameters.Reserve<int>(rows * topK);
@@ -255,6 +278,7 @@ public sealed class IlgpuDevice : IComputeDevice
     public void ExpertForward(ExpertView expert, DeviceBuffer input, ReadOnlySpan<int> inputRows, DeviceBuffer output, ReadOnlySpan<int> outputRows,
         ExpertScratch scratch)
     {
+        Bind();
         int hidden = expert.W1.Cols;
         int intermediate = expert.W1.Rows;
         int n = inputRows.Length;
@@ -276,6 +300,7 @@ public sealed class IlgpuDevice : IComputeDevice
 
     public void MoeCombine(DeviceBuffer expertOutputs, ReadOnlySpan<float> weights, int rows, int topK, int hidden, DeviceBuffer target)
     {
+        Bind();
         int chunk = Math.Max(1, _parameters.MaxElements<float>() / 2 / topK);
         for (int start = 0; start < rows; start += chunk)
         {
@@ -288,6 +313,7 @@ public sealed class IlgpuDevice : IComputeDevice
 
     public void Dispose()
     {
+        Bind();
         _compute.Synchronize();
         _copies.WaitAll();
         foreach (var pinned in _registered.Values)
@@ -299,6 +325,22 @@ public sealed class IlgpuDevice : IComputeDevice
         _compute.Dispose();
         _arena.Dispose();
         _gpu.Dispose();
+    }
+
+    /// <summary>
+    /// Makes this accelerator's context current on the calling thread: the engine calls from whichever thread its
+    /// awaits resume on, and fetches copy from thread-pool threads; CUDA contexts are per thread.
+    /// </summary>
+    private void Bind()
+    {
+        if (!ReferenceEquals(Accelerator.Current, _accelerator))
+            _accelerator.Bind();
+    }
+
+    private IlgpuDevice Bound()
+    {
+        Bind();
+        return this;
     }
 
     private IlgpuBuffer Own(DeviceBuffer buffer) =>

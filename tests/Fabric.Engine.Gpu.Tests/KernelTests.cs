@@ -20,21 +20,25 @@ public sealed class KernelTests
     [CudaData]
     public void Project_EveryWeightTypeAndGemvKernel_MatchesReference(string device)
     {
+        const int outDim = 13;
         var accelerator = Accelerators.Get(device).Device.Accelerator;
         var random = new Random(11);
-        const int inDim = 70, outDim = 13;
+        // inDim 72 at byte offset 0 takes the 8-byte-load kernel for 16-bit weights; 70, or 72 at offset 2, the 2-byte one.
         foreach (var kernels in new[] { Accelerators.Get(device).Kernels, Accelerators.Get(device, GemvKernel.WarpPerRow), Accelerators.Get(device, GemvKernel.RowPerThread) })
         foreach (var type in new[] { WeightType.F32, WeightType.F16, WeightType.BF16 })
             foreach (int tokens in new[] { 1, 3 })
+            foreach (var (inDim, offset) in new[] { (70, 0), (72, 0), (72, type == WeightType.F32 ? 4 : 2) })
             {
                 var x = Reference.RandomFloats(random, tokens * inDim);
                 var (weights, stored) = Store(Reference.RandomFloats(random, outDim * inDim, 0.5f), type);
                 using var xBuffer = accelerator.Allocate1D(x);
-                using var wBuffer = accelerator.Allocate1D(stored);
+                using var wBuffer = accelerator.Allocate1D<byte>(stored.Length + offset);
+                ArrayView<byte> wView = wBuffer.View.SubView(offset, stored.Length);
+                wView.CopyFromCPU(ref stored[0], stored.Length);
                 using var yBuffer = accelerator.Allocate1D<float>(tokens * outDim);
-                kernels.Project(accelerator.DefaultStream, xBuffer.View, WeightView.Of(wBuffer.View, type), yBuffer.View, tokens, inDim, outDim);
+                kernels.Project(accelerator.DefaultStream, xBuffer.View, WeightView.Of(wView, type), yBuffer.View, tokens, inDim, outDim);
                 accelerator.Synchronize();
-                Reference.AssertClose(Reference.Project(x, weights, tokens, inDim, outDim), yBuffer.GetAsArray1D(), 1e-4, $"{type} x{tokens} {kernels.Gemv} blas={kernels.UsesBlas}");
+                Reference.AssertClose(Reference.Project(x, weights, tokens, inDim, outDim), yBuffer.GetAsArray1D(), 1e-4, $"{type} x{tokens} in {inDim} at +{offset} {kernels.Gemv} blas={kernels.UsesBlas}");
             }
     }
 
@@ -179,6 +183,16 @@ public sealed class KernelTests
         accelerator.Synchronize();
         var expectedEmbed = ids.SelectMany(id => halves.AsSpan(id * dim, dim).ToArray().Select(h => (float)BitConverter.UInt16BitsToHalf(h))).ToArray();
         Assert.Equal(expectedEmbed, embedded.GetAsArray1D());
+    }
+
+    [Fact]
+    public void WeightView_MisalignedStart_IsRefused()
+    {
+        using var buffer = Accelerators.Get("ilgpu-cpu").Device.Accelerator.Allocate1D<byte>(64);
+        ArrayView<byte> view = buffer.View;
+        Assert.Throws<ArgumentException>(() => WeightView.Of(view.SubView(2, 32), WeightType.F32));
+        Assert.Throws<ArgumentException>(() => WeightView.Of(view.SubView(1, 32), WeightType.BF16));
+        Assert.Equal(16, WeightView.Of(view.SubView(4, 32), WeightType.BF16).Bits16.Length);
     }
 
     [Fact]

@@ -181,6 +181,7 @@ public sealed class MemoryTests
         {
             staging.Span[0] = 7;
             Assert.Equal(8192, staging.Length);
+            Assert.False(staging.IsPageLocked, "the CPU accelerator locks nothing");
         }
         Assert.Equal(7, buffer.Span[0]);
     }

@@ -16,6 +16,7 @@ public sealed class GpuKernels : IDisposable
     private readonly Accelerator _accelerator;
     private readonly int _groupSize;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, WeightView, ArrayView<float>, int, int> _gemv;
+    private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<ulong>, int, ArrayView<float>, int, int> _gemvQuads;
     private readonly Action<AcceleratorStream, Index1D, ArrayView<float>, WeightView, ArrayView<float>, int, int> _gemvRowPerThread;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, WeightView, ArrayView<float>, int, float> _rmsNorm;
     private readonly Action<AcceleratorStream, KernelConfig, ArrayView<float>, ArrayView<int>, int, int> _causalSoftmax;
@@ -44,6 +45,7 @@ public sealed class GpuKernels : IDisposable
         _gemvRowPerThread = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, WeightView, ArrayView<float>, int, int>(KernelBodies.GemvRowPerThread);
         _groupSize = accelerator.WarpSize;
         _gemv = accelerator.LoadKernel<ArrayView<float>, WeightView, ArrayView<float>, int, int>(KernelBodies.Gemv);
+        _gemvQuads = accelerator.LoadKernel<ArrayView<float>, ArrayView<ulong>, int, ArrayView<float>, int, int>(KernelBodies.GemvQuads);
         _rmsNorm = accelerator.LoadKernel<ArrayView<float>, WeightView, ArrayView<float>, int, float>(KernelBodies.RmsNorm);
         _causalSoftmax = accelerator.LoadKernel<ArrayView<float>, ArrayView<int>, int, int>(KernelBodies.CausalSoftmax);
         _scores = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<int>, int, int, int, int>(KernelBodies.AttentionScores);
@@ -82,9 +84,14 @@ public sealed class GpuKernels : IDisposable
         }
         if (Gemv == GemvKernel.RowPerThread)
             _gemvRowPerThread(stream, tokens * outDim, x, w, y, inDim, outDim);
+        else if (w.Kind != (int)WeightType.F32 && inDim % 4 == 0 && QuadAligned(w.Bits16))
+            _gemvQuads(stream, new KernelConfig(tokens * outDim, _groupSize), x, w.Bits16.Cast<ulong>(), w.Kind, y, inDim, outDim);
         else
             _gemv(stream, new KernelConfig(tokens * outDim, _groupSize), x, w, y, inDim, outDim);
     }
+
+    private static bool QuadAligned(ArrayView<ushort> bits) =>
+        ((IContiguousArrayView)bits).IndexInBytes % sizeof(ulong) == 0 && bits.Length % 4 == 0;
 
     /// <summary>y = RMSNorm(x) · w per token row of <paramref name="dim"/> elements; y may be x.</summary>
     public void RmsNorm(AcceleratorStream stream, ArrayView<float> x, WeightView w, ArrayView<float> y, int tokens, int dim, float eps)

@@ -28,6 +28,35 @@ internal static class KernelBodies
             y[(long)token * outDim + row] = sum;
     }
 
+    /// <summary>
+    /// The 16-bit GEMV with 8-byte weight loads (four BF16/F16 elements a lane, so a warp reads whole cache lines):
+    /// w is the weight as ulong quads, inDim a multiple of 4; one group per (t, r).
+    /// </summary>
+    public static void GemvQuads(ArrayView<float> x, ArrayView<ulong> w, int kind, ArrayView<float> y, int inDim, int outDim)
+    {
+        int item = Grid.IdxX;
+        int token = item / outDim;
+        int row = item - token * outDim;
+        int lane = Group.IdxX;
+        int width = Group.DimX;
+        int quads = inDim / 4;
+        long weightBase = (long)row * quads;
+        long inputBase = (long)token * inDim;
+        float sum = 0f;
+        for (int q = lane; q < quads; q += width)
+        {
+            ulong bits = w[weightBase + q];
+            long k = inputBase + 4L * q;
+            sum += Widen((ushort)bits, kind) * x[k]
+                + Widen((ushort)(bits >> 16), kind) * x[k + 1]
+                + Widen((ushort)(bits >> 32), kind) * x[k + 2]
+                + Widen((ushort)(bits >> 48), kind) * x[k + 3];
+        }
+        sum = GroupSum(sum, width);
+        if (lane == 0)
+            y[(long)token * outDim + row] = sum;
+    }
+
     /// <summary>y[t, r] = Σ_k w[r, k] · x[t, k]; one thread per (t, r): the GEMV for the CPU accelerator, where group barriers are costly.</summary>
     public static void GemvRowPerThread(Index1D index, ArrayView<float> x, WeightView w, ArrayView<float> y, int inDim, int outDim)
     {
@@ -248,6 +277,9 @@ internal static class KernelBodies
         for (int s = 0; s < topK; s++)
             weights[outBase + s] /= chosen;
     }
+
+    private static float Widen(ushort bits, int kind) =>
+        kind == (int)Fabric.Engine.Device.WeightType.BF16 ? WeightView.Bf16ToSingle(bits) : WeightView.HalfToSingle(bits);
 
     private static float GroupSum(float value, int width)
     {

@@ -23,11 +23,17 @@ public readonly struct WeightView
     public readonly int Kind;
 
     /// <summary>Views <paramref name="raw"/> (the tensor's bytes, little-endian) as a weight of <paramref name="type"/>.</summary>
-    public static WeightView Of(ArrayView<byte> raw, WeightType type) => type switch
+    public static WeightView Of(ArrayView<byte> raw, WeightType type)
     {
-        WeightType.F32 => new WeightView(ArrayView<ushort>.Empty, raw.Cast<float>(), (int)type),
-        _ => new WeightView(raw.Cast<ushort>(), ArrayView<float>.Empty, (int)type),
-    };
+        int size = type.Size();
+        if (((IContiguousArrayView)raw).IndexInBytes % size != 0)
+            throw new ArgumentException($"A {type} weight must start on a multiple of {size} bytes.", nameof(raw));
+        return type switch
+        {
+            WeightType.F32 => new WeightView(ArrayView<ushort>.Empty, raw.Cast<float>(), (int)type),
+            _ => new WeightView(raw.Cast<ushort>(), ArrayView<float>.Empty, (int)type),
+        };
+    }
 
     /// <summary>Views FP32 device memory as a weight.</summary>
     public static WeightView Of(ArrayView<float> single) => new(ArrayView<ushort>.Empty, single, (int)WeightType.F32);

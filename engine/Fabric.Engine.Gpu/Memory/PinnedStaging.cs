@@ -40,7 +40,7 @@ public sealed unsafe class PinnedStaging : IDisposable
     public int Length => _buffer.Length;
 
     /// <summary>True when the driver page-locked the memory (CUDA); the CPU accelerator needs no locking.</summary>
-    public bool IsPageLocked => _lock.LengthInBytes > 0 && _lock.GetType().Name.StartsWith("Cuda", StringComparison.Ordinal);
+    public bool IsPageLocked => _lock is CudaPageLockScope<byte>;
 
     /// <summary>The staging memory as a host-side ILGPU view, the source of stream copies.</summary>
     public ArrayView<byte> HostView { get; }

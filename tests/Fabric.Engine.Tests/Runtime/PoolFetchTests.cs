@@ -47,14 +47,16 @@ public sealed class PoolFetchTests : IClassFixture<TinyModel>
         Assert.Equal(0, source.CorruptBlocks);
     }
 
-    [Fact]
-    public async Task APoolThatDiesMidGeneration_FailsOverToTheSecondEndpoint_AndFinishesWithTheSameTokens()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task APoolThatDiesMidGeneration_FailsOverToTheSecondEndpoint_AndFinishesWithTheSameTokens(bool readIntoHostSlots)
     {
         var expected = await ResidentTokensAsync();
         await using var first = await InProcessPool.StartAsync(_model.Directory);
         await using var second = await InProcessPool.StartAsync(_model.Directory);
         var source = await PoolSource.ConnectAsync([first.Endpoint, second.Endpoint], null);
-        await using var engine = await _model.EngineAsync(Slots, "lru", "history", source: source);
+        await using var engine = await _model.EngineAsync(Slots, "lru", "history", source: source, readIntoHostSlots: readIntoHostSlots);
         var tokens = await DecodeAsync(engine, NewTokens, async step =>
         {
             if (step == 4)
@@ -65,8 +67,10 @@ public sealed class PoolFetchTests : IClassFixture<TinyModel>
         Assert.True(source.Reconnects >= 1);
     }
 
-    [Fact]
-    public async Task ACorruptBlock_IsNeverUsed_TheEngineRefetchesFromAGoodEndpoint()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task ACorruptBlock_IsNeverUsed_TheEngineRefetchesFromAGoodEndpoint(bool readIntoHostSlots)
     {
         var expected = await ResidentTokensAsync();
         await using var bad = await InProcessPool.StartAsync(_model.Directory);
@@ -77,7 +81,7 @@ public sealed class PoolFetchTests : IClassFixture<TinyModel>
                 bad.Corrupt(l, e);
         }
         var source = await PoolSource.ConnectAsync([bad.Endpoint, good.Endpoint], null);
-        await using var engine = await _model.EngineAsync(Slots, "lfu", "none", source: source);
+        await using var engine = await _model.EngineAsync(Slots, "lfu", "none", source: source, readIntoHostSlots: readIntoHostSlots);
         Assert.Equal(expected, await DecodeAsync(engine, NewTokens));
         Assert.True(source.CorruptBlocks >= 1);
     }
