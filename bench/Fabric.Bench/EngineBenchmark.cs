@@ -111,6 +111,11 @@ public sealed class EngineBenchmark : IBenchmark
             finally
             {
                 File.Delete(tokensFile);
+                if (shmPath is not null)
+                {
+                    foreach (var stale in Directory.GetFiles("/dev/shm", Path.GetFileName(shmPath) + "*"))
+                        File.Delete(stale);
+                }
             }
         }
 
