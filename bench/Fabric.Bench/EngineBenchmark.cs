@@ -47,6 +47,8 @@ public sealed class EngineBenchmark : IBenchmark
                 var tracePath = Path.Combine(Path.GetTempPath(), $"fabric-bench-trace-{Environment.ProcessId}.jsonl");
                 var resident = await EngineRun.RunAsync(new LaunchSettings { ModelDirectory = model, Engine = baseOptions }, prompt, o.Tokens, traceOut: tracePath, cancellationToken: cancellationToken);
                 var baseline = resident.DecodeTokensPerSecond;
+                for (var again = 1; again < o.Repeat; again++)
+                    baseline = Math.Max(baseline, (await EngineRun.RunAsync(new LaunchSettings { ModelDirectory = model, Engine = baseOptions }, prompt, o.Tokens, cancellationToken: cancellationToken)).DecodeTokensPerSecond);
                 rows.Add(new Row(skew, "local", "100%", config.TotalExperts, "-", "-", baseline, 1, 1, 0, 0, 0, true));
                 Progress(rows[^1]);
 
@@ -55,14 +57,22 @@ public sealed class EngineBenchmark : IBenchmark
                     var endpoint = pool.Endpoint(transport);
                     async Task<Row> Run(int slots, string label, string policy, string prefetch)
                     {
-                        var s = await EngineRun.RunAsync(new LaunchSettings
+                        var settings = new LaunchSettings
                         {
                             PoolEndpoints = [endpoint],
                             Token = "bench:bench-secret",
                             BeladyTrace = policy == "belady" ? tracePath : null,
                             Engine = baseOptions with { MaxSlots = slots, Policy = policy, Prefetch = prefetch },
-                        }, prompt, o.Tokens, cancellationToken: cancellationToken);
-                        var row = new Row(skew, transport, label, s.Slots, policy, prefetch, s.DecodeTokensPerSecond, s.DecodeTokensPerSecond / baseline,
+                        };
+                        // Best of --repeat runs: on a shared machine the slowest runs measure the neighbours, not the engine.
+                        GenerationSummary? s = null;
+                        for (var attempt = 0; attempt < o.Repeat; attempt++)
+                        {
+                            var run = await EngineRun.RunAsync(settings, prompt, o.Tokens, cancellationToken: cancellationToken);
+                            if (s is null || run.DecodeTokensPerSecond > s.DecodeTokensPerSecond)
+                                s = run;
+                        }
+                        var row = new Row(skew, transport, label, s!.Slots, policy, prefetch, s.DecodeTokensPerSecond, s.DecodeTokensPerSecond / baseline,
                             s.HitRate, s.StallMs, s.BytesFetched, s.PrefetchPrecision, s.Tokens.SequenceEqual(resident.Tokens));
                         rows.Add(row);
                         Progress(row);
@@ -101,11 +111,16 @@ public sealed class EngineBenchmark : IBenchmark
             finally
             {
                 File.Delete(tokensFile);
+                if (shmPath is not null)
+                {
+                    foreach (var stale in Directory.GetFiles("/dev/shm", Path.GetFileName(shmPath) + "*"))
+                        File.Delete(stale);
+                }
             }
         }
 
         Console.WriteLine();
-        Console.WriteLine($"engine decode on {o.Preset} ({o.Tokens} tokens after a {o.PromptTokens}-token prompt, greedy, CPU); ratio = tokens/s ÷ all-resident tokens/s of the same skew, same run");
+        Console.WriteLine($"engine decode on {o.Preset} ({o.Tokens} tokens after a {o.PromptTokens}-token prompt, greedy, CPU, best of {o.Repeat}); ratio = tokens/s ÷ all-resident tokens/s of the same skew, same run");
         Console.WriteLine($"{"skew",5} {"transport",-9} {"resident",-8} {"slots",5} {"policy",-10} {"prefetch",-10} {"tok/s",8} {"ratio",6} {"hit",6} {"stall ms",9} {"fetched",10} {"prec",6} {"tokens",6}");
         foreach (var r in rows)
         {
@@ -124,7 +139,7 @@ public sealed class EngineBenchmark : IBenchmark
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  skew {r.Skew} {r.Transport} {r.Resident} {r.Policy}/{r.Prefetch}: {r.TokensPerSecond:0.00} tok/s ({r.Ratio:0.00}×), hit {100 * r.HitRate:0.0}%"));
 
-    private sealed record Options(string Preset, int Tokens, int PromptTokens, string[] Transports, double[] Fractions, string[] Policies, string[] Prefetches, double[] Skews, string? Json)
+    private sealed record Options(string Preset, int Tokens, int PromptTokens, string[] Transports, double[] Fractions, string[] Policies, string[] Prefetches, double[] Skews, string? Json, int Repeat = 1)
     {
         public static Options? Parse(string[] args)
         {
@@ -145,10 +160,11 @@ public sealed class EngineBenchmark : IBenchmark
                     case "--prefetch": o = o with { Prefetches = List() }; break;
                     case "--skews": o = o with { Skews = Numbers() }; break;
                     case "--json": o = o with { Json = Next() }; break;
+                    case "--repeat": o = o with { Repeat = Math.Max(1, int.Parse(Next(), CultureInfo.InvariantCulture)) }; break;
                     case "--quick": o = o with { Preset = "small", Tokens = 16, Transports = ["tcp"], Policies = ["lru", "activation", "belady"] }; break;
                     case "-h" or "--help":
                         Console.WriteLine("usage: fabric bench engine [--preset tiny|small|medium] [--tokens N] [--prompt N] [--transports shm,tcp] [--fractions 0.5,0.25,0.125]");
-                        Console.WriteLine("                           [--policies lru,lfu,activation,belady] [--prefetch none,next-layer,history] [--skews 0,1] [--json PATH] [--quick]");
+                        Console.WriteLine("                           [--policies lru,lfu,activation,belady] [--prefetch none,next-layer,history] [--skews 0,1] [--repeat N] [--json PATH] [--quick]");
                         return null;
                     default: throw new Fabric.Transport.FabricException($"'{args[i]}' is not an option of bench engine; see --help.");
                 }
