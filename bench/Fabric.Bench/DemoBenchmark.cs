@@ -1,58 +1,76 @@
-using System.Diagnostics;
-using Fabric.Transport;
+using System.Globalization;
+using Fabric.Bench.Engine;
+using Fabric.Engine.Runtime;
 
 namespace Fabric.Bench;
 
 /// <summary>
-/// `./fabric demo` until the engine exists: serves one region over tcp and shm on loopback, reads it back through
-/// each, checks every byte and prints a short summary.
+/// `./fabric demo`: the main job on one machine. Generates (or reuses) the small model with a Mixtral-like router
+/// skew, starts a real fabric-pool child process on loopback, runs the engine with a quarter of the experts resident
+/// (experts paged from the pool over tcp), streams the tokens, and prints the summary beside an all-resident run.
 /// </summary>
 public sealed class DemoBenchmark : IBenchmark
 {
-    private const int RegionBytes = 32 << 20;
-    private const uint RegionId = 1;
-    private const ulong RegionKey = 0xDE30;
-
     public string Name => "demo";
 
-    public string Summary => "serve a region over tcp and shm on loopback, read it back and verify it (temporary demo)";
+    public string Summary => "small model, pool daemon on loopback, engine with 25% of experts resident beside all-resident";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var spec = new[] { new RegionSpec(RegionId, RegionBytes, RegionKey) };
-        using var host = new HostRegionStore(spec);
-        using var shm = new ShmRegionStore($"/dev/shm/fabric-demo-{Environment.ProcessId}", spec);
-        Fill(host.Regions[0]);
-        Fill(shm.Regions[0]);
-        var failures = 0;
-        failures += await RoundTripAsync(FabricEndpoint.Parse("tcp://127.0.0.1:0"), host, cancellationToken);
-        failures += await RoundTripAsync(shm.Endpoint, shm, cancellationToken);
-        Console.WriteLine(failures == 0 ? "demo: both transports returned every byte intact." : $"demo: {failures} transport(s) returned wrong bytes.");
-        return failures == 0 ? 0 : 1;
+        var newTokens = args.Length > 1 && args[0] == "--tokens" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 48;
+        var model = ModelCache.Ensure("small", skew: 1.0);
+        var tokensFile = Path.Combine(Path.GetTempPath(), $"fabric-demo-tokens-{Environment.ProcessId}");
+        await File.WriteAllTextAsync(tokensFile, "demo:demo-secret\n", cancellationToken);
+        try
+        {
+            Console.WriteLine($"model      {model}");
+            await using var pool = await PoolChild.StartAsync(model, tokensFile, null, cancellationToken);
+            var endpoint = pool.Endpoint("tcp");
+            Console.WriteLine($"pool       fabric-pool child process listening on {endpoint}");
+
+            var config = Fabric.MemoryPool.Model.ModelConfigReader.Load(Path.Combine(model, "config.json"));
+            var prompt = EngineRun.Prompt(16, config.VocabSize);
+            var engine = new EngineOptions { Policy = "activation", Prefetch = "next-layer", MaxSeqLen = 256 };
+
+            // A short run first so that neither measured run pays for JIT compilation.
+            await EngineRun.RunAsync(new LaunchSettings { ModelDirectory = model, Engine = engine }, prompt, 4, cancellationToken: cancellationToken);
+
+            Console.WriteLine();
+            Console.WriteLine("all experts resident (local checkpoint):");
+            var resident = await EngineRun.RunAsync(new LaunchSettings { ModelDirectory = model, Engine = engine }, prompt, newTokens, stream: true, cancellationToken: cancellationToken);
+            Console.WriteLine(resident.ToText());
+
+            var slots = config.TotalExperts / 4;
+            Console.WriteLine();
+            Console.WriteLine($"{slots} of {config.TotalExperts} experts resident (25%), the rest paged from the pool over tcp:");
+            var paged = await EngineRun.RunAsync(new LaunchSettings
+            {
+                PoolEndpoints = [endpoint],
+                Token = "demo:demo-secret",
+                Engine = engine with { MaxSlots = slots },
+            }, prompt, newTokens, stream: true, cancellationToken: cancellationToken);
+            Console.WriteLine(paged.ToText());
+
+            Console.WriteLine();
+            Console.WriteLine($"{"",-22}{"all-resident",14}{"25% resident",14}{"ratio",8}");
+            Row("decode tokens/s", resident.DecodeTokensPerSecond, paged.DecodeTokensPerSecond, "0.00");
+            Row("time to first (ms)", resident.TimeToFirstTokenMs, paged.TimeToFirstTokenMs, "0.0");
+            Row("hit rate (%)", 100 * resident.HitRate, 100 * paged.HitRate, "0.0");
+            Row("fetched (MiB)", resident.BytesFetched / 1048576.0, paged.BytesFetched / 1048576.0, "0.0");
+            Row("stall (ms)", resident.StallMs, paged.StallMs, "0.0");
+            var same = resident.Tokens.SequenceEqual(paged.Tokens);
+            Console.WriteLine(same
+                ? "tokens     identical to the all-resident run"
+                : "tokens     DIFFER from the all-resident run");
+            return same ? 0 : 1;
+        }
+        finally
+        {
+            File.Delete(tokensFile);
+        }
     }
 
-    private static async Task<int> RoundTripAsync(FabricEndpoint listen, RegionStore store, CancellationToken cancellationToken)
-    {
-        await using var server = await FabricServers.StartAsync(listen, store, cancellationToken: cancellationToken);
-        await using var client = await FabricTransports.ConnectAsync(server.Endpoint, cancellationToken: cancellationToken);
-        using var destination = new NativeBuffer(RegionBytes);
-        const int Chunk = 1 << 20;
-        var requests = Enumerable.Range(0, RegionBytes / Chunk)
-            .Select(i => new ReadRequest(RegionId, RegionKey, (long)i * Chunk, destination.Memory.Slice(i * Chunk, Chunk)))
-            .ToArray();
-        var statuses = new ReadStatus[requests.Length];
-        var clock = Stopwatch.StartNew();
-        await client.ReadBatchAsync(requests, statuses, cancellationToken);
-        clock.Stop();
-        var intact = statuses.All(s => s == ReadStatus.Ok) && destination.Span.SequenceEqual(store.Regions[0].Slice(0, RegionBytes));
-        Console.WriteLine($"{server.Endpoint,-40} {RegionBytes >> 20} MiB in {requests.Length} reads: {clock.Elapsed.TotalMilliseconds:0.0} ms "
-            + $"({RegionBytes / clock.Elapsed.TotalSeconds / 1e9:0.00} GB/s), {(intact ? "verified" : "WRONG BYTES")}");
-        return intact ? 0 : 1;
-    }
-
-    private static void Fill(ExportedRegion region)
-    {
-        var random = new Random(42);
-        random.NextBytes(region.Slice(0, (int)region.Length));
-    }
+    private static void Row(string name, double resident, double paged, string format) =>
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{name,-22}{resident.ToString(format, CultureInfo.InvariantCulture),14}{paged.ToString(format, CultureInfo.InvariantCulture),14}{(resident > 0 ? (paged / resident).ToString("0.00", CultureInfo.InvariantCulture) + "×" : "-"),8}"));
 }

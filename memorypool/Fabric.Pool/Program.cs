@@ -1,7 +1,7 @@
-using Fabric.Transport;
+using System.CommandLine;
+using Fabric.Pool;
 
-return await ConsoleErrors.RunAsync("fabric-pool", () =>
-{
-    Console.Error.WriteLine("fabric-pool: no commands yet.");
-    return Task.FromResult(ConsoleErrors.UserError);
-});
+var root = new RootCommand("fabric-pool: the Fabric memory pool — serves a checkpoint's experts to engines over tcp and shm.");
+root.Subcommands.Add(ServeCommand.Create());
+root.Subcommands.Add(InspectCommand.Create());
+return await root.Parse(args).InvokeAsync();

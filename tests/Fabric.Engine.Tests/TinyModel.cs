@@ -22,7 +22,7 @@ public sealed class TinyModel : IDisposable
 
     /// <summary>An engine on the CPU over the local checkpoint with <paramref name="slots"/> slots (0 = all).</summary>
     public async Task<MoeEngine> EngineAsync(int slots = 0, string policy = "lru", string prefetch = "none", IReadOnlyList<Fabric.Engine.Paging.ExpertKey>? future = null,
-        int prefillChunk = 64, IWeightSource? source = null)
+        int prefillChunk = 64, IWeightSource? source = null, bool readIntoHostSlots = true)
     {
         source ??= new CheckpointSource(Directory);
         var options = new EngineOptions
@@ -33,6 +33,7 @@ public sealed class TinyModel : IDisposable
             MaxSlots = slots,
             FutureAccesses = future,
             PrefillChunk = prefillChunk,
+            ReadIntoHostSlots = readIntoHostSlots,
         };
         var budget = MemoryPlan.BytesForSlots(source.Config, DenseWeights.DeviceBytes(source), source.ExpertLayout, options, slots == 0 ? source.Config.TotalExperts : slots);
         return await MoeEngine.CreateAsync(new CpuDevice(budget), source, options);

@@ -39,35 +39,37 @@ public sealed class LfuPolicy : ScoredPolicy
 /// Fabric's activation-aware policy ("activation"): estimates when each resident expert will next be used and evicts
 /// the one expected furthest away, as Belady would with the real future.
 /// <para>
-/// Each expert keeps an exponentially decayed activation rate per visit of its layer: p ≈ the chance that the next
-/// visit to the layer routes to it (decay half-life <see cref="HalfLifeVisits"/> visits of the layer). MoE decode
-/// visits layers in a cycle, so an expert of layer l is next needed after d(l) layers (d = distance from the current
-/// layer, 1..L) plus L layers for each further visit until it is routed: expected distance ≈ d + L·(1 − p)/p.
-/// LRU's blind spot in this cycle — it evicts the next layer's experts just before they are needed — is what the
-/// distance term removes; the rate term keeps the popular experts that a skewed router favours.
+/// Each expert's activation probability per visit of its layer is estimated from exponentially decayed counts
+/// (half-life <see cref="HalfLifeVisits"/> visits of the layer) with a prior of top-k / experts worth one visit:
+/// p = (uses + prior) / (visits + 1). MoE decode visits layers in a cycle, so an expert of layer l is next needed
+/// after d(l) layers (d = distance from the current layer, 1..L) plus L layers for each further visit until it is
+/// routed: expected distance ≈ d + L·(1 − p)/p. The rate term keeps the experts a skewed router favours (under
+/// independent routing, keeping the most probable experts is the optimal online choice); the distance term breaks
+/// near-ties toward experts whose layer comes sooner.
 /// </para>
 /// </summary>
 public sealed class ActivationPolicy : ScoredPolicy
 {
-    private readonly double[] _rate;
+    private readonly double[] _uses;
     private readonly int[] _lastVisit;
     private readonly int[] _layerVisits;
+    private readonly double[] _decayedVisits;
     private readonly int _layers;
     private readonly int _expertsPerLayer;
     private readonly double _decay;
     private readonly double _prior;
 
-    /// <remarks>topK: Experts routed per token; the prior rate before anything was seen is topK / experts.</remarks>
-    /// <remarks>halfLifeVisits: Visits of a layer after which an old activation counts half.</remarks>
-    public ActivationPolicy(int layers, int expertsPerLayer, int topK, double halfLifeVisits = 64)
+    /// <remarks>topK: experts routed per token; the prior probability is topK / experts. halfLifeVisits: visits of a
+    /// layer after which an old activation counts half.</remarks>
+    public ActivationPolicy(int layers, int expertsPerLayer, int topK, double halfLifeVisits = 256)
     {
         _layers = layers;
         _expertsPerLayer = expertsPerLayer;
-        _rate = new double[layers * expertsPerLayer];
-        _prior = Math.Clamp((double)topK / expertsPerLayer, 1e-3, 1);
-        Array.Fill(_rate, _prior);
+        _uses = new double[layers * expertsPerLayer];
         _lastVisit = new int[layers * expertsPerLayer];
         _layerVisits = new int[layers];
+        _decayedVisits = new double[layers];
+        _prior = Math.Clamp((double)topK / expertsPerLayer, 1e-3, 1);
         HalfLifeVisits = halfLifeVisits;
         _decay = Math.Pow(0.5, 1 / halfLifeVisits);
     }
@@ -77,30 +79,37 @@ public sealed class ActivationPolicy : ScoredPolicy
     public override string Name => "activation";
 
     /// <summary>Starts a visit of <paramref name="layer"/>: the pager calls this once per BeginLayer.</summary>
-    public void OnLayerVisit(int layer) => _layerVisits[layer]++;
+    public void OnLayerVisit(int layer)
+    {
+        _layerVisits[layer]++;
+        _decayedVisits[layer] = (_decayedVisits[layer] * _decay) + 1;
+    }
 
     public override void OnUse(int slot, ExpertKey key, long accessIndex)
     {
         base.OnUse(slot, key, accessIndex);
         var i = (key.Layer * _expertsPerLayer) + key.Expert;
-        var visits = _layerVisits[key.Layer];
-        // A use at this visit: decay over the visits since the last update (misses of the expert count as zeros), then add.
-        var elapsed = visits - _lastVisit[i];
-        _rate[i] = (_rate[i] * Math.Pow(_decay, elapsed)) + (1 - _decay);
-        _lastVisit[i] = visits;
+        _uses[i] = DecayedUses(i, key.Layer) + 1;
+        _lastVisit[i] = _layerVisits[key.Layer];
+    }
+
+    /// <summary>The estimated probability that a visit of the expert's layer routes to it.</summary>
+    public double Probability(ExpertKey key)
+    {
+        var i = (key.Layer * _expertsPerLayer) + key.Expert;
+        return (DecayedUses(i, key.Layer) + _prior) / (_decayedVisits[key.Layer] + 1);
     }
 
     protected override double Score(int slot, ExpertKey key, SlotTable slots, in EvictionContext context)
     {
-        var i = (key.Layer * _expertsPerLayer) + key.Expert;
-        var elapsed = _layerVisits[key.Layer] - _lastVisit[i];
-        var p = Math.Max(_rate[i] * Math.Pow(_decay, elapsed), 1e-6);
+        var p = Math.Max(Probability(key), 1e-6);
         var distance = key.Layer - context.CurrentLayer;
         if (distance <= 0)
             distance += _layers;
-        var expected = distance + (_layers * (1 - p) / p);
-        return -expected;
+        return -(distance + (_layers * (1 - p) / p));
     }
+
+    private double DecayedUses(int i, int layer) => _uses[i] * Math.Pow(_decay, _layerVisits[layer] - _lastVisit[i]);
 }
 
 /// <summary>

@@ -26,6 +26,10 @@ public sealed record EngineOptions
     /// <summary>Pinned staging buffers, i.e. expert fetches in flight at once (at least 2: double buffering).</summary>
     public int StagingBuffers { get; init; } = 4;
 
+    /// <summary>On a device whose memory the host can address (the CPU device), read experts straight into their slot
+    /// (verified there) instead of through a staging buffer and a copy.</summary>
+    public bool ReadIntoHostSlots { get; init; } = true;
+
     /// <summary>The access sequence of a recorded run, for the "belady" policy.</summary>
     public IReadOnlyList<ExpertKey>? FutureAccesses { get; init; }
 

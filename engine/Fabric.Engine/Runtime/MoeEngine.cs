@@ -47,6 +47,7 @@ public sealed class MoeEngine : IAsyncDisposable
     private readonly ConcurrentStack<NativeBuffer> _staging = new();
     private readonly SemaphoreSlim _stagingFree;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
+    private readonly Memory<byte>[]? _slotMemory;
 
     private MoeEngine(IComputeDevice device, IWeightSource source, EngineOptions options, DenseWeights dense, MemoryPlan plan)
     {
@@ -102,6 +103,8 @@ public sealed class MoeEngine : IAsyncDisposable
         for (var i = 0; i < stagingCount; i++)
             _staging.Push(new NativeBuffer(_layout.SlotBytes));
         _stagingFree = new SemaphoreSlim(stagingCount, stagingCount);
+        if (options.ReadIntoHostSlots && device is IHostVisibleMemory host)
+            _slotMemory = [.. Enumerable.Range(0, plan.Slots).Select(s => host.HostMemory(_slots, s * _layout.SlotBytes, checked((int)_layout.SlotBytes)))];
         Counters.LayerStallNs = new long[c.NumHiddenLayers];
     }
 
@@ -338,18 +341,22 @@ public sealed class MoeEngine : IAsyncDisposable
     private void StartFetch(ExpertAssignment a, CancellationToken cancellationToken)
     {
         var key = a.Key;
-        var offset = a.Slot * _layout.SlotBytes;
-        _inFlight[key] = Task.Run(() => FetchIntoSlotAsync(key, offset, cancellationToken), cancellationToken);
+        var slot = a.Slot;
+        _inFlight[key] = Task.Run(() => FetchIntoSlotAsync(key, slot, cancellationToken), cancellationToken);
     }
 
-    private async Task<long> FetchIntoSlotAsync(ExpertKey key, long slotOffset, CancellationToken cancellationToken)
+    private async Task<long> FetchIntoSlotAsync(ExpertKey key, int slot, CancellationToken cancellationToken)
     {
         await _stagingFree.WaitAsync(cancellationToken).ConfigureAwait(false);
         _staging.TryPop(out var staging);
         try
         {
+            // Host-visible slots (the CPU device) are read into directly; the slot stays "loading" — unusable — until
+            // the source has verified the checksum there. Otherwise: pinned staging, verify, then the device copy.
+            if (_slotMemory is not null)
+                return await _source.FetchExpertAsync(key, _slotMemory[slot], cancellationToken).ConfigureAwait(false);
             var bytes = await _source.FetchExpertAsync(key, staging!.Memory, cancellationToken).ConfigureAwait(false);
-            await _device.CopyToSlotAsync(_slots, slotOffset, staging.Memory[..(int)_layout.SlotBytes], cancellationToken).ConfigureAwait(false);
+            await _device.CopyToSlotAsync(_slots, slot * _layout.SlotBytes, staging.Memory[..(int)_layout.SlotBytes], cancellationToken).ConfigureAwait(false);
             return bytes;
         }
         finally

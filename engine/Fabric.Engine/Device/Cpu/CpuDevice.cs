@@ -7,7 +7,7 @@ namespace Fabric.Engine.Device.Cpu;
 /// pay. The budget is enforced by the engine's own allocator. Ops run synchronously on the calling thread (plus the
 /// thread pool inside large products); <see cref="CopyToSlotAsync"/> is a memcpy.
 /// </summary>
-public sealed unsafe class CpuDevice : IComputeDevice
+public sealed unsafe class CpuDevice : IComputeDevice, IHostVisibleMemory
 {
     /// <summary>Multiply-adds below which a product stays on one thread.</summary>
     private const long ParallelThreshold = 1L << 19;
@@ -69,6 +69,12 @@ public sealed unsafe class CpuDevice : IComputeDevice
         CheckRange(source, sourceByteOffset, bytes);
         CheckRange(destination, destinationByteOffset, bytes);
         Buffer.MemoryCopy(Cpu(source).Pointer + sourceByteOffset, Cpu(destination).Pointer + destinationByteOffset, bytes, bytes);
+    }
+
+    public Memory<byte> HostMemory(DeviceBuffer buffer, long byteOffset, int length)
+    {
+        CheckRange(buffer, byteOffset, length);
+        return new UnmanagedMemory(Cpu(buffer).Pointer + byteOffset, length).Memory;
     }
 
     public void Synchronize()

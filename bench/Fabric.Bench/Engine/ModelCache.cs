@@ -1,0 +1,39 @@
+using System.Diagnostics;
+using System.Globalization;
+using Fabric.MemoryPool.Model;
+
+namespace Fabric.Bench.Engine;
+
+/// <summary>Generated models reused between runs: under artifacts/models/ in the repository, else ~/.cache/fabric/models/.</summary>
+internal static class ModelCache
+{
+    /// <summary>The directory of (preset, skew, seed), generated first if it is not there yet.</summary>
+    public static string Ensure(string preset, double skew, ulong seed = 1)
+    {
+        var name = string.Create(CultureInfo.InvariantCulture, $"{preset}-skew{skew:0.##}-seed{seed}");
+        var directory = Path.Combine(Root(), name);
+        if (File.Exists(Path.Combine(directory, "config.json")) && File.Exists(Path.Combine(directory, "model.safetensors")))
+            return directory;
+        var config = ModelPresets.Get(preset);
+        var total = ModelGenerator.DataBytes(config);
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"generating the {preset} model (router skew {skew}, {total / 1e6:0} MB) into {directory}..."));
+        var watch = Stopwatch.StartNew();
+        var last = 0L;
+        ModelGenerator.Write(directory, config, seed, skew, new Progress<long>(written =>
+        {
+            if (watch.ElapsedMilliseconds - last < 3000)
+                return;
+            last = watch.ElapsedMilliseconds;
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {written / 1e6:0} of {total / 1e6:0} MB"));
+        }));
+        return directory;
+    }
+
+    private static string Root()
+    {
+        var repo = Path.Combine(Environment.CurrentDirectory, "artifacts");
+        if (Directory.Exists(repo))
+            return Path.Combine(repo, "models");
+        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "fabric", "models");
+    }
+}

@@ -1,0 +1,132 @@
+using System.CommandLine;
+using System.Globalization;
+using Fabric.Engine.Device;
+using Fabric.Engine.Paging;
+using Fabric.Engine.Runtime;
+using Fabric.Transport;
+
+namespace Fabric.Engine.Cli;
+
+/// <summary><c>generate</c>: runs a prompt through the engine, streaming token ids, then prints the summary.</summary>
+public static class GenerateCommand
+{
+    public static Command Create()
+    {
+        var pool = new Option<string[]>("--pool") { Description = "Pool endpoint URI (tcp://HOST:PORT, shm:///dev/shm/NAME); give it more than once for failover.", AllowMultipleArgumentsPerToken = false };
+        var token = new Option<string?>("--token") { Description = "Tenant token for the pool (name:secret)." };
+        var model = new Option<string?>("--model") { Description = "A local checkpoint directory instead of a pool (all experts resident unless --device-memory says otherwise)." };
+        var promptIds = new Option<string?>("--prompt-ids") { Description = "Prompt token ids, comma-separated: 1,2,3." };
+        var promptFile = new Option<string?>("--prompt-file") { Description = "A file of prompt token ids (separated by commas or whitespace)." };
+        var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate.", DefaultValueFactory = _ => 32 };
+        var memory = new Option<string?>("--device-memory") { Description = "The whole device budget (e.g. 512MiB, 2GB); default: enough for every expert." };
+        var device = new Option<string>("--device") { Description = "Compute device: cpu (default), or cuda[:N] where the GPU backend is built in.", DefaultValueFactory = _ => "cpu" };
+        var policy = new Option<string>("--policy") { Description = "Eviction policy: lru, lfu, activation (Fabric's), belady (needs --belady-trace).", DefaultValueFactory = _ => "lru" };
+        policy.AcceptOnlyFromAmong(EvictionPolicies.Names);
+        var prefetch = new Option<string>("--prefetch") { Description = "Prefetch: none, next-layer, history.", DefaultValueFactory = _ => "none" };
+        prefetch.AcceptOnlyFromAmong(Prefetchers.Names);
+        var slots = new Option<int>("--slots") { Description = "At most this many expert slots (0 = as many as the budget holds)." };
+        var maxSeq = new Option<int>("--max-seq-len") { Description = "Positions the KV cache holds per sequence.", DefaultValueFactory = _ => 512 };
+        var maxBatch = new Option<int>("--max-batch") { Description = "Sequences the KV cache holds.", DefaultValueFactory = _ => 1 };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy; otherwise sample with this temperature.", DefaultValueFactory = _ => 0 };
+        var topP = new Option<float>("--top-p") { Description = "Nucleus sampling threshold.", DefaultValueFactory = _ => 1 };
+        var seed = new Option<int>("--seed") { Description = "Sampling seed.", DefaultValueFactory = _ => 0 };
+        var statsJson = new Option<string?>("--stats-json") { Description = "Write the summary as JSON to this path." };
+        var traceOut = new Option<string?>("--trace-out") { Description = "Write the routing trace (JSONL) to this path (fabric-sim replays it; --belady-trace reads it)." };
+        var beladyTrace = new Option<string?>("--belady-trace") { Description = "A trace of this same run (recorded with --trace-out) that gives belady its future." };
+
+        var command = new Command("generate", "Generate tokens with bounded expert residency, paging experts from a pool (or a local checkpoint).");
+        foreach (var o in new Option[] { pool, token, model, promptIds, promptFile, maxNew, memory, device, policy, prefetch, slots, maxSeq, maxBatch, temperature, topP, seed, statsJson, traceOut, beladyTrace })
+            command.Options.Add(o);
+
+        command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-engine", async () =>
+        {
+            var prompt = ReadPrompt(r.GetValue(promptIds), r.GetValue(promptFile));
+            var endpoints = r.GetValue(pool) ?? [];
+            var modelDirectory = r.GetValue(model);
+            if (modelDirectory is not null && endpoints.Length > 0)
+                throw new FabricException("Give either --model (local) or --pool, not both.");
+            var budgetText = r.GetValue(memory);
+            long budget;
+            try
+            {
+                budget = budgetText is null ? 0 : ByteSize.Parse(budgetText);
+            }
+            catch (FormatException e)
+            {
+                throw new FabricException($"--device-memory: {e.Message}");
+            }
+            var settings = new LaunchSettings
+            {
+                ModelDirectory = modelDirectory,
+                PoolEndpoints = endpoints,
+                Token = r.GetValue(token),
+                DeviceMemoryBytes = budget,
+                Device = r.GetValue(device)!,
+                BeladyTrace = r.GetValue(beladyTrace),
+                Engine = new EngineOptions
+                {
+                    Policy = r.GetValue(policy)!,
+                    Prefetch = r.GetValue(prefetch)!,
+                    MaxSlots = r.GetValue(slots),
+                    MaxSeqLen = r.GetValue(maxSeq),
+                    MaxBatch = r.GetValue(maxBatch),
+                },
+            };
+            var newTokens = r.GetValue(maxNew);
+            if (newTokens <= 0)
+                throw new FabricException("--max-new-tokens must be at least 1.");
+            await using var engine = await EngineLauncher.CreateAsync(settings, ct);
+            using var trace = r.GetValue(traceOut) is { } tracePath ? new RoutingTraceWriter(tracePath) : null;
+            if (trace is not null)
+            {
+                trace.WriteHeader(engine.Config, prompt.Length, settings.Engine.Policy, settings.Engine.Prefetch, engine.Plan.Slots, engine.Source.TransportName);
+                engine.Trace = trace;
+            }
+            var sampler = new Sampler(r.GetValue(temperature), r.GetValue(topP), r.GetValue(seed));
+            var first = true;
+            var result = await Generator.GenerateAsync(engine, prompt, newTokens, sampler, t =>
+            {
+                Console.Write(first ? t.ToString(CultureInfo.InvariantCulture) : "," + t.ToString(CultureInfo.InvariantCulture));
+                Console.Out.Flush();
+                first = false;
+            }, cancellationToken: ct);
+            Console.WriteLine();
+            var summary = GenerationSummary.From(engine, result);
+            Console.WriteLine(summary.ToText());
+            if (r.GetValue(statsJson) is { } jsonPath)
+                summary.WriteJson(jsonPath);
+            return 0;
+        }));
+        return command;
+    }
+
+    private static int[] ReadPrompt(string? ids, string? file)
+    {
+        if ((ids is null) == (file is null))
+            throw new FabricException("Give the prompt with exactly one of --prompt-ids 1,2,3 or --prompt-file PATH.");
+        string text;
+        string where;
+        if (file is not null)
+        {
+            if (!File.Exists(file))
+                throw new FabricException($"The prompt file {file} does not exist.");
+            text = File.ReadAllText(file);
+            where = file;
+        }
+        else
+        {
+            text = ids!;
+            where = "--prompt-ids";
+        }
+        var parts = text.Split([',', ' ', '\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries);
+        var prompt = new int[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out prompt[i]) || prompt[i] < 0)
+                throw new FabricException($"{where}: '{parts[i]}' is not a token id (a non-negative integer).");
+        }
+        if (prompt.Length == 0)
+            throw new FabricException($"{where} holds no token ids.");
+        return prompt;
+    }
+}

@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Globalization;
+using Fabric.MemoryPool.Bank;
+using Fabric.MemoryPool.Model;
+using Fabric.MemoryPool.Serving;
+using Fabric.Transport;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Fabric.Pool;
+
+/// <summary>
+/// <c>serve --model DIR [--listen URI]... [--shm PATH] [--tokens FILE] [--metrics URL] [--numa-node N]</c>: loads the
+/// bank, then serves it until SIGTERM. Every problem found before serving is one sentence and a non-zero exit.
+/// </summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Checkpoint directory (config.json + *.safetensors).", Required = true };
+        var listen = new Option<string[]>("--listen") { Description = "Endpoint to serve on (repeatable); port 0 picks a free port.", DefaultValueFactory = _ => ["tcp://127.0.0.1:7100"] };
+        var shm = new Option<string?>("--shm") { Description = "Place the bank in a shared-memory file (/dev/shm/NAME) or DAX device (/dev/daxX.Y) and serve it as shm://PATH too." };
+        var tokens = new Option<string?>("--tokens") { Description = "Tenants file: one name:secret a line. Without it every client is tenant 'default'." };
+        var metrics = new Option<string?>("--metrics") { Description = "Serve /metrics (Prometheus) and /healthz at this http://HOST:PORT (port 0 allowed)." };
+        var numa = new Option<int?>("--numa-node") { Description = "Bind the bank's memory to this NUMA node (libnuma); a CXL expander is a CPU-less node." };
+        var maxRegion = new Option<long>("--max-region-bytes") { Description = "Largest expert region in bytes.", DefaultValueFactory = _ => BankLayout.DefaultMaxRegionBytes };
+
+        var command = new Command("serve", "Load a checkpoint into an expert bank and serve it to engines.");
+        foreach (var option in new Option[] { model, listen, shm, tokens, metrics, numa, maxRegion })
+            command.Options.Add(option);
+        command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-pool", () => RunAsync(
+            r.GetValue(model)!, r.GetValue(listen) ?? [], r.GetValue(shm), r.GetValue(tokens), r.GetValue(metrics), r.GetValue(numa), r.GetValue(maxRegion), ct)));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(string modelDir, string[] listen, string? shmPath, string? tokensPath, string? metricsUrl, int? numaNode, long maxRegionBytes, CancellationToken cancellationToken)
+    {
+        // Everything a person can get wrong is checked before any memory is filled or port bound.
+        var endpoints = listen.Select(FabricEndpoint.Parse).ToList();
+        if (endpoints.FirstOrDefault(e => e.Scheme == "shm") is { } stray)
+            throw new EndpointException($"{stray} cannot be given to --listen; use --shm {stray.Path} to place the bank in shared memory and serve it there.");
+        if (shmPath is not null)
+            endpoints.Add(FabricEndpoint.Parse("shm://" + shmPath));
+        var metricsUri = metricsUrl is null ? null : ParseMetrics(metricsUrl);
+        var tenants = tokensPath is null ? null : TenantTable.Load(tokensPath);
+        if (numaNode is { } node)
+            NumaPlacement.EnsureNode(node);
+        var checkpoint = Checkpoint.Open(modelDir);
+
+        var total = checkpoint.ExpertBytes + checkpoint.DenseBytes;
+        var bank = LoadProgressDisplay.Run("loading bank", total, progress => ExpertBank.Load(checkpoint, new BankOptions
+        {
+            CreateStore = shmPath is null ? null : specs => new ShmRegionStore(shmPath, specs),
+            NumaNode = numaNode,
+            MaxRegionBytes = maxRegionBytes,
+            Progress = progress,
+        }));
+        try
+        {
+            var stats = bank.LoadStats;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"loaded {bank.Catalog.Experts.Length} experts + {bank.Catalog.Dense.Length} dense tensors, {stats.Bytes / 1e9:F3} GB in {stats.TotalSeconds:F2} s ({stats.GigabytesPerSecond:F2} GB/s; read {stats.ReadSeconds:F2} s, hash {stats.HashSeconds:F2} s)"));
+
+            var handler = new PoolControlHandler(bank.Catalog, tenants);
+            var metrics = new PoolMetrics(bank, handler);
+            var servers = await PoolService.StartServersAsync(endpoints, bank, handler, metrics, cancellationToken).ConfigureAwait(false);
+            using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers));
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+
+            foreach (var server in servers)
+                Console.WriteLine($"listening {server.Endpoint}");
+            if (metricsUri is not null)
+                Console.WriteLine($"metrics {BoundUrl(host, metricsUri)}/metrics");
+            Console.Out.Flush();
+
+            await host.WaitForShutdownAsync(CancellationToken.None).ConfigureAwait(false);
+            return 0;
+        }
+        catch
+        {
+            bank.Dispose();
+            throw;
+        }
+    }
+
+    private static Uri ParseMetrics(string text)
+    {
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme != "http" || uri.AbsolutePath != "/")
+            throw new EndpointException($"'{text}' is not a metrics address; expected http://HOST:PORT, such as http://127.0.0.1:9100.");
+        return uri;
+    }
+
+    private static IHost BuildHost(Uri? metricsUri, PoolMetrics metrics, PoolService service)
+    {
+        if (metricsUri is null)
+        {
+            var builder = Host.CreateApplicationBuilder([]);
+            Configure(builder.Services, builder.Logging);
+            return builder.Build();
+        }
+
+        var web = WebApplication.CreateSlimBuilder([]);
+        web.WebHost.UseUrls($"http://{metricsUri.Authority}");
+        Configure(web.Services, web.Logging);
+        var app = web.Build();
+        app.MapGet("/metrics", async (HttpContext context) =>
+        {
+            context.Response.ContentType = "text/plain; version=0.0.4; charset=utf-8";
+            await metrics.WriteAsync(context.Response.Body, context.RequestAborted).ConfigureAwait(false);
+        });
+        app.MapGet("/healthz", () => Results.Text("ok\n"));
+        return app;
+
+        void Configure(IServiceCollection services, ILoggingBuilder logging)
+        {
+            logging.ClearProviders();
+            services.AddSingleton<IHostedService>(service);
+            services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        }
+    }
+
+    private static string BoundUrl(IHost host, Uri requested)
+    {
+        var addresses = host.Services.GetService<IServer>()?.Features.Get<IServerAddressesFeature>()?.Addresses;
+        return addresses?.FirstOrDefault()?.TrimEnd('/') ?? $"http://{requested.Authority}";
+    }
+}

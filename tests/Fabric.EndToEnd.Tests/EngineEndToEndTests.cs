@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using System.Text.Json;
+
+namespace Fabric.EndToEnd.Tests;
+
+/// <summary>fabric-engine generate as a child process against a real fabric-pool child process, over tcp and shm.</summary>
+public sealed class EngineEndToEndTests : IClassFixture<PoolModel>
+{
+    private readonly PoolModel _model;
+
+    public EngineEndToEndTests(PoolModel model) => _model = model;
+
+    private static async Task<(int Code, string Stdout, string Stderr)> EngineAsync(string arguments)
+    {
+        var info = new ProcessStartInfo("dotnet", $"\"{Path.Combine(AppContext.BaseDirectory, "fabric-engine.dll")}\" {arguments}")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Generate_PagingFromAPoolOverTcpAndShm_PrintsTheAllResidentTokens_AndWritesStatsAndTrace()
+    {
+        const string Prompt = "--prompt-ids 5,9,13,200,7 --max-new-tokens 12";
+        var local = await EngineAsync($"generate --model \"{_model.ModelDirectory}\" {Prompt}");
+        Assert.True(local.Code == 0, local.Stderr);
+        var expected = local.Stdout.Split('\n')[0].Trim();
+        Assert.Equal(12, expected.Split(',').Length);
+
+        var shm = _model.NewShmPath();
+        await using var pool = await PoolProcess.StartAsync($"serve --model \"{_model.ModelDirectory}\" --listen tcp://127.0.0.1:0 --shm {shm} --tokens \"{_model.TokensFile}\"", endpoints: 2);
+        foreach (var scheme in new[] { "tcp", "shm" })
+        {
+            var stats = Path.Combine(_model.Directory, $"stats-{scheme}.json");
+            var trace = Path.Combine(_model.Directory, $"trace-{scheme}.jsonl");
+            var paged = await EngineAsync($"generate --pool {pool.Endpoint(scheme)} --token alice:wonderland {Prompt} --slots 4 --policy activation --prefetch next-layer --stats-json \"{stats}\" --trace-out \"{trace}\"");
+            Assert.True(paged.Code == 0, paged.Stderr);
+            Assert.Equal(expected, paged.Stdout.Split('\n')[0].Trim());
+            Assert.Contains("hit rate", paged.Stdout);
+            using var json = JsonDocument.Parse(File.ReadAllText(stats));
+            Assert.Equal(4, json.RootElement.GetProperty("slots").GetInt32());
+            Assert.True(json.RootElement.GetProperty("bytes_fetched").GetInt64() > 0);
+            Assert.Equal(scheme, json.RootElement.GetProperty("source").GetString());
+            var lines = File.ReadAllLines(trace);
+            Assert.StartsWith("{\"kind\":\"header\"", lines[0]);
+            Assert.Equal(1 + (12 * 4), lines.Length);
+
+            // Belady replays the trace of the same run.
+            var belady = await EngineAsync($"generate --pool {pool.Endpoint(scheme)} --token alice:wonderland {Prompt} --slots 4 --policy belady --belady-trace \"{trace}\"");
+            Assert.True(belady.Code == 0, belady.Stderr);
+            Assert.Equal(expected, belady.Stdout.Split('\n')[0].Trim());
+        }
+    }
+
+    [Fact]
+    public async Task Generate_WithAWrongTokenOrTooLittleMemory_SaysSoInOneSentence()
+    {
+        await using var pool = await PoolProcess.StartAsync($"serve --model \"{_model.ModelDirectory}\" --listen tcp://127.0.0.1:0 --tokens \"{_model.TokensFile}\"", endpoints: 1);
+        var refused = await EngineAsync($"generate --pool {pool.Endpoint("tcp")} --token alice:wrong --prompt-ids 1,2");
+        Assert.Equal(2, refused.Code);
+        Assert.Contains("unauthorized", refused.Stderr);
+        Assert.DoesNotContain("   at ", refused.Stderr);
+
+        var small = await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-ids 1,2 --device-memory 64KiB");
+        Assert.Equal(2, small.Code);
+        Assert.Contains("give at least", small.Stderr);
+        Assert.Single(small.Stderr.Trim().Split('\n'));
+    }
+}
