@@ -54,6 +54,8 @@ public static class SimRunner
             MakespanNs = makespan,
             Events = sim.EventsProcessed,
             WallSeconds = stopwatch.Elapsed.TotalSeconds,
+            Reallocations = world.Network.Reallocations,
+            FlowsReallocated = world.Network.FlowsReallocated,
         };
     }
 }
