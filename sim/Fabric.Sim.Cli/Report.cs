@@ -35,6 +35,6 @@ internal static class Report
         foreach (var c in r.Channels.Take(8))
             links.AddRow(Markup.Escape(c.Name), c.Kind, Units.FormatBandwidth(c.Bandwidth), Units.FormatBytes(c.BytesCarried), $"{c.Utilisation:P1}");
         AnsiConsole.Write(links);
-        AnsiConsole.MarkupLine($"[grey]simulated {Units.FormatDuration(r.MakespanNs)} in {r.WallSeconds:0.00} s wall ({r.Events:N0} events, {r.Events / Math.Max(r.WallSeconds, 1e-9):N0}/s)[/]");
+        AnsiConsole.MarkupLine($"[grey]simulated {Units.FormatDuration(r.MakespanNs)} in {r.WallSeconds:0.00} s wall ({r.Events:N0} events, {r.Events / Math.Max(r.WallSeconds, 1e-9):N0}/s; {r.Reallocations:N0} share recomputations over {r.FlowsReallocated / (double)Math.Max(1, r.Reallocations):0.0} flows each)[/]");
     }
 }

@@ -18,8 +18,9 @@ internal static class RunCommand
         var policy = new Option<string?>("--policy") { Description = "override the eviction policy (lru, lfu, activation, belady)" };
         var prefetch = new Option<string?>("--prefetch") { Description = "override the prefetch mode (none, next-layer, history)" };
         var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
+        var quantum = new Option<string?>("--rate-quantum") { Description = "recompute link shares only every DURATION (e.g. 10us) for very large runs" };
         var cmd = new Command("run", "Simulate a workload on a topology: tokens/s, latency, hit rate, stall, busiest links.");
-        foreach (var o in new Option[] { topology, workload, json, slots, policy, prefetch, tokens })
+        foreach (var o in new Option[] { topology, workload, json, slots, policy, prefetch, tokens, quantum })
             cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
@@ -31,6 +32,7 @@ internal static class RunCommand
                 Policy = r.GetValue(policy) ?? w.Policy,
                 Prefetch = r.GetValue(prefetch) ?? w.Prefetch,
                 DecodeTokens = r.GetValue(tokens) ?? w.DecodeTokens,
+                RateQuantumNs = r.GetValue(quantum) is { } q ? (Units.TryParseDuration(q, out var ns) ? ns : throw new TopologyException($"--rate-quantum '{q}' is not a duration such as 10us.")) : w.RateQuantumNs,
             };
             var result = SimRunner.Run(t, w);
             Report.Print(result, w);

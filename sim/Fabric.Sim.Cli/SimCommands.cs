@@ -8,6 +8,8 @@ internal static class SimCommands
     public static IEnumerable<Command> All() =>
     [
         RunCommand.Create(),
+        SweepCommand.Create(),
+        ValidateCommand.Create(),
         TopologyCommands.ImportHwloc(),
         TopologyCommands.Calibrate(),
     ];

@@ -152,6 +152,26 @@ public sealed class FlowNetworkTests
     }
 
     [Fact]
+    public void QuantisedShares_StayCloseToExact()
+    {
+        static List<(long Tag, long At)> Run(long quantum)
+        {
+            var sim = new Simulation();
+            var rec = new Recorder { Sim = sim };
+            var net = new FlowNetwork(sim, [10e9, 4e9], quantum);
+            for (var i = 0; i < 50; i++)
+                sim.Schedule(i * 20_000, new Starter(net, i % 3 == 0 ? [0, 1] : [0], 2_000_000, rec, i), 0);
+            sim.Run();
+            return [.. rec.Done.OrderBy(d => d.Tag)];
+        }
+        var exact = Run(0);
+        var coarse = Run(5_000);
+        Assert.Equal(50, coarse.Count);
+        for (var i = 0; i < 50; i++)
+            Assert.InRange(coarse[i].At, exact[i].At * 0.95, exact[i].At * 1.05 + 10_000);
+    }
+
+    [Fact]
     public void Router_TakesLowestLatencyPath_AndNeverForwardsThroughAGpu()
     {
         var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "h100-node-dram.yaml"));

@@ -206,8 +206,10 @@ public sealed class TopologyTests
     {
         var json = Path.GetTempFileName();
         File.WriteAllText(json, """
-            {"results":[{"transport":"shm","size_bytes":67108864,"gbps":16.25},{"transport":"shm","size_bytes":4096,"latency_us":1.5},
-                        {"transport":"tcp","size_bytes":67108864,"gbps":3.9,"latency_us":35}]}
+            [{"transport":"shm","size_bytes":67108864,"gbps":16.25,"p50_us":4100,"p99_us":5000,"baseline_gbps":20.1,"ratio":0.8,"reads":10,"baseline_p50_us":3000},
+             {"transport":"shm","size_bytes":4096,"gbps":1.2,"p50_us":1.5,"p99_us":3,"baseline_gbps":30,"ratio":0.04,"reads":1000,"baseline_p50_us":0.2},
+             {"transport":"tcp","size_bytes":67108864,"gbps":3.9,"p50_us":17000,"p99_us":20000,"baseline_gbps":4.4,"ratio":0.9,"reads":10,"baseline_p50_us":1},
+             {"transport":"tcp","size_bytes":4096,"gbps":0.1,"p50_us":35,"p99_us":80,"baseline_gbps":0.2,"ratio":0.5,"reads":1000,"baseline_p50_us":20}]
             """);
         try
         {

@@ -32,10 +32,12 @@ public sealed class FlowNetwork : IEventHandler
     private readonly List<int> _componentChannels = [];
     private readonly List<int> _componentFlows = [];
     private readonly Stack<int> _freeIds = new();
+    private readonly PriorityQueue<int, double> _heap = new();
     private FlowState[] _flows = new FlowState[256];
     private int _flowCount;
     private int _stamp;
     private bool _reallocateScheduled;
+    private readonly long _quantum;
 
     private struct FlowState
     {
@@ -57,8 +59,11 @@ public sealed class FlowNetwork : IEventHandler
 
     /// <param name="sim">The simulation whose clock drives the flows.</param>
     /// <param name="capacityBytesPerSecond">Capacity of every directed channel, indexed by channel id.</param>
-    public FlowNetwork(Simulation sim, IReadOnlyList<double> capacityBytesPerSecond)
+    /// <param name="rateQuantumNs">When positive, fair shares are recomputed only on multiples of this many ns (an
+    /// approximation for very large runs: a flow joins or frees its share at the next boundary). 0 is exact.</param>
+    public FlowNetwork(Simulation sim, IReadOnlyList<double> capacityBytesPerSecond, long rateQuantumNs = 0)
     {
+        _quantum = rateQuantumNs;
         _sim = sim;
         var n = capacityBytesPerSecond.Count;
         _capacity = new double[n];
@@ -188,7 +193,8 @@ public sealed class FlowNetwork : IEventHandler
         if (_reallocateScheduled)
             return;
         _reallocateScheduled = true;
-        _sim.ScheduleLate(_sim.Now, this, Reallocate);
+        var at = _quantum > 0 ? (_sim.Now + _quantum - 1) / _quantum * _quantum : _sim.Now;
+        _sim.ScheduleLate(at, this, Reallocate);
     }
 
     private void Recompute()
@@ -248,31 +254,32 @@ public sealed class FlowNetwork : IEventHandler
         }
 
         // Progressive filling: the channel with the smallest fair share fixes the rate of every flow through it.
-        var left = _componentFlows.Count;
-        while (left > 0)
+        // Freezing a flow at the smallest share never lowers another channel's share, so a lazy min-heap works:
+        // a popped channel whose share has grown since it was pushed goes back in with its current share.
+        var heap = _heap;
+        heap.Clear();
+        foreach (var c in _componentChannels)
         {
-            var bottleneck = -1;
-            var share = double.MaxValue;
-            foreach (var c in _componentChannels)
+            if (_unfrozen[c] > 0)
+                heap.Enqueue(c, _residual[c] / _unfrozen[c]);
+        }
+        while (heap.TryDequeue(out var bottleneck, out var key))
+        {
+            var n = _unfrozen[bottleneck];
+            if (n == 0)
+                continue;
+            var share = Math.Max(_residual[bottleneck], 0) / n;
+            if (share > key * (1 + 1e-12) + 1e-15)
             {
-                if (_unfrozen[c] == 0)
-                    continue;
-                var s = _residual[c] / _unfrozen[c];
-                if (s < share)
-                {
-                    share = s;
-                    bottleneck = c;
-                }
+                heap.Enqueue(bottleneck, share);
+                continue;
             }
-            if (bottleneck < 0)
-                break;
             foreach (var id in _channelFlows[bottleneck])
             {
                 ref var f = ref _flows[id];
                 if (f.Frozen)
                     continue;
                 f.Frozen = true;
-                left--;
                 f.NewRate = Math.Max(share, 1e-12);
                 foreach (var c in f.Channels)
                 {
@@ -282,17 +289,38 @@ public sealed class FlowNetwork : IEventHandler
             }
         }
 
+        var horizon = _quantum > 0 ? now + _quantum : long.MaxValue;
+        var tick = false;
         foreach (var id in _componentFlows)
         {
             ref var f = ref _flows[id];
-            // A flow whose share did not change keeps the completion event it already has.
-            if (f.Scheduled && Math.Abs(f.NewRate - f.Rate) <= 1e-9 * f.Rate)
-                continue;
+            var unchanged = Math.Abs(f.NewRate - f.Rate) <= 1e-9 * f.Rate;
             f.Rate = f.NewRate;
+            var finish = f.Remaining <= DoneBytes ? now : now + (long)Math.Ceiling(f.Remaining / f.Rate);
+            if (finish > horizon)
+            {
+                // Quantised mode: a flow that cannot finish before the next boundary gets no event of its own; the
+                // boundary's recomputation looks at it again.
+                if (f.Scheduled)
+                {
+                    f.Version++;
+                    f.Scheduled = false;
+                }
+                _dirty.Add(f.Channels[0]);
+                tick = true;
+                continue;
+            }
+            // A flow whose share did not change keeps the completion event it already has.
+            if (f.Scheduled && unchanged)
+                continue;
             f.Version++;
             f.Scheduled = true;
-            var finish = f.Remaining <= DoneBytes ? now : now + (long)Math.Ceiling(f.Remaining / f.Rate);
             _sim.Schedule(finish, this, Complete, id, f.Version);
+        }
+        if (tick)
+        {
+            _reallocateScheduled = true;
+            _sim.ScheduleLate(horizon, this, Reallocate);
         }
     }
 }

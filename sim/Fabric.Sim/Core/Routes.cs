@@ -13,6 +13,7 @@ public sealed class Router
 {
     private readonly Topology.Topology _topology;
     private readonly Dictionary<long, Route?> _cache = [];
+    private readonly Dictionary<int, (long[] Dist, int[] Prev, int[] ViaLink)> _trees = [];
 
     public Router(Topology.Topology topology) => _topology = topology;
 
@@ -22,12 +23,18 @@ public sealed class Router
         var key = ((long)from << 32) | (uint)to;
         if (_cache.TryGetValue(key, out var cached))
             return cached;
-        var route = Compute(from, to);
+        if (!_trees.TryGetValue(from, out var tree))
+        {
+            tree = ShortestPathTree(from);
+            _trees[from] = tree;
+        }
+        var route = Build(from, to, tree);
         _cache[key] = route;
         return route;
     }
 
-    private Route? Compute(int from, int to)
+    // One Dijkstra per source gives the routes to every destination (pools are few, engines many).
+    private (long[] Dist, int[] Prev, int[] ViaLink) ShortestPathTree(int from)
     {
         var n = _topology.Nodes.Count;
         var dist = new long[n];
@@ -45,8 +52,6 @@ public sealed class Router
             if (done[u])
                 continue;
             done[u] = true;
-            if (u == to)
-                break;
             if (u != from && !IsForwarder(_topology.Nodes[u].Kind))
                 continue;
             foreach (var (link, v) in _topology.Neighbours(u))
@@ -63,6 +68,12 @@ public sealed class Router
                 }
             }
         }
+        return (dist, prev, viaLink);
+    }
+
+    private Route? Build(int from, int to, (long[] Dist, int[] Prev, int[] ViaLink) tree)
+    {
+        var (dist, prev, viaLink) = tree;
         if (dist[to] == long.MaxValue)
             return null;
         var channels = new List<int>();

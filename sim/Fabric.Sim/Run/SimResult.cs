@@ -19,6 +19,10 @@ public sealed class SimResult
     public required long Events { get; init; }
     public required double WallSeconds { get; init; }
 
+    /// <summary>Fair-share recomputations and the flows they touched (the cost of contention modelling).</summary>
+    public long Reallocations { get; init; }
+    public long FlowsReallocated { get; init; }
+
     public long Tokens => Engines.Sum(e => e.Tokens);
 
     /// <summary>Decode tokens per second summed over engines.</summary>

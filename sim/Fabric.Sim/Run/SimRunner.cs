@@ -10,7 +10,7 @@ public static class SimRunner
     public static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress = null)
     {
         var stopwatch = Stopwatch.StartNew();
-        var world = new SimWorld(topology);
+        var world = new SimWorld(topology, workload.RateQuantumNs);
         var pools = (workload.Pool.Count > 0 ? workload.Pool.Select(p => topology.Get(p)) : topology.Nodes.Where(n => n.IsPool))
             .Select(n => n.Id).ToList();
         if (pools.Count == 0)
@@ -54,6 +54,8 @@ public static class SimRunner
             MakespanNs = makespan,
             Events = sim.EventsProcessed,
             WallSeconds = stopwatch.Elapsed.TotalSeconds,
+            Reallocations = world.Network.Reallocations,
+            FlowsReallocated = world.Network.FlowsReallocated,
         };
     }
 }

@@ -5,7 +5,9 @@ namespace Fabric.Sim.Run;
 /// <summary>A topology brought to life: the event loop, the flow network over its channels, and its routes.</summary>
 public sealed class SimWorld
 {
-    public SimWorld(Topology.Topology topology)
+    /// <param name="topology">The machine(s) to model.</param>
+    /// <param name="rateQuantumNs">See <see cref="FlowNetwork"/>: 0 recomputes fair shares exactly at every change.</param>
+    public SimWorld(Topology.Topology topology, long rateQuantumNs = 0)
     {
         Topology = topology;
         Simulation = new Simulation();
@@ -15,7 +17,7 @@ public sealed class SimWorld
             capacities[2 * l.Id] = l.Bandwidth;
             capacities[(2 * l.Id) + 1] = l.Bandwidth;
         }
-        Network = new FlowNetwork(Simulation, capacities);
+        Network = new FlowNetwork(Simulation, capacities, rateQuantumNs);
         Router = new Router(topology);
     }
 

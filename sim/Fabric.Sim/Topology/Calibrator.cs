@@ -55,7 +55,7 @@ public static class Calibrator
             var n = p.Name.ToLowerInvariant();
             if (p.Value.ValueKind == JsonValueKind.String && n is "transport" or "backend" or "scheme")
                 transport = p.Value.GetString()!.Split(':')[0];
-            else if (p.Value.ValueKind == JsonValueKind.Number)
+            else if (p.Value.ValueKind == JsonValueKind.Number && !n.Contains("baseline") && !n.Contains("ratio"))
             {
                 var v = p.Value.GetDouble();
                 if (n.Contains("gb") && (n.Contains("s") || n.Contains("bandwidth")) && !n.Contains("bytes") && v > 0)

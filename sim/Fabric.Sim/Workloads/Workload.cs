@@ -29,6 +29,9 @@ public sealed record Workload
     public long LayerOverheadNs { get; init; }
     public int Seed { get; init; } = 1;
 
+    /// <summary>Recompute link shares only on multiples of this many ns (0: exactly at every change); for huge runs.</summary>
+    public long RateQuantumNs { get; init; }
+
     /// <summary>Makes the routing source of engine <c>index</c>; called twice for Belady (once to record the future).</summary>
     public required Func<int, IRoutingSource> Routing { get; init; }
 

@@ -39,6 +39,9 @@ public sealed class WorkloadDocument
     public string? LayerOverhead { get; set; }
 
     public int? Seed { get; set; }
+
+    /// <summary>Recompute link shares only every this often ("10us"); absent or 0 is exact.</summary>
+    public string? RateQuantum { get; set; }
     public RoutingDocument? Routing { get; set; }
 }
 

@@ -90,6 +90,9 @@ public static class WorkloadLoader
         if (doc.LayerOverhead is not null && !Units.TryParseDuration(doc.LayerOverhead, out overhead))
             throw new TopologyException($"{origin}: layer_overhead '{doc.LayerOverhead}' is not a duration such as 20us.");
 
+        long quantum = 0;
+        if (doc.RateQuantum is not null && !Units.TryParseDuration(doc.RateQuantum, out quantum))
+            throw new TopologyException($"{origin}: rate_quantum '{doc.RateQuantum}' is not a duration such as 10us.");
         var batch = Math.Max(1, doc.Batch ?? 1);
         var seed = doc.Seed ?? 1;
         var layers = model.NumHiddenLayers;
@@ -151,6 +154,7 @@ public static class WorkloadLoader
             PredictionAccuracy = Probability(doc.PredictionAccuracy, "prediction_accuracy", origin, 0.9),
             ContextTokens = doc.ContextTokens ?? 512,
             LayerOverheadNs = overhead,
+            RateQuantumNs = quantum,
             Seed = seed,
             Routing = routing,
             FirstStepIsPrefill = trace is not null,

@@ -1,0 +1,147 @@
+using System.Diagnostics;
+using Fabric.Sim.Core;
+using Fabric.Sim.Run;
+using Fabric.Sim.Topology;
+using Fabric.Sim.Workloads;
+
+namespace Fabric.Bench;
+
+/// <summary>
+/// `./fabric bench sim`: the simulator's event rate on one core beside raw PriorityQueue push/pop in the same run,
+/// and a 1,024-GPU RDMA-pool topology decoding a 32-layer, 64-expert model.
+/// Options: --events N (default 5,000,000), --tokens N (default 1000), --rate-quantum DURATION (default 1ms),
+/// --skip-scale.
+/// </summary>
+public sealed class SimBenchmark : IBenchmark
+{
+    public string Name => "sim";
+
+    public string Summary => "simulator events/s beside raw PriorityQueue, and a 1,024-GPU RDMA-pool decode";
+
+    public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    {
+        var events = Arg(args, "--events", 5_000_000);
+        var tokens = Arg(args, "--tokens", 1000);
+        var quantum = 1_000_000L;
+        var qi = Array.IndexOf(args, "--rate-quantum");
+        if (qi >= 0 && (qi + 1 >= args.Length || !Units.TryParseDuration(args[qi + 1], out quantum)))
+        {
+            Console.Error.WriteLine("fabric-bench sim: --rate-quantum needs a duration such as 1ms.");
+            return Task.FromResult(2);
+        }
+
+        var baseline = RawQueue(events);
+        var core = EventLoop(events);
+        Console.WriteLine($"{"raw PriorityQueue push+pop",-44} {baseline / 1e6,8:0.00} M/s");
+        Console.WriteLine($"{"simulator events (handler dispatch)",-44} {core / 1e6,8:0.00} M/s   {core / baseline:0.00}x baseline");
+        var flows = FlowEvents(events / 10);
+        Console.WriteLine($"{"simulator events with fair-shared flows",-44} {flows / 1e6,8:0.00} M/s   {flows / baseline:0.00}x baseline");
+
+        if (!args.Contains("--skip-scale"))
+            Scale(tokens, quantum, cancellationToken);
+        return Task.FromResult(0);
+    }
+
+    private static int Arg(string[] args, string name, int fallback)
+    {
+        var i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
+    }
+
+    // Baseline: the same queue type and key, no handler, no simulation.
+    private static double RawQueue(int n)
+    {
+        var queue = new PriorityQueue<int, EventKey>(1024);
+        var random = new Random(1);
+        for (var i = 0; i < 1000; i++)
+            queue.Enqueue(i, new EventKey(random.Next(1000), i));
+        var stopwatch = Stopwatch.StartNew();
+        long seq = 1000;
+        for (var i = 0; i < n; i++)
+        {
+            queue.TryDequeue(out var item, out var key);
+            queue.Enqueue(item, new EventKey(key.Time + random.Next(1000), ++seq));
+        }
+        return n / stopwatch.Elapsed.TotalSeconds;
+    }
+
+    private sealed class Ticker(Simulation sim, int seed) : IEventHandler
+    {
+        private readonly Random _random = new(seed);
+
+        public void OnEvent(int kind, int a, long b) => sim.Schedule(sim.Now + _random.Next(1000), this, kind, a, b);
+    }
+
+    // 1000 handlers, each rescheduling itself: the event loop alone.
+    private static double EventLoop(int n)
+    {
+        var sim = new Simulation();
+        for (var i = 0; i < 1000; i++)
+            sim.Schedule(i, new Ticker(sim, i), 0);
+        var stopwatch = Stopwatch.StartNew();
+        while (sim.EventsProcessed < n && sim.Step())
+        {
+        }
+        return sim.EventsProcessed / stopwatch.Elapsed.TotalSeconds;
+    }
+
+    private sealed class FlowStarter(Simulation sim, FlowNetwork net, int channels, int seed) : IEventHandler, IFlowListener
+    {
+        private readonly Random _random = new(seed);
+        private readonly int[][] _paths = [.. Enumerable.Range(0, 16).Select(i => new[] { i % channels, (i * 7 + seed) % channels })];
+
+        public void OnEvent(int kind, int a, long b) =>
+            net.Start(_paths[_random.Next(_paths.Length)], 500, _random.Next(1 << 16, 1 << 22), this, 0);
+
+        public void OnFlowCompleted(int flow, long tag) => sim.Schedule(sim.Now + _random.Next(10_000), this, 0);
+    }
+
+    // 64 independent clients over 256 channels: every event is a flow start, activation, reallocation or completion.
+    private static double FlowEvents(int n)
+    {
+        var sim = new Simulation();
+        var net = new FlowNetwork(sim, [.. Enumerable.Repeat(25e9, 256)]);
+        for (var i = 0; i < 64; i++)
+            sim.Schedule(i, new FlowStarter(sim, net, 256, i), 0);
+        var stopwatch = Stopwatch.StartNew();
+        while (sim.EventsProcessed < n && sim.Step())
+        {
+        }
+        return sim.EventsProcessed / stopwatch.Elapsed.TotalSeconds;
+    }
+
+    private static void Scale(int tokens, long quantum, CancellationToken cancellationToken)
+    {
+        var root = FindRoot();
+        var topology = TopologyLoader.LoadFile(Path.Combine(root, "topologies", "rdma-1024.yaml"));
+        var workload = WorkloadLoader.LoadFile(Path.Combine(root, "topologies", "workloads", "moe32x64-synthetic.yaml"), topology)
+            with { DecodeTokens = tokens, RateQuantumNs = quantum };
+        Console.WriteLine($"scale: {workload.Engines.Count} engines on {topology.Name} ({topology.Nodes.Count} nodes, {topology.Links.Count} links), " +
+            $"{workload.Model.NumHiddenLayers} layers x {workload.Model.NumLocalExperts} experts, {tokens} tokens each, rate quantum {Units.FormatDuration(quantum)}");
+        var last = Stopwatch.StartNew();
+        var result = SimRunner.Run(topology, workload, new Progress<double>(p =>
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (last.Elapsed.TotalSeconds >= 10)
+            {
+                Console.WriteLine($"  {p:P0}");
+                last.Restart();
+            }
+        }));
+        Console.WriteLine($"  {result.Tokens:N0} tokens in {result.WallSeconds:0.0} s wall ({result.Events:N0} events, {result.Events / result.WallSeconds:N0}/s); " +
+            $"simulated {Units.FormatDuration(result.MakespanNs)}, {result.TotalTokensPerSecond:0} tokens/s, hit rate {result.HitRate:P1}, busiest link {result.Channels.FirstOrDefault()?.Name} at {result.Channels.FirstOrDefault()?.Utilisation:P0}");
+    }
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "topologies", "rdma-1024.yaml")))
+                return dir.FullName;
+        }
+        var cwd = Directory.GetCurrentDirectory();
+        return File.Exists(Path.Combine(cwd, "topologies", "rdma-1024.yaml"))
+            ? cwd
+            : throw new Fabric.Transport.FabricException("Cannot find topologies/rdma-1024.yaml above the benchmark or the current directory.");
+    }
+}

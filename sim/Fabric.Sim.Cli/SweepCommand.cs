@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Globalization;
+using Fabric.Sim.Reports;
+using Fabric.Sim.Run;
+using Fabric.Sim.Topology;
+using Fabric.Sim.Workloads;
+using Spectre.Console;
+
+namespace Fabric.Sim.Cli;
+
+/// <summary><c>fabric-sim sweep</c>: every combination of topologies, slot counts, policies and prefetch modes.</summary>
+internal static class SweepCommand
+{
+    public static Command Create()
+    {
+        var topologies = new Option<string[]>("--topology", "-t") { Description = "topology YAML (repeat to compare topologies)", Required = true, AllowMultipleArgumentsPerToken = true };
+        var workload = new Option<string>("--workload", "-w") { Description = "workload YAML", Required = true };
+        var slots = new Option<string?>("--slots") { Description = "comma-separated slot counts per engine (default: the workload's; '12.5%,25%' for fractions of all experts)" };
+        var policies = new Option<string?>("--policy") { Description = "comma-separated policies (default: the workload's)" };
+        var prefetches = new Option<string?>("--prefetch") { Description = "comma-separated prefetch modes (default: the workload's)" };
+        var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
+        var output = new Option<string>("--out", "-o") { Description = "directory for sweep.csv and report.html", DefaultValueFactory = _ => "sweep-out" };
+        var cmd = new Command("sweep", "Vary slots, policy, prefetch or topology; write CSV and an HTML report with SVG charts.");
+        foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, output })
+            cmd.Options.Add(o);
+        cmd.SetAction(r =>
+        {
+            var points = new List<SweepPoint>();
+            var plan = new List<(Topology.Topology T, Workload W)>();
+            foreach (var path in r.GetValue(topologies)!)
+            {
+                var t = TopologyLoader.LoadFile(path);
+                var w = WorkloadLoader.LoadFile(r.GetValue(workload)!, t);
+                w = w with { DecodeTokens = r.GetValue(tokens) ?? w.DecodeTokens };
+                foreach (var s in SlotList(r.GetValue(slots), w))
+                {
+                    foreach (var p in List(r.GetValue(policies), w.Policy))
+                    {
+                        foreach (var f in List(r.GetValue(prefetches), w.Prefetch))
+                            plan.Add((t, w with { Slots = s, Policy = p, Prefetch = f }));
+                    }
+                }
+            }
+            for (var i = 0; i < plan.Count; i++)
+            {
+                var (t, w) = plan[i];
+                var result = SimRunner.Run(t, w);
+                points.Add(new SweepPoint(t.Name, w.Policy, w.Prefetch, w.Slots, (double)w.Slots / w.Model.TotalExperts, result));
+                AnsiConsole.MarkupLine(CultureInfo.InvariantCulture,
+                    $"[grey][[{i + 1}/{plan.Count}]][/] {Markup.Escape(t.Name)} slots {w.Slots} {w.Policy}/{w.Prefetch}: " +
+                    $"[bold]{result.TotalTokensPerSecond:0.0} tokens/s[/], hit rate {result.HitRate:P1}, stall {Units.FormatDuration(result.StallNs)}");
+            }
+            var dir = r.GetValue(output)!;
+            Directory.CreateDirectory(dir);
+            File.WriteAllText(Path.Combine(dir, "sweep.csv"), SweepReport.Csv(points));
+            File.WriteAllText(Path.Combine(dir, "report.html"), SweepReport.Html(points, $"fabric-sim sweep: {Path.GetFileName(r.GetValue(workload))}"));
+            AnsiConsole.MarkupLine($"wrote {Markup.Escape(Path.Combine(dir, "sweep.csv"))} and {Markup.Escape(Path.Combine(dir, "report.html"))}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static IEnumerable<string> List(string? text, string fallback) =>
+        text is null ? [fallback] : text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static IEnumerable<int> SlotList(string? text, Workload w)
+    {
+        foreach (var item in List(text, w.Slots.ToString(CultureInfo.InvariantCulture)))
+        {
+            if (item.EndsWith('%') && double.TryParse(item[..^1], NumberStyles.Float, CultureInfo.InvariantCulture, out var pct) && pct > 0)
+                yield return Math.Clamp((int)Math.Round(pct / 100 * w.Model.TotalExperts), 1, w.Model.TotalExperts);
+            else if (int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n > 0)
+                yield return Math.Min(n, w.Model.TotalExperts);
+            else
+                throw new TopologyException($"--slots '{item}' is neither a positive count nor a percentage such as 25%.");
+        }
+    }
+}

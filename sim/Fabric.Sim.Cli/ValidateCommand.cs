@@ -1,0 +1,129 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Fabric.MemoryPool.Model;
+using Fabric.Sim.Run;
+using Fabric.Sim.Topology;
+using Fabric.Sim.Workloads;
+using Fabric.Transport;
+using Spectre.Console;
+
+namespace Fabric.Sim.Cli;
+
+/// <summary>
+/// <c>fabric-sim validate</c>: runs the real engine against a real pool daemon over shm and tcp, replays each recorded
+/// routing trace on the calibrated loopback topology, and prints measured against simulated tokens/s and stall.
+/// </summary>
+internal static class ValidateCommand
+{
+    public static Command Create()
+    {
+        var topology = new Option<string>("--topology", "-t") { Description = "the calibrated loopback topology", DefaultValueFactory = _ => "topologies/loopback.yaml" };
+        var preset = new Option<string>("--preset") { Description = "model preset for the generated model (tiny, small, medium)", DefaultValueFactory = _ => "small" };
+        var tokens = new Option<int>("--tokens") { Description = "tokens to generate", DefaultValueFactory = _ => 48 };
+        var fraction = new Option<double>("--resident") { Description = "fraction of experts resident", DefaultValueFactory = _ => 0.25 };
+        var keep = new Option<string?>("--keep") { Description = "keep traces and stats in this directory" };
+        var cmd = new Command("validate", "Record traces with the real engine over shm and tcp, replay them here, and print the error (target within 10%).");
+        foreach (var o in new Option[] { topology, preset, tokens, fraction, keep })
+            cmd.Options.Add(o);
+        cmd.SetAction(async (r, ct) => await RunAsync(r.GetValue(topology)!, r.GetValue(preset)!, r.GetValue(tokens), r.GetValue(fraction), r.GetValue(keep)).ConfigureAwait(false));
+        return cmd;
+    }
+
+    private static double MeasureVerifyBytesPerSecond()
+    {
+        var block = new byte[3 << 20];
+        new Random(1).NextBytes(block);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        long bytes = 0;
+        var ok = 0;
+        while (clock.ElapsedMilliseconds < 300)
+        {
+            ok += Fabric.MemoryPool.Catalog.PoolClient.Verify(block, 42) ? 1 : 0;
+            bytes += block.Length;
+        }
+        return (bytes + ok) / clock.Elapsed.TotalSeconds;
+    }
+
+    private static async Task<int> RunAsync(string topologyPath, string preset, int tokens, double resident, string? keep)
+    {
+        var loaded = TopologyLoader.LoadFile(topologyPath);
+        // The engine verifies every fetched expert (xxHash64) before use, after the read: model each fetch as the read
+        // followed by the verify, i.e. the calibrated link rate in series with this machine's hash rate.
+        var verify = MeasureVerifyBytesPerSecond();
+        var topology = new Topology.Topology(loaded.Name, loaded.Nodes,
+            [.. loaded.Links.Select(l => l.Kind is "shm" or "tcp" ? l with { Bandwidth = 1 / ((1 / l.Bandwidth) + (1 / verify)) } : l)], loaded.Calibration);
+        AnsiConsole.MarkupLine($"checksum verify (xxHash64, the engine's PoolClient.Verify) runs at {Units.FormatBandwidth(verify)} here; fetches pay read then verify.");
+        var bin = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, ".."));
+        var config = Path.GetFileName(AppContext.BaseDirectory.TrimEnd('/'));
+        var engineDll = Path.Combine(bin, "..", "Fabric.Engine.Cli", config, "fabric-engine.dll");
+        var poolDll = Path.Combine(bin, "..", "Fabric.Pool", config, "fabric-pool.dll");
+        var dir = keep ?? Path.Combine(Path.GetTempPath(), "fabric-sim-validate-" + Guid.NewGuid().ToString("N")[..10]);
+        Directory.CreateDirectory(dir);
+        var shm = "/dev/shm/fabric-sim-validate-" + Guid.NewGuid().ToString("N")[..10];
+        try
+        {
+            var modelDir = Path.Combine(dir, "model");
+            var model = ModelPresets.Get(preset);
+            AnsiConsole.MarkupLine($"generating the {preset} model (router skew 1) in {Markup.Escape(modelDir)}...");
+            ModelGenerator.Write(modelDir, model, seed: 7, routerSkew: 1);
+            var tokensFile = Path.Combine(dir, "tokens");
+            await File.WriteAllTextAsync(tokensFile, "sim:validate\n").ConfigureAwait(false);
+            await using var pool = ChildProcess.Start(poolDll, $"serve --model \"{modelDir}\" --listen tcp://127.0.0.1:0 --shm {shm} --tokens \"{tokensFile}\"");
+            if (!await pool.WaitForAsync(l => l.Count(x => x.StartsWith("listening ", StringComparison.Ordinal)) >= 2, TimeSpan.FromSeconds(120)).ConfigureAwait(false))
+                throw new FabricException($"fabric-pool did not start listening: {pool.Stderr.Trim()}");
+            var endpoints = pool.Lines.Where(x => x.StartsWith("listening ", StringComparison.Ordinal)).Select(x => x["listening ".Length..].Trim()).ToList();
+            var slots = Math.Max(model.NumExpertsPerTok, (int)Math.Round(resident * model.TotalExperts));
+
+            var table = new Table().AddColumns("transport", "measured tok/s", "simulated tok/s", "error", "measured stall", "simulated stall", "error");
+            var worst = 0.0;
+            foreach (var scheme in new[] { "shm", "tcp" })
+            {
+                var endpoint = endpoints.FirstOrDefault(e => e.StartsWith(scheme + "://", StringComparison.Ordinal))
+                    ?? throw new FabricException($"fabric-pool printed no {scheme} endpoint.");
+                var trace = Path.Combine(dir, $"trace-{scheme}.jsonl");
+                var stats = Path.Combine(dir, $"stats-{scheme}.json");
+                AnsiConsole.MarkupLine($"recording over {Markup.Escape(endpoint)}...");
+                await using (var engine = ChildProcess.Start(engineDll,
+                    $"generate --pool {endpoint} --token sim:validate --prompt-ids 1,2,3,4,5,6,7,8 --max-new-tokens {tokens} --slots {slots} " +
+                    $"--policy lru --prefetch none --stats-json \"{stats}\" --trace-out \"{trace}\""))
+                {
+                    var code = await engine.WaitForExitAsync(TimeSpan.FromMinutes(10)).ConfigureAwait(false);
+                    if (code != 0)
+                        throw new FabricException($"fabric-engine generate over {scheme} failed (exit {code}): {engine.Stderr.Trim()}");
+                }
+                using var statsDoc = JsonDocument.Parse(await File.ReadAllTextAsync(stats).ConfigureAwait(false));
+                var measuredTps = statsDoc.RootElement.GetProperty("decode_tokens_per_second").GetDouble();
+                var measuredStall = statsDoc.RootElement.GetProperty("stall_ms").GetDouble() * 1e6;
+
+                var workload = WorkloadLoader.Resolve(new WorkloadDocument
+                {
+                    Name = $"validate-{scheme}",
+                    Engines = [new EnginePlacementDocument { Gpu = topology.Nodes.First(n => n.CanCompute).Name }],
+                    Pool = [topology.Nodes.First(n => n.IsPool && topology.Links.Any(l => l.Kind == scheme && (l.A == n.Id || l.B == n.Id))).Name],
+                    Routing = new RoutingDocument { Kind = "trace", Trace = trace },
+                }, topology, dir, $"validate-{scheme}");
+                var result = SimRunner.Run(topology, workload);
+                var simTps = result.TotalTokensPerSecond;
+                var simStall = (double)result.StallNs;
+                var tpsError = (simTps - measuredTps) / measuredTps;
+                var stallError = measuredStall > 0 ? (simStall - measuredStall) / measuredStall : 0;
+                worst = Math.Max(worst, Math.Abs(tpsError));
+                table.AddRow(scheme, measuredTps.ToString("0.0", CultureInfo.InvariantCulture), simTps.ToString("0.0", CultureInfo.InvariantCulture), $"{tpsError:+0.0%;-0.0%}",
+                    Units.FormatDuration(measuredStall), Units.FormatDuration(simStall), $"{stallError:+0.0%;-0.0%}");
+            }
+            AnsiConsole.Write(table);
+            AnsiConsole.MarkupLine(worst <= 0.10
+                ? $"[green]tokens/s within {worst:P1} of the real engine (target 10%).[/]"
+                : $"[yellow]tokens/s off by up to {worst:P1} (target 10%); recalibrate with `./fabric bench transport --json b.json && ./fabric sim calibrate --from b.json`.[/]");
+            return 0;
+        }
+        finally
+        {
+            if (keep is null)
+                Directory.Delete(dir, recursive: true);
+            foreach (var stale in Directory.GetFiles("/dev/shm", Path.GetFileName(shm) + "*"))
+                File.Delete(stale);
+        }
+    }
+}

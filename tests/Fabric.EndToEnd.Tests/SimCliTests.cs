@@ -1,0 +1,52 @@
+using System.Diagnostics;
+
+namespace Fabric.EndToEnd.Tests;
+
+/// <summary>fabric-sim as a child process: a run on a shipped topology, and bad input as one sentence.</summary>
+public sealed class SimCliTests
+{
+    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
+        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
+
+    private static async Task<(int Code, string Out, string Err)> SimAsync(string arguments)
+    {
+        var info = new ProcessStartInfo("dotnet", $"\"{Path.Combine(AppContext.BaseDirectory, "fabric-sim.dll")}\" {arguments}")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = Repo(),
+        };
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Run_LoopbackTiny_PrintsTokensPerSecondAndWritesJson()
+    {
+        var json = Path.GetTempFileName();
+        try
+        {
+            var (code, output, _) = await SimAsync($"run --topology topologies/loopback.yaml --workload topologies/workloads/loopback-tiny.yaml --json \"{json}\"");
+            Assert.Equal(0, code);
+            Assert.Contains("tokens/s", output, StringComparison.Ordinal);
+            Assert.Contains("busiest links", output, StringComparison.Ordinal);
+            using var doc = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(json));
+            Assert.Equal(32, doc.RootElement.GetProperty("tokens").GetInt64());
+        }
+        finally
+        {
+            File.Delete(json);
+        }
+    }
+
+    [Fact]
+    public async Task Run_MissingTopology_IsOneSentenceAndExit2()
+    {
+        var (code, _, error) = await SimAsync("run --topology nope.yaml --workload topologies/workloads/loopback-tiny.yaml");
+        Assert.Equal(2, code);
+        Assert.Equal("fabric-sim: The topology file 'nope.yaml' does not exist.", error.Trim());
+    }
+}
