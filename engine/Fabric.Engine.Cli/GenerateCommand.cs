@@ -4,6 +4,7 @@ using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Runtime;
 using Fabric.Transport;
+using Fabric.Transport.Rdma;
 
 namespace Fabric.Engine.Cli;
 
@@ -13,6 +14,7 @@ public static class GenerateCommand
     public static Command Create()
     {
         var pool = new Option<string[]>("--pool") { Description = "Pool endpoint URI (tcp://HOST:PORT, shm:///dev/shm/NAME); give it more than once for failover.", AllowMultipleArgumentsPerToken = false };
+        var transport = TransportOption.Create("--pool");
         var token = new Option<string?>("--token") { Description = "Tenant token for the pool (name:secret)." };
         var model = new Option<string?>("--model") { Description = "A local checkpoint directory instead of a pool (all experts resident unless --device-memory says otherwise)." };
         var promptIds = new Option<string?>("--prompt-ids") { Description = "Prompt token ids, comma-separated: 1,2,3." };
@@ -35,13 +37,13 @@ public static class GenerateCommand
         var beladyTrace = new Option<string?>("--belady-trace") { Description = "A trace of this same run (recorded with --trace-out) that gives belady its future." };
 
         var command = new Command("generate", "Generate tokens with bounded expert residency, paging experts from a pool (or a local checkpoint).");
-        foreach (var o in new Option[] { pool, token, model, promptIds, promptFile, maxNew, memory, device, policy, prefetch, slots, maxSeq, maxBatch, temperature, topP, seed, statsJson, traceOut, beladyTrace })
+        foreach (var o in new Option[] { pool, transport, token, model, promptIds, promptFile, maxNew, memory, device, policy, prefetch, slots, maxSeq, maxBatch, temperature, topP, seed, statsJson, traceOut, beladyTrace })
             command.Options.Add(o);
 
         command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-engine", async () =>
         {
             var prompt = ReadPrompt(r.GetValue(promptIds), r.GetValue(promptFile));
-            var endpoints = r.GetValue(pool) ?? [];
+            var endpoints = TransportOption.Apply(r.GetValue(transport), r.GetValue(pool) ?? [], "fabric-engine");
             var modelDirectory = r.GetValue(model);
             if (modelDirectory is not null && endpoints.Length > 0)
                 throw new FabricException("Give either --model (local) or --pool, not both.");

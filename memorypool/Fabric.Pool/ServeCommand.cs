@@ -4,6 +4,7 @@ using Fabric.MemoryPool.Bank;
 using Fabric.MemoryPool.Model;
 using Fabric.MemoryPool.Serving;
 using Fabric.Transport;
+using Fabric.Transport.Rdma;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -29,13 +30,14 @@ internal static class ServeCommand
         var tokens = new Option<string?>("--tokens") { Description = "Tenants file: one name:secret a line. Without it every client is tenant 'default'." };
         var metrics = new Option<string?>("--metrics") { Description = "Serve /metrics (Prometheus) and /healthz at this http://HOST:PORT (port 0 allowed)." };
         var numa = new Option<int?>("--numa-node") { Description = "Bind the bank's memory to this NUMA node (libnuma); a CXL expander is a CPU-less node." };
+        var transport = TransportOption.Create("--listen");
         var maxRegion = new Option<long>("--max-region-bytes") { Description = "Largest expert region in bytes.", DefaultValueFactory = _ => BankLayout.DefaultMaxRegionBytes };
 
         var command = new Command("serve", "Load a checkpoint into an expert bank and serve it to engines.");
-        foreach (var option in new Option[] { model, listen, shm, tokens, metrics, numa, maxRegion })
+        foreach (var option in new Option[] { model, listen, transport, shm, tokens, metrics, numa, maxRegion })
             command.Options.Add(option);
         command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-pool", () => RunAsync(
-            r.GetValue(model)!, r.GetValue(listen) ?? [], r.GetValue(shm), r.GetValue(tokens), r.GetValue(metrics), r.GetValue(numa), r.GetValue(maxRegion), ct)));
+            r.GetValue(model)!, TransportOption.Apply(r.GetValue(transport), r.GetValue(listen) ?? [], "fabric-pool"), r.GetValue(shm), r.GetValue(tokens), r.GetValue(metrics), r.GetValue(numa), r.GetValue(maxRegion), ct)));
         return command;
     }
 

@@ -1,0 +1,27 @@
+using System.CommandLine;
+
+namespace Fabric.Transport.Rdma;
+
+/// <summary>
+/// The <c>--transport auto|rdma|tcp</c> option the pool and engine programs share: it sets the scheme of every
+/// tcp:// or rdma:// endpoint they were given, and says on stderr which transport it chose and why.
+/// </summary>
+public static class TransportOption
+{
+    /// <summary>The option, describing the endpoints (<paramref name="endpointOption"/>) it rewrites.</summary>
+    public static Option<string?> Create(string endpointOption)
+    {
+        var option = new Option<string?>("--transport")
+        {
+            Description = $"auto, rdma or tcp: the transport for every tcp:// or rdma:// {endpointOption} endpoint; auto picks rdma where an RDMA device is usable and tcp otherwise, and says which.",
+        };
+        option.AcceptOnlyFromAmong("auto", "rdma", "tcp");
+        return option;
+    }
+
+    /// <summary>The endpoints with <paramref name="transport"/> applied (unchanged when it is null); shm endpoints stay as they are.</summary>
+    public static string[] Apply(string? transport, string[] endpoints, string program) =>
+        transport is null
+            ? endpoints
+            : [.. endpoints.Select(e => TransportSelection.Apply(transport, FabricEndpoint.Parse(e), line => Console.Error.WriteLine($"{program}: {line}")).ToString())];
+}
