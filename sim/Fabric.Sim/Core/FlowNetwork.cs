@@ -260,6 +260,9 @@ public sealed class FlowNetwork : IEventHandler
                 if (f.Stamp == stamp)
                     continue;
                 f.Stamp = stamp;
+                f.Remaining -= f.Rate * (now - f.LastUpdate);
+                f.LastUpdate = now;
+                f.Frozen = false;
                 _componentFlows.Add(id);
                 foreach (var c2 in f.Channels)
                 {
@@ -273,13 +276,6 @@ public sealed class FlowNetwork : IEventHandler
         }
         FlowsReallocated += _componentFlows.Count;
 
-        foreach (var id in CollectionsMarshal.AsSpan(_componentFlows))
-        {
-            ref var f = ref _flows[id];
-            f.Remaining -= f.Rate * (now - f.LastUpdate);
-            f.LastUpdate = now;
-            f.Frozen = false;
-        }
         foreach (var c in CollectionsMarshal.AsSpan(_componentChannels))
         {
             _residual[c] = _capacity[c];
