@@ -198,7 +198,8 @@ public sealed class FlowNetwork : IEventHandler
             var movedChannels = m.Channels;
             for (var k = 0; k < movedChannels.Length; k++)
             {
-                if (movedChannels[k] == c)
+                // Matching the old position too keeps a route that crosses a channel twice right.
+                if (movedChannels[k] == c && m.Positions[k] == last)
                 {
                     m.Positions[k] = position;
                     break;
