@@ -55,6 +55,37 @@ public sealed class FlowNetworkTests
     }
 
     [Fact]
+    public void FlowLeavingAChannelItCrossesTwice_LeavesTheOthersConsistent()
+    {
+        // A counts twice on channel 0, so all three start at 10/4 GB/s; when A leaves, B and C split channel 0.
+        var (sim, net, rec) = Make(10e9, 10e9);
+        net.Start([0, 0], 0, 100_000, rec, 1);
+        var b = net.Start([0], 0, 1_000_000, rec, 2);
+        var c = net.Start([1, 0], 0, 1_000_000, rec, 3);
+        sim.Run(1);
+        Assert.Equal(2.5e9, net.RateOf(b), 1);
+        sim.Run(40_001);
+        Assert.Equal([(1L, 40_000L)], rec.Done);
+        Assert.Equal(5e9, net.RateOf(b), 1);
+        Assert.Equal(5e9, net.RateOf(c), 1);
+        sim.Run();
+        Assert.Equal(3, rec.Done.Count);
+        Assert.Equal(0, net.LiveFlows);
+    }
+
+    [Fact]
+    public void FlowLeavingBeforeADoubleCrosser_KeepsItsPositionsRight()
+    {
+        // B leaves first and the double-crossing A moves into its place; A then runs alone at 10/2 GB/s.
+        var (sim, net, rec) = Make(10e9);
+        net.Start([0], 0, 100_000, rec, 1);
+        net.Start([0, 0], 0, 1_000_000, rec, 2);
+        sim.Run();
+        Assert.Equal([(1L, 30_000L), (2L, 210_000L)], rec.Done);
+        Assert.Equal(0, net.LiveFlows);
+    }
+
+    [Fact]
     public void MaxMinFairness_GivesLeftoverToTheUnconstrainedFlow()
     {
         // A crosses a 10 and a 2 GB/s channel, B only the 10: A is held to 2 by its bottleneck, B takes the other 8.

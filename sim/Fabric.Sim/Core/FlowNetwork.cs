@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace Fabric.Sim.Core;
 
 /// <summary>Told when a transfer has delivered its last byte.</summary>
@@ -42,6 +44,7 @@ public sealed class FlowNetwork : IEventHandler
     private struct FlowState
     {
         public int[] Channels;
+        public int[] Positions; // index of this flow in each of its channels' flow lists (O(1) removal)
         public double Remaining;
         public double Rate;
         public double NewRate;
@@ -151,8 +154,13 @@ public sealed class FlowNetwork : IEventHandler
         }
         f.Active = true;
         f.LastUpdate = _sim.Now;
-        foreach (var c in f.Channels)
+        var channels = f.Channels;
+        if (f.Positions is null || f.Positions.Length < channels.Length)
+            f.Positions = new int[channels.Length];
+        for (var k = 0; k < channels.Length; k++)
         {
+            var c = channels[k];
+            f.Positions[k] = _channelFlows[c].Count;
             _channelFlows[c].Add(id);
             _dirty.Add(c);
         }
@@ -164,15 +172,41 @@ public sealed class FlowNetwork : IEventHandler
         ref var f = ref _flows[id];
         if (!f.InUse || f.Version != version)
             return;
-        foreach (var c in f.Channels)
+        var channels = f.Channels;
+        for (var k = 0; k < channels.Length; k++)
         {
-            _channelFlows[c].Remove(id);
+            var c = channels[k];
+            RemoveFromChannel(c, f.Positions[k]);
             _bytesCarried[c] += f.Bytes;
             _dirty.Add(c);
         }
         f.Active = false;
         ScheduleReallocation();
         Finish(id);
+    }
+
+    /// <summary>Swap-removes the flow at <paramref name="position"/> of channel <paramref name="c"/>'s list.</summary>
+    private void RemoveFromChannel(int c, int position)
+    {
+        var list = _channelFlows[c];
+        var last = list.Count - 1;
+        if (position != last)
+        {
+            var moved = list[last];
+            list[position] = moved;
+            ref var m = ref _flows[moved];
+            var movedChannels = m.Channels;
+            for (var k = 0; k < movedChannels.Length; k++)
+            {
+                // Matching the old position too keeps a route that crosses a channel twice right.
+                if (movedChannels[k] == c && m.Positions[k] == last)
+                {
+                    m.Positions[k] = position;
+                    break;
+                }
+            }
+        }
+        list.RemoveAt(last);
     }
 
     private void Finish(int id)
@@ -209,7 +243,7 @@ public sealed class FlowNetwork : IEventHandler
 
         // The component: channels reachable from the dirty ones through shared flows.
         var next = 0;
-        foreach (var c in _dirty)
+        foreach (var c in CollectionsMarshal.AsSpan(_dirty))
         {
             if (_channelStamp[c] != stamp)
             {
@@ -221,12 +255,15 @@ public sealed class FlowNetwork : IEventHandler
         while (next < _componentChannels.Count)
         {
             var c = _componentChannels[next++];
-            foreach (var id in _channelFlows[c])
+            foreach (var id in CollectionsMarshal.AsSpan(_channelFlows[c]))
             {
                 ref var f = ref _flows[id];
                 if (f.Stamp == stamp)
                     continue;
                 f.Stamp = stamp;
+                f.Remaining -= f.Rate * (now - f.LastUpdate);
+                f.LastUpdate = now;
+                f.Frozen = false;
                 _componentFlows.Add(id);
                 foreach (var c2 in f.Channels)
                 {
@@ -240,14 +277,7 @@ public sealed class FlowNetwork : IEventHandler
         }
         FlowsReallocated += _componentFlows.Count;
 
-        foreach (var id in _componentFlows)
-        {
-            ref var f = ref _flows[id];
-            f.Remaining -= f.Rate * (now - f.LastUpdate);
-            f.LastUpdate = now;
-            f.Frozen = false;
-        }
-        foreach (var c in _componentChannels)
+        foreach (var c in CollectionsMarshal.AsSpan(_componentChannels))
         {
             _residual[c] = _capacity[c];
             _unfrozen[c] = _channelFlows[c].Count;
@@ -258,7 +288,7 @@ public sealed class FlowNetwork : IEventHandler
         // a popped channel whose share has grown since it was pushed goes back in with its current share.
         var heap = _heap;
         heap.Clear();
-        foreach (var c in _componentChannels)
+        foreach (var c in CollectionsMarshal.AsSpan(_componentChannels))
         {
             if (_unfrozen[c] > 0)
                 heap.Enqueue(c, _residual[c] / _unfrozen[c]);
@@ -274,7 +304,7 @@ public sealed class FlowNetwork : IEventHandler
                 heap.Enqueue(bottleneck, share);
                 continue;
             }
-            foreach (var id in _channelFlows[bottleneck])
+            foreach (var id in CollectionsMarshal.AsSpan(_channelFlows[bottleneck]))
             {
                 ref var f = ref _flows[id];
                 if (f.Frozen)
@@ -291,7 +321,7 @@ public sealed class FlowNetwork : IEventHandler
 
         var horizon = _quantum > 0 ? now + _quantum : long.MaxValue;
         var tick = false;
-        foreach (var id in _componentFlows)
+        foreach (var id in CollectionsMarshal.AsSpan(_componentFlows))
         {
             ref var f = ref _flows[id];
             var unchanged = Math.Abs(f.NewRate - f.Rate) <= 1e-9 * f.Rate;
