@@ -30,30 +30,9 @@ internal static class ValidateCommand
         return cmd;
     }
 
-    private static double MeasureVerifyBytesPerSecond()
-    {
-        var block = new byte[3 << 20];
-        new Random(1).NextBytes(block);
-        var clock = System.Diagnostics.Stopwatch.StartNew();
-        long bytes = 0;
-        var ok = 0;
-        while (clock.ElapsedMilliseconds < 300)
-        {
-            ok += Fabric.MemoryPool.Catalog.PoolClient.Verify(block, 42) ? 1 : 0;
-            bytes += block.Length;
-        }
-        return (bytes + ok) / clock.Elapsed.TotalSeconds;
-    }
-
     private static async Task<int> RunAsync(string topologyPath, string preset, int tokens, double resident, string? keep)
     {
-        var loaded = TopologyLoader.LoadFile(topologyPath);
-        // The engine verifies every fetched expert (xxHash64) before use, after the read: model each fetch as the read
-        // followed by the verify, i.e. the calibrated link rate in series with this machine's hash rate.
-        var verify = MeasureVerifyBytesPerSecond();
-        var topology = new Topology.Topology(loaded.Name, loaded.Nodes,
-            [.. loaded.Links.Select(l => l.Kind is "shm" or "tcp" ? l with { Bandwidth = 1 / ((1 / l.Bandwidth) + (1 / verify)) } : l)], loaded.Calibration);
-        AnsiConsole.MarkupLine($"checksum verify (xxHash64, the engine's PoolClient.Verify) runs at {Units.FormatBandwidth(verify)} here; fetches pay read then verify.");
+        var topology = TopologyLoader.LoadFile(topologyPath);
         var bin = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, ".."));
         var config = Path.GetFileName(AppContext.BaseDirectory.TrimEnd('/'));
         var engineDll = Path.Combine(bin, "..", "Fabric.Engine.Cli", config, "fabric-engine.dll");
@@ -81,6 +60,13 @@ internal static class ValidateCommand
             {
                 var endpoint = endpoints.FirstOrDefault(e => e.StartsWith(scheme + "://", StringComparison.Ordinal))
                     ?? throw new FabricException($"fabric-pool printed no {scheme} endpoint.");
+                // Calibrate the link from the engine's own fetch path (read + verify into slot-sized buffers, the engine's
+                // concurrency), measured before and independently of the run being predicted.
+                var probe = await FetchPathProbe.MeasureAsync(endpoint, "sim:validate", slots, model.NumExpertsPerTok, rounds: 24).ConfigureAwait(false);
+                AnsiConsole.MarkupLine($"{scheme} fetch path: one {Units.FormatBytes(probe.ExpertBytes)} expert {Units.FormatDuration(probe.SoloNs)}, " +
+                    $"{probe.Concurrency} at once {Units.FormatDuration(probe.ConcurrentNs)} → link {Units.FormatBandwidth(probe.BytesPerSecond)}, latency {Units.FormatDuration(probe.LatencyNs)}");
+                var linked = new Topology.Topology(topology.Name, topology.Nodes,
+                    [.. topology.Links.Select(l => l.Kind == scheme ? l with { Bandwidth = probe.BytesPerSecond, LatencyNs = (long)probe.LatencyNs } : l)], topology.Calibration);
                 var trace = Path.Combine(dir, $"trace-{scheme}.jsonl");
                 var stats = Path.Combine(dir, $"stats-{scheme}.json");
                 AnsiConsole.MarkupLine($"recording over {Markup.Escape(endpoint)}...");
@@ -95,6 +81,8 @@ internal static class ValidateCommand
                 using var statsDoc = JsonDocument.Parse(await File.ReadAllTextAsync(stats).ConfigureAwait(false));
                 var measuredTps = statsDoc.RootElement.GetProperty("decode_tokens_per_second").GetDouble();
                 var measuredStall = statsDoc.RootElement.GetProperty("stall_ms").GetDouble() * 1e6;
+                AnsiConsole.MarkupLine($"{scheme} engine: {statsDoc.RootElement.GetProperty("fetches").GetInt64()} fetches, mean {statsDoc.RootElement.GetProperty("mean_fetch_ms").GetDouble():0.000} ms each " +
+                    $"(+{statsDoc.RootElement.GetProperty("mean_fetch_queued_ms").GetDouble():0.000} ms queued), compute {statsDoc.RootElement.GetProperty("compute_ms").GetDouble():0} ms, stall {measuredStall / 1e6:0} ms");
 
                 var workload = WorkloadLoader.Resolve(new WorkloadDocument
                 {
@@ -102,8 +90,8 @@ internal static class ValidateCommand
                     Engines = [new EnginePlacementDocument { Gpu = topology.Nodes.First(n => n.CanCompute).Name }],
                     Pool = [topology.Nodes.First(n => n.IsPool && topology.Links.Any(l => l.Kind == scheme && (l.A == n.Id || l.B == n.Id))).Name],
                     Routing = new RoutingDocument { Kind = "trace", Trace = trace },
-                }, topology, dir, $"validate-{scheme}");
-                var result = SimRunner.Run(topology, workload);
+                }, linked, dir, $"validate-{scheme}");
+                var result = SimRunner.Run(linked, workload);
                 var simTps = result.TotalTokensPerSecond;
                 var simStall = (double)result.StallNs;
                 var tpsError = (simTps - measuredTps) / measuredTps;

@@ -13,6 +13,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
 {
     private const int BeginVisitEvent = 0;
     private const int ComputeDoneEvent = 1;
+    private const int DenseDoneEvent = 2;
+    private const int ExpertDoneEvent = 3;
 
     private readonly SimWorld _world;
     private readonly Workload _workload;
@@ -28,6 +30,14 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private readonly ExpertAssignment[] _plan;
     private readonly ExpertAssignment[] _prefetchPlan;
     private readonly bool[] _waitingFor;
+    private readonly bool[] _landed;
+    private readonly int[] _order;
+    private int _orderCount;
+    private int _orderNext;
+    private int _stalledOn = -1;
+    private long _stallStart;
+    private long _expertNs;
+    private int _planCount;
     private readonly bool[] _mark;
     private readonly int[] _prediction;
     private int[] _current;
@@ -73,6 +83,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         _plan = new ExpertAssignment[_experts];
         _prefetchPlan = new ExpertAssignment[_experts];
         _waitingFor = new bool[_experts];
+        _landed = new bool[_experts];
+        _order = new int[_experts];
         _mark = new bool[_experts];
         _prediction = new int[_experts];
         var width = _routing.MaxRows * _topK;
@@ -98,12 +110,26 @@ public sealed class EngineModel : IEventHandler, IFlowListener
 
     public void OnEvent(int kind, int a, long b)
     {
-        if (kind == BeginVisitEvent)
-            BeginVisit();
-        else
-            ComputeDone();
+        switch (kind)
+        {
+            case BeginVisitEvent:
+                BeginVisit();
+                break;
+            case DenseDoneEvent:
+                DenseDone();
+                break;
+            case ExpertDoneEvent:
+                NextExpert();
+                break;
+            default:
+                ComputeDone();
+                break;
+        }
     }
 
+    // A visit runs as the engine's MoeEngine does: the dense part (attention, router) first; then the demand fetches
+    // and the prefetches are issued; the resident experts compute while they fly; then each fetched expert in turn is
+    // waited for (stall) and computed. Recorded compute time splits into dense and per-expert parts by the roofline.
     private void BeginVisit()
     {
         var now = _world.Simulation.Now;
@@ -114,10 +140,15 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         _currentCount = _nextCount;
         _currentRecordedNs = _nextRecordedNs;
 
-        var n = _pager.BeginLayer(_layer, _current.AsSpan(0, _currentCount), _plan);
-        _waiting = 0;
-        for (var i = 0; i < n; i++)
-            Apply(_plan[i], demand: true);
+        _planCount = _pager.BeginLayer(_layer, _current.AsSpan(0, _currentCount), _plan);
+        for (var i = 0; i < _planCount; i++)
+            _landed[_plan[i].Key.Expert] = false;
+        var distinct = _pager.CurrentExperts.Length;
+        var rows = _currentCount / _topK;
+        var compute = _currentRecordedNs >= 0 ? _currentRecordedNs : _cost.TimeNs(_layer, rows, distinct);
+        _expertNs = distinct == 0 ? 0 : (long)(compute * _cost.ExpertShare(_layer, rows, distinct) / distinct);
+        var dense = compute - (_expertNs * distinct);
+        Result.ComputeNs += compute;
 
         // Look one visit ahead: the next layer's routing is what a router prediction approximates.
         var (ns, nl) = _layer + 1 == _layers ? (_step + 1, 0) : (_step, _layer + 1);
@@ -130,6 +161,25 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         {
             _nextCount = 0;
         }
+        Result.Visits++;
+        _world.Simulation.Schedule(now + dense, this, DenseDoneEvent);
+    }
+
+    private void DenseDone()
+    {
+        _waiting = 0;
+        _orderCount = 0;
+        _orderNext = 0;
+        var hits = 0;
+        for (var i = 0; i < _planCount; i++)
+        {
+            if (_plan[i].Kind == AssignmentKind.Hit)
+                hits++;
+            else if (_plan[i].Kind is AssignmentKind.Fetch or AssignmentKind.Pending)
+                _order[_orderCount++] = _plan[i].Key.Expert;
+        }
+        for (var i = 0; i < _planCount; i++)
+            Apply(_plan[i], demand: true);
         if (_workload.Prefetch != "none")
         {
             var predicted = _pager.Prefetcher.WantsRouterPrediction ? Predict() : 0;
@@ -137,9 +187,48 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             for (var i = 0; i < m; i++)
                 Apply(_prefetchPlan[i], demand: false);
         }
-        Result.Visits++;
-        if (_waiting == 0)
-            AllResident();
+        // The resident experts compute while the fetches fly.
+        _world.Simulation.Schedule(_world.Simulation.Now + (hits * _expertNs), this, ExpertDoneEvent);
+    }
+
+    // The next fetched expert in plan order: compute it if it has landed, else stall until it does.
+    private void NextExpert()
+    {
+        if (_orderNext < _orderCount)
+        {
+            var e = _order[_orderNext];
+            if (!_landed[e])
+            {
+                _stalledOn = e;
+                _stallStart = _world.Simulation.Now;
+                return;
+            }
+            _orderNext++;
+            _world.Simulation.Schedule(_world.Simulation.Now + _expertNs, this, ExpertDoneEvent);
+            return;
+        }
+        if (_pager.DeferredCount > 0)
+        {
+            // More experts than slots in this visit: release the computed ones and fetch the rest.
+            foreach (var e in _pager.CurrentExperts)
+                _pager.Release(new ExpertKey(_layer, e));
+            var n = _pager.AssignDeferred(_plan);
+            _orderCount = 0;
+            _orderNext = 0;
+            for (var i = 0; i < n; i++)
+            {
+                if (_plan[i].Kind == AssignmentKind.Fetch)
+                    _landed[_plan[i].Key.Expert] = false;
+                if (_plan[i].Kind is AssignmentKind.Fetch or AssignmentKind.Pending)
+                    _order[_orderCount++] = _plan[i].Key.Expert;
+                Apply(_plan[i], demand: true);
+            }
+            if (_orderCount == 0 && _pager.DeferredCount > 0)
+                throw new InvalidOperationException($"Engine {Device.Name} cannot make progress: layer {_layer} needs more experts than its {_workload.Slots} slots can take.");
+            NextExpert();
+            return;
+        }
+        ComputeDone();
     }
 
     private void Apply(in ExpertAssignment a, bool demand)
@@ -199,35 +288,21 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     {
         var key = new ExpertKey((int)(tag / _experts), (int)(tag % _experts));
         _pager.FetchCompleted(key);
-        if (key.Layer == _layer && _waitingFor[key.Expert])
+        if (key.Layer == _layer)
         {
-            _waitingFor[key.Expert] = false;
-            if (--_waiting == 0)
-                AllResident();
+            if (_waitingFor[key.Expert])
+            {
+                _waitingFor[key.Expert] = false;
+                _waiting--;
+            }
+            _landed[key.Expert] = true;
+            if (_stalledOn == key.Expert)
+            {
+                _stalledOn = -1;
+                Result.StallNs += _world.Simulation.Now - _stallStart;
+                NextExpert();
+            }
         }
-    }
-
-    private void AllResident()
-    {
-        if (_pager.DeferredCount > 0)
-        {
-            // More experts than slots in this visit: release the computed ones and fetch the rest.
-            foreach (var e in _pager.CurrentExperts)
-                _pager.Release(new ExpertKey(_layer, e));
-            var n = _pager.AssignDeferred(_plan);
-            for (var i = 0; i < n; i++)
-                Apply(_plan[i], demand: true);
-            if (_waiting > 0)
-                return;
-            if (_pager.DeferredCount > 0)
-                throw new InvalidOperationException($"Engine {Device.Name} cannot make progress: layer {_layer} needs more experts than its {_workload.Slots} slots can take.");
-        }
-        var now = _world.Simulation.Now;
-        Result.StallNs += now - _visitStart;
-        var rows = _currentCount / _topK;
-        var compute = _currentRecordedNs >= 0 ? _currentRecordedNs : _cost.TimeNs(_layer, rows, _pager.CurrentExperts.Length);
-        Result.ComputeNs += compute;
-        _world.Simulation.Schedule(now + compute, this, ComputeDoneEvent);
     }
 
     private void ComputeDone()
