@@ -8,8 +8,8 @@ namespace Fabric.Sim.Cli;
 /// <summary>
 /// Measures the real engine's fetch path — <see cref="PoolSource.FetchExpertAsync"/> (1 MiB reads, xxHash64 verify)
 /// into a ring of slot-sized native buffers, each fetch started with <c>Task.Run</c> as the engine does — against a
-/// live pool endpoint, one fetch at a time and <c>concurrency</c> at a time. With a fluid link the two give the
-/// link's per-fetch latency L and bandwidth B: T1 = L + S/B and Tk = L + k·S/B.
+/// live pool endpoint, one fetch at a time and <c>concurrency</c> at a time (the time until the last lands). The engine's
+/// fetches are served in order, so the two give the per-fetch latency L and bandwidth B: T1 = L + S/B, Tk = L + k·S/B.
 /// </summary>
 internal static class FetchPathProbe
 {
@@ -47,11 +47,14 @@ internal static class FetchPathProbe
             return clock.Elapsed.TotalMilliseconds * 1e6;
         }
 
-        for (var i = 0; i < 4; i++)
+        // Warm up as a running engine is: every expert read once (the client's first touch of each page of a shm
+        // mapping faults), every slot written once.
+        for (var i = 0; i < Math.Max(config.TotalExperts, slots); i++)
             await RoundAsync(1).ConfigureAwait(false);
         var solo = new List<double>();
         var together = new List<double>();
-        for (var r = 0; r < rounds; r++)
+        var budget = Stopwatch.StartNew();
+        for (var r = 0; r < rounds || budget.Elapsed < MinimumTime; r++)
         {
             solo.Add(await RoundAsync(1).ConfigureAwait(false));
             together.Add(await RoundAsync(concurrency).ConfigureAwait(false));
@@ -72,6 +75,9 @@ internal static class FetchPathProbe
         }
         return new Result(t1, tk, concurrency, expertBytes, latency, bandwidth);
     }
+
+    // Long enough that a shared machine's scheduling noise averages out as it does over the recorded run.
+    private static readonly TimeSpan MinimumTime = TimeSpan.FromSeconds(1);
 
     private static double Mean(List<double> samples) => samples.Average();
 }

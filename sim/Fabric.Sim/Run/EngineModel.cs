@@ -31,6 +31,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private readonly ExpertAssignment[] _prefetchPlan;
     private readonly bool[] _waitingFor;
     private readonly bool[] _landed;
+    private readonly Queue<int> _fetchQueue = new();
+    private bool _fetchBusy;
     private readonly int[] _order;
     private int _orderCount;
     private int _orderNext;
@@ -275,8 +277,19 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private void StartFetch(ExpertKey key, bool demand)
     {
         var keyIndex = (key.Layer * _experts) + key.Expert;
-        var route = _routeByPool[keyIndex % _routeByPool.Length];
-        _world.Network.Start(route.Channels, route.LatencyNs, _expertBytes, this, keyIndex);
+        // The engine's fetch path serves its fetches in order (one pool connection, a tcp stream or two cores' worth of
+        // pool threads): a fetch issued while another is in flight has its request latency hidden behind that one and
+        // starts moving bytes when it ends, so the first lands after L + S/B and the k-th after L + k·S/B.
+        if (_fetchBusy)
+        {
+            _fetchQueue.Enqueue(keyIndex);
+        }
+        else
+        {
+            _fetchBusy = true;
+            var route = _routeByPool[keyIndex % _routeByPool.Length];
+            _world.Network.Start(route.Channels, route.LatencyNs, _expertBytes, this, keyIndex);
+        }
         Result.BytesFetched += _expertBytes;
         if (demand)
             Result.DemandFetches++;
@@ -287,6 +300,15 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     public void OnFlowCompleted(int flow, long tag)
     {
         var key = new ExpertKey((int)(tag / _experts), (int)(tag % _experts));
+        if (_fetchQueue.TryDequeue(out var queued))
+        {
+            var route = _routeByPool[queued % _routeByPool.Length];
+            _world.Network.Start(route.Channels, 0, _expertBytes, this, queued);
+        }
+        else
+        {
+            _fetchBusy = false;
+        }
         _pager.FetchCompleted(key);
         if (key.Layer == _layer)
         {
