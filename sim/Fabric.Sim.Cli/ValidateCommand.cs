@@ -61,12 +61,8 @@ internal static class ValidateCommand
                 var endpoint = endpoints.FirstOrDefault(e => e.StartsWith(scheme + "://", StringComparison.Ordinal))
                     ?? throw new FabricException($"fabric-pool printed no {scheme} endpoint.");
                 // Calibrate the link from the engine's own fetch path (read + verify into slot-sized buffers, the engine's
-                // concurrency), measured before and independently of the run being predicted.
-                var probe = await FetchPathProbe.MeasureAsync(endpoint, "sim:validate", slots, model.NumExpertsPerTok, rounds: 24).ConfigureAwait(false);
-                AnsiConsole.MarkupLine($"{scheme} fetch path: one {Units.FormatBytes(probe.ExpertBytes)} expert {Units.FormatDuration(probe.SoloNs)}, " +
-                    $"{probe.Concurrency} at once {Units.FormatDuration(probe.ConcurrentNs)} → link {Units.FormatBandwidth(probe.BytesPerSecond)}, latency {Units.FormatDuration(probe.LatencyNs)}");
-                var linked = new Topology.Topology(topology.Name, topology.Nodes,
-                    [.. topology.Links.Select(l => l.Kind == scheme ? l with { Bandwidth = probe.BytesPerSecond, LatencyNs = (long)probe.LatencyNs } : l)], topology.Calibration);
+                // concurrency), measured just before and just after — never from — the run being predicted.
+                var before = await FetchPathProbe.MeasureAsync(endpoint, "sim:validate", slots, model.NumExpertsPerTok, rounds: 24).ConfigureAwait(false);
                 var trace = Path.Combine(dir, $"trace-{scheme}.jsonl");
                 var stats = Path.Combine(dir, $"stats-{scheme}.json");
                 AnsiConsole.MarkupLine($"recording over {Markup.Escape(endpoint)}...");
@@ -78,6 +74,13 @@ internal static class ValidateCommand
                     if (code != 0)
                         throw new FabricException($"fabric-engine generate over {scheme} failed (exit {code}): {engine.Stderr.Trim()}");
                 }
+                var after = await FetchPathProbe.MeasureAsync(endpoint, "sim:validate", slots, model.NumExpertsPerTok, rounds: 24).ConfigureAwait(false);
+                var probe = FetchPathProbe.Combine(before, after);
+                AnsiConsole.MarkupLine($"{scheme} fetch path: one {Units.FormatBytes(probe.ExpertBytes)} expert {Units.FormatDuration(probe.SoloNs)}, " +
+                    $"{probe.Concurrency} at once {Units.FormatDuration(probe.ConcurrentNs)} (before {Units.FormatDuration(before.SoloNs)}, after {Units.FormatDuration(after.SoloNs)} for one) " +
+                    $"→ link {Units.FormatBandwidth(probe.BytesPerSecond)}, latency {Units.FormatDuration(probe.LatencyNs)}");
+                var linked = new Topology.Topology(topology.Name, topology.Nodes,
+                    [.. topology.Links.Select(l => l.Kind == scheme ? l with { Bandwidth = probe.BytesPerSecond, LatencyNs = (long)probe.LatencyNs } : l)], topology.Calibration);
                 using var statsDoc = JsonDocument.Parse(await File.ReadAllTextAsync(stats).ConfigureAwait(false));
                 var measuredTps = statsDoc.RootElement.GetProperty("decode_tokens_per_second").GetDouble();
                 var measuredStall = statsDoc.RootElement.GetProperty("stall_ms").GetDouble() * 1e6;
