@@ -31,8 +31,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private readonly ExpertAssignment[] _prefetchPlan;
     private readonly bool[] _waitingFor;
     private readonly bool[] _landed;
-    private readonly Queue<int> _fetchQueue = new();
-    private bool _fetchBusy;
+    private readonly Queue<int>[] _fetchQueue;
+    private readonly bool[] _fetchBusy;
     private readonly int[] _order;
     private int _orderCount;
     private int _orderNext;
@@ -81,6 +81,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _routeByPool[p] = world.Router.Find(poolNodes[p], device.Id)
                 ?? throw new Topology.TopologyException($"Engine on '{device.Name}' has no path to pool node '{world.Topology.Nodes[poolNodes[p]].Name}'.");
         }
+        _fetchQueue = [.. Enumerable.Range(0, poolNodes.Count).Select(_ => new Queue<int>())];
+        _fetchBusy = new bool[poolNodes.Count];
         _predictionRandom = new Random(workload.Seed * 31 + index);
         _plan = new ExpertAssignment[_experts];
         _prefetchPlan = new ExpertAssignment[_experts];
@@ -277,17 +279,19 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private void StartFetch(ExpertKey key, bool demand)
     {
         var keyIndex = (key.Layer * _experts) + key.Expert;
-        // The engine's fetch path serves its fetches in order (one pool connection, a tcp stream or two cores' worth of
-        // pool threads): a fetch issued while another is in flight has its request latency hidden behind that one and
-        // starts moving bytes when it ends, so the first lands after L + S/B and the k-th after L + k·S/B.
-        if (_fetchBusy)
+        // The engine's fetch path serves its fetches from one pool endpoint in order (one connection: a tcp stream, or
+        // pool threads on the cores it computes on): a fetch issued while another is in flight has its request latency
+        // hidden behind that one and moves its bytes when it ends, so the k-th of a burst lands after L + k·S/B.
+        // Fetches from different pool nodes proceed side by side.
+        var pool = keyIndex % _routeByPool.Length;
+        if (_fetchBusy[pool])
         {
-            _fetchQueue.Enqueue(keyIndex);
+            _fetchQueue[pool].Enqueue(keyIndex);
         }
         else
         {
-            _fetchBusy = true;
-            var route = _routeByPool[keyIndex % _routeByPool.Length];
+            _fetchBusy[pool] = true;
+            var route = _routeByPool[pool];
             _world.Network.Start(route.Channels, route.LatencyNs, _expertBytes, this, keyIndex);
         }
         Result.BytesFetched += _expertBytes;
@@ -300,15 +304,11 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     public void OnFlowCompleted(int flow, long tag)
     {
         var key = new ExpertKey((int)(tag / _experts), (int)(tag % _experts));
-        if (_fetchQueue.TryDequeue(out var queued))
-        {
-            var route = _routeByPool[queued % _routeByPool.Length];
-            _world.Network.Start(route.Channels, 0, _expertBytes, this, queued);
-        }
+        var pool = (int)(tag % _routeByPool.Length);
+        if (_fetchQueue[pool].TryDequeue(out var queued))
+            _world.Network.Start(_routeByPool[pool].Channels, 0, _expertBytes, this, queued);
         else
-        {
-            _fetchBusy = false;
-        }
+            _fetchBusy[pool] = false;
         _pager.FetchCompleted(key);
         if (key.Layer == _layer)
         {
