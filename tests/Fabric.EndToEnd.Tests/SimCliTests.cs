@@ -43,6 +43,32 @@ public sealed class SimCliTests
     }
 
     [Fact]
+    public async Task Validate_RecordsRealEngineOverShmAndTcp_CalibratesFromTheFetchPath_AndPrintsTheError()
+    {
+        var keep = Path.Combine(Path.GetTempPath(), "fabric-e2e-validate-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var (code, output, error) = await SimAsync($"validate --preset tiny --tokens 8 --keep \"{keep}\"");
+            Assert.True(code == 0, error);
+            foreach (var scheme in new[] { "shm", "tcp" })
+            {
+                Assert.Contains($"{scheme} fetch path: one ", output, StringComparison.Ordinal);
+                Assert.Contains($"{scheme} engine: ", output, StringComparison.Ordinal);
+                using var stats = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(keep, $"stats-{scheme}.json")));
+                Assert.True(stats.RootElement.GetProperty("fetches").GetInt64() > 0);
+                Assert.True(stats.RootElement.GetProperty("mean_fetch_ms").GetDouble() > 0);
+                Assert.True(File.Exists(Path.Combine(keep, $"trace-{scheme}.jsonl")));
+            }
+            Assert.Contains("simulated", output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(keep))
+                Directory.Delete(keep, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Run_MissingTopology_IsOneSentenceAndExit2()
     {
         var (code, _, error) = await SimAsync("run --topology nope.yaml --workload topologies/workloads/loopback-tiny.yaml");

@@ -28,31 +28,50 @@ public sealed class SimRunTests
         };
 
     [Fact]
-    public void Stall_IsLatencyPlusBytesOverBandwidth_ForEveryVisitThatMisses()
+    public void Stall_FollowsTheEnginesVisit_InOrderFetchesOverlappingExpertCompute()
     {
-        // One engine, one shm link, no prefetch: the misses of a visit share the link, so the visit waits
-        // latency + misses × expert bytes / bandwidth. Summed over the run that is the closed form below.
+        // One engine, one shm link, no prefetch. A visit (as MoeEngine runs it): dense part, then its m misses are
+        // fetched in order — the k-th lands L + k·S/B after they were issued — while its h resident experts compute
+        // (e each); then each fetched expert is waited for and computed. Summed over the run that is the closed form below.
         var t = Loopback();
         var w = Tiny(slots: 4);
         var world = new SimWorld(t);
-        var engine = new EngineModel(world, w, 0, t.Get("host"), [t.Get("pool_shm").Id]);
-        var missesPerVisit = new List<long>();
-        long lastMisses = 0;
+        var device = t.Get("host");
+        var engine = new EngineModel(world, w, 0, device, [t.Get("pool_shm").Id]);
+        var cost = new LayerCost(w.Model, device, w.ContextTokens, w.LayerOverheadNs);
+        var visits = new List<(int Layer, long Hits, long Misses)>();
+        long lastHits = 0, lastMisses = 0, lastVisits = 0;
+        var layer = 0;
         engine.Start();
         var sim = world.Simulation;
         var link = t.Links.Single(l => l.Kind == "shm");
         while (sim.Step())
         {
-            if (engine.Pager.Stats.Misses != lastMisses)
+            if (engine.Result.Visits != lastVisits)
             {
-                missesPerVisit.Add(engine.Pager.Stats.Misses - lastMisses);
-                lastMisses = engine.Pager.Stats.Misses;
+                var s = engine.Pager.Stats;
+                visits.Add((layer, s.Hits - lastHits, s.Misses - lastMisses));
+                (lastHits, lastMisses, lastVisits) = (s.Hits, s.Misses, engine.Result.Visits);
+                layer = (layer + 1) % w.Model.NumHiddenLayers;
             }
         }
-        var bytes = (double)ModelPresets.Tiny.ExpertBytes;
-        var expected = missesPerVisit.Sum(m => link.LatencyNs + (m * bytes / link.Bandwidth * 1e9));
-        Assert.True(missesPerVisit.Count > 10);
-        Assert.InRange(engine.Result.StallNs, expected - 1, expected + missesPerVisit.Count * 2);
+        var perExpertBytes = (double)ModelPresets.Tiny.ExpertBytes / link.Bandwidth * 1e9;
+        double expected = 0;
+        foreach (var (l, h, m) in visits)
+        {
+            var distinct = (int)(h + m);
+            var e = (double)(long)(cost.TimeNs(l, 1, distinct) * cost.ExpertShare(l, 1, distinct) / distinct);
+            var now = h * e;
+            for (var k = 1; k <= m; k++)
+            {
+                var landed = link.LatencyNs + (k * perExpertBytes);
+                expected += Math.Max(0, landed - now);
+                now = Math.Max(now, landed) + e;
+            }
+        }
+        Assert.True(visits.Count(v => v.Misses > 0) > 10);
+        Assert.True(expected > 0);
+        Assert.InRange(engine.Result.StallNs, expected - (visits.Count * 4), expected + (visits.Count * 4));
         Assert.Equal(engine.Pager.Stats.Misses * ModelPresets.Tiny.ExpertBytes, engine.Result.BytesFetched);
     }
 

@@ -5,6 +5,8 @@ public sealed class EngineCounters
 {
     private long _bytesFetched;
     private long _fetches;
+    private long _fetchNs;
+    private long _fetchQueuedNs;
 
     /// <summary>Bytes moved from the source for expert fetches after start-up (failed attempts included).</summary>
     public long BytesFetched => Interlocked.Read(ref _bytesFetched);
@@ -24,8 +26,22 @@ public sealed class EngineCounters
     /// <summary>Stall per layer.</summary>
     public long[] LayerStallNs { get; internal set; } = [];
 
+    /// <summary>Sum over completed fetches of the time from its start on a pool thread to verified bytes in the slot.</summary>
+    public long FetchNs => Interlocked.Read(ref _fetchNs);
+
+    /// <summary>Sum over fetches of the time from being issued to starting (thread-pool dispatch and waiting for a staging buffer).</summary>
+    public long FetchQueuedNs => Interlocked.Read(ref _fetchQueuedNs);
+
+    internal void AddFetchTiming(long queuedNs, long fetchNs)
+    {
+        Interlocked.Add(ref _fetchQueuedNs, queuedNs);
+        Interlocked.Add(ref _fetchNs, fetchNs);
+    }
+
     internal void ResetFetches()
     {
+        Interlocked.Exchange(ref _fetchNs, 0);
+        Interlocked.Exchange(ref _fetchQueuedNs, 0);
         Interlocked.Exchange(ref _bytesFetched, 0);
         Interlocked.Exchange(ref _fetches, 0);
     }

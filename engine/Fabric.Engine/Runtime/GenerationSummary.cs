@@ -37,6 +37,12 @@ public sealed record GenerationSummary
     public required long SlotBytes { get; init; }
     public required long DeviceBudgetBytes { get; init; }
     public required long FetchRetries { get; init; }
+
+    /// <summary>Mean time of one fetch (pool read + verify into the slot), from its start on a pool thread.</summary>
+    public required double MeanFetchMs { get; init; }
+
+    /// <summary>Mean time a fetch waited between being issued and starting (thread pool, staging buffers).</summary>
+    public required double MeanFetchQueuedMs { get; init; }
     public required long CorruptBlocks { get; init; }
     public required int[] Tokens { get; init; }
 
@@ -74,6 +80,8 @@ public sealed record GenerationSummary
             SlotBytes = engine.Plan.SlotBytes,
             DeviceBudgetBytes = engine.Device.Memory.CapacityBytes,
             FetchRetries = pool?.Retries ?? 0,
+            MeanFetchMs = engine.Counters.Fetches > 0 ? engine.Counters.FetchNs / 1e6 / engine.Counters.Fetches : 0,
+            MeanFetchQueuedMs = engine.Counters.Fetches > 0 ? engine.Counters.FetchQueuedNs / 1e6 / engine.Counters.Fetches : 0,
             CorruptBlocks = pool?.CorruptBlocks ?? 0,
             Tokens = result.Tokens,
         };

@@ -342,13 +342,15 @@ public sealed class MoeEngine : IAsyncDisposable
     {
         var key = a.Key;
         var slot = a.Slot;
-        _inFlight[key] = Task.Run(() => FetchIntoSlotAsync(key, slot, cancellationToken), cancellationToken);
+        var issued = _clock.ElapsedTicks;
+        _inFlight[key] = Task.Run(() => FetchIntoSlotAsync(key, slot, issued, cancellationToken), cancellationToken);
     }
 
-    private async Task<long> FetchIntoSlotAsync(ExpertKey key, int slot, CancellationToken cancellationToken)
+    private async Task<long> FetchIntoSlotAsync(ExpertKey key, int slot, long issued, CancellationToken cancellationToken)
     {
         await _stagingFree.WaitAsync(cancellationToken).ConfigureAwait(false);
         _staging.TryPop(out var staging);
+        var started = _clock.ElapsedTicks;
         try
         {
             // Host-visible slots (the CPU device) are read into directly; the slot stays "loading" — unusable — until
@@ -361,6 +363,7 @@ public sealed class MoeEngine : IAsyncDisposable
         }
         finally
         {
+            Counters.AddFetchTiming(TicksToNs(started - issued), TicksToNs(_clock.ElapsedTicks - started));
             _staging.Push(staging!);
             _stagingFree.Release();
         }

@@ -13,6 +13,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
 {
     private const int BeginVisitEvent = 0;
     private const int ComputeDoneEvent = 1;
+    private const int DenseDoneEvent = 2;
+    private const int ExpertDoneEvent = 3;
 
     private readonly SimWorld _world;
     private readonly Workload _workload;
@@ -28,6 +30,16 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private readonly ExpertAssignment[] _plan;
     private readonly ExpertAssignment[] _prefetchPlan;
     private readonly bool[] _waitingFor;
+    private readonly bool[] _landed;
+    private readonly Queue<int>[] _fetchQueue;
+    private readonly bool[] _fetchBusy;
+    private readonly int[] _order;
+    private int _orderCount;
+    private int _orderNext;
+    private int _stalledOn = -1;
+    private long _stallStart;
+    private long _expertNs;
+    private int _planCount;
     private readonly bool[] _mark;
     private readonly int[] _prediction;
     private int[] _current;
@@ -69,10 +81,14 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _routeByPool[p] = world.Router.Find(poolNodes[p], device.Id)
                 ?? throw new Topology.TopologyException($"Engine on '{device.Name}' has no path to pool node '{world.Topology.Nodes[poolNodes[p]].Name}'.");
         }
+        _fetchQueue = [.. Enumerable.Range(0, poolNodes.Count).Select(_ => new Queue<int>())];
+        _fetchBusy = new bool[poolNodes.Count];
         _predictionRandom = new Random(workload.Seed * 31 + index);
         _plan = new ExpertAssignment[_experts];
         _prefetchPlan = new ExpertAssignment[_experts];
         _waitingFor = new bool[_experts];
+        _landed = new bool[_experts];
+        _order = new int[_experts];
         _mark = new bool[_experts];
         _prediction = new int[_experts];
         var width = _routing.MaxRows * _topK;
@@ -98,12 +114,26 @@ public sealed class EngineModel : IEventHandler, IFlowListener
 
     public void OnEvent(int kind, int a, long b)
     {
-        if (kind == BeginVisitEvent)
-            BeginVisit();
-        else
-            ComputeDone();
+        switch (kind)
+        {
+            case BeginVisitEvent:
+                BeginVisit();
+                break;
+            case DenseDoneEvent:
+                DenseDone();
+                break;
+            case ExpertDoneEvent:
+                NextExpert();
+                break;
+            default:
+                ComputeDone();
+                break;
+        }
     }
 
+    // A visit runs as the engine's MoeEngine does: the dense part (attention, router) first; then the demand fetches
+    // and the prefetches are issued; the resident experts compute while they fly; then each fetched expert in turn is
+    // waited for (stall) and computed. Recorded compute time splits into dense and per-expert parts by the roofline.
     private void BeginVisit()
     {
         var now = _world.Simulation.Now;
@@ -114,10 +144,15 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         _currentCount = _nextCount;
         _currentRecordedNs = _nextRecordedNs;
 
-        var n = _pager.BeginLayer(_layer, _current.AsSpan(0, _currentCount), _plan);
-        _waiting = 0;
-        for (var i = 0; i < n; i++)
-            Apply(_plan[i], demand: true);
+        _planCount = _pager.BeginLayer(_layer, _current.AsSpan(0, _currentCount), _plan);
+        for (var i = 0; i < _planCount; i++)
+            _landed[_plan[i].Key.Expert] = false;
+        var distinct = _pager.CurrentExperts.Length;
+        var rows = _currentCount / _topK;
+        var compute = _currentRecordedNs >= 0 ? _currentRecordedNs : _cost.TimeNs(_layer, rows, distinct);
+        _expertNs = distinct == 0 ? 0 : (long)(compute * _cost.ExpertShare(_layer, rows, distinct) / distinct);
+        var dense = compute - (_expertNs * distinct);
+        Result.ComputeNs += compute;
 
         // Look one visit ahead: the next layer's routing is what a router prediction approximates.
         var (ns, nl) = _layer + 1 == _layers ? (_step + 1, 0) : (_step, _layer + 1);
@@ -130,6 +165,25 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         {
             _nextCount = 0;
         }
+        Result.Visits++;
+        _world.Simulation.Schedule(now + dense, this, DenseDoneEvent);
+    }
+
+    private void DenseDone()
+    {
+        _waiting = 0;
+        _orderCount = 0;
+        _orderNext = 0;
+        var hits = 0;
+        for (var i = 0; i < _planCount; i++)
+        {
+            if (_plan[i].Kind == AssignmentKind.Hit)
+                hits++;
+            else if (_plan[i].Kind is AssignmentKind.Fetch or AssignmentKind.Pending)
+                _order[_orderCount++] = _plan[i].Key.Expert;
+        }
+        for (var i = 0; i < _planCount; i++)
+            Apply(_plan[i], demand: true);
         if (_workload.Prefetch != "none")
         {
             var predicted = _pager.Prefetcher.WantsRouterPrediction ? Predict() : 0;
@@ -137,9 +191,48 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             for (var i = 0; i < m; i++)
                 Apply(_prefetchPlan[i], demand: false);
         }
-        Result.Visits++;
-        if (_waiting == 0)
-            AllResident();
+        // The resident experts compute while the fetches fly.
+        _world.Simulation.Schedule(_world.Simulation.Now + (hits * _expertNs), this, ExpertDoneEvent);
+    }
+
+    // The next fetched expert in plan order: compute it if it has landed, else stall until it does.
+    private void NextExpert()
+    {
+        if (_orderNext < _orderCount)
+        {
+            var e = _order[_orderNext];
+            if (!_landed[e])
+            {
+                _stalledOn = e;
+                _stallStart = _world.Simulation.Now;
+                return;
+            }
+            _orderNext++;
+            _world.Simulation.Schedule(_world.Simulation.Now + _expertNs, this, ExpertDoneEvent);
+            return;
+        }
+        if (_pager.DeferredCount > 0)
+        {
+            // More experts than slots in this visit: release the computed ones and fetch the rest.
+            foreach (var e in _pager.CurrentExperts)
+                _pager.Release(new ExpertKey(_layer, e));
+            var n = _pager.AssignDeferred(_plan);
+            _orderCount = 0;
+            _orderNext = 0;
+            for (var i = 0; i < n; i++)
+            {
+                if (_plan[i].Kind == AssignmentKind.Fetch)
+                    _landed[_plan[i].Key.Expert] = false;
+                if (_plan[i].Kind is AssignmentKind.Fetch or AssignmentKind.Pending)
+                    _order[_orderCount++] = _plan[i].Key.Expert;
+                Apply(_plan[i], demand: true);
+            }
+            if (_orderCount == 0 && _pager.DeferredCount > 0)
+                throw new InvalidOperationException($"Engine {Device.Name} cannot make progress: layer {_layer} needs more experts than its {_workload.Slots} slots can take.");
+            NextExpert();
+            return;
+        }
+        ComputeDone();
     }
 
     private void Apply(in ExpertAssignment a, bool demand)
@@ -186,8 +279,21 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private void StartFetch(ExpertKey key, bool demand)
     {
         var keyIndex = (key.Layer * _experts) + key.Expert;
-        var route = _routeByPool[keyIndex % _routeByPool.Length];
-        _world.Network.Start(route.Channels, route.LatencyNs, _expertBytes, this, keyIndex);
+        // The engine's fetch path serves its fetches from one pool endpoint in order (one connection: a tcp stream, or
+        // pool threads on the cores it computes on): a fetch issued while another is in flight has its request latency
+        // hidden behind that one and moves its bytes when it ends, so the k-th of a burst lands after L + k·S/B.
+        // Fetches from different pool nodes proceed side by side.
+        var pool = keyIndex % _routeByPool.Length;
+        if (_fetchBusy[pool])
+        {
+            _fetchQueue[pool].Enqueue(keyIndex);
+        }
+        else
+        {
+            _fetchBusy[pool] = true;
+            var route = _routeByPool[pool];
+            _world.Network.Start(route.Channels, route.LatencyNs, _expertBytes, this, keyIndex);
+        }
         Result.BytesFetched += _expertBytes;
         if (demand)
             Result.DemandFetches++;
@@ -198,36 +304,27 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     public void OnFlowCompleted(int flow, long tag)
     {
         var key = new ExpertKey((int)(tag / _experts), (int)(tag % _experts));
+        var pool = (int)(tag % _routeByPool.Length);
+        if (_fetchQueue[pool].TryDequeue(out var queued))
+            _world.Network.Start(_routeByPool[pool].Channels, 0, _expertBytes, this, queued);
+        else
+            _fetchBusy[pool] = false;
         _pager.FetchCompleted(key);
-        if (key.Layer == _layer && _waitingFor[key.Expert])
+        if (key.Layer == _layer)
         {
-            _waitingFor[key.Expert] = false;
-            if (--_waiting == 0)
-                AllResident();
+            if (_waitingFor[key.Expert])
+            {
+                _waitingFor[key.Expert] = false;
+                _waiting--;
+            }
+            _landed[key.Expert] = true;
+            if (_stalledOn == key.Expert)
+            {
+                _stalledOn = -1;
+                Result.StallNs += _world.Simulation.Now - _stallStart;
+                NextExpert();
+            }
         }
-    }
-
-    private void AllResident()
-    {
-        if (_pager.DeferredCount > 0)
-        {
-            // More experts than slots in this visit: release the computed ones and fetch the rest.
-            foreach (var e in _pager.CurrentExperts)
-                _pager.Release(new ExpertKey(_layer, e));
-            var n = _pager.AssignDeferred(_plan);
-            for (var i = 0; i < n; i++)
-                Apply(_plan[i], demand: true);
-            if (_waiting > 0)
-                return;
-            if (_pager.DeferredCount > 0)
-                throw new InvalidOperationException($"Engine {Device.Name} cannot make progress: layer {_layer} needs more experts than its {_workload.Slots} slots can take.");
-        }
-        var now = _world.Simulation.Now;
-        Result.StallNs += now - _visitStart;
-        var rows = _currentCount / _topK;
-        var compute = _currentRecordedNs >= 0 ? _currentRecordedNs : _cost.TimeNs(_layer, rows, _pager.CurrentExperts.Length);
-        Result.ComputeNs += compute;
-        _world.Simulation.Schedule(now + compute, this, ComputeDoneEvent);
     }
 
     private void ComputeDone()

@@ -42,6 +42,16 @@ public sealed class LayerCost
 
     public int TopK { get; }
 
+    /// <summary>
+    /// The share of <see cref="TimeNs"/> spent in the routed experts (the rest is attention, router, head, overhead):
+    /// how a visit's time (modelled or recorded) splits into the dense part before the experts and one part per expert.
+    /// </summary>
+    public double ExpertShare(int layer, int rows, int distinctExperts)
+    {
+        var total = TimeNs(layer, rows, distinctExperts);
+        return total <= 0 ? 0 : Roofline.TimeNs(_device, rows * TopK * _expertFlopsPerRoute, distinctExperts * _expertBytes) / (double)total;
+    }
+
     /// <summary>Nanoseconds for <paramref name="rows"/> token positions at <paramref name="layer"/> using <paramref name="distinctExperts"/> experts.</summary>
     public long TimeNs(int layer, int rows, int distinctExperts)
     {
