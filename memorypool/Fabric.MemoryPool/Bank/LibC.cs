@@ -9,7 +9,6 @@ internal static unsafe partial class LibC
     public const int ProtWrite = 0x2;
     public const int MapPrivate = 0x02;
     public const int MapAnonymous = 0x20;
-    public const int MapPopulate = 0x8000;
     public const int MadvPopulateWrite = 23;
     public static readonly nint MapFailed = -1;
 

@@ -9,7 +9,6 @@ internal static unsafe partial class LibC
     public const int ProtRead = 0x1;
     public const int ProtWrite = 0x2;
     public const int MapShared = 0x01;
-    public const int MapPopulate = 0x8000;
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
@@ -31,14 +30,10 @@ internal sealed unsafe class MappedMemory : SafeHandleZeroOrMinusOneIsInvalid
 
     public byte* Pointer => (byte*)handle;
 
-    /// <summary>
-    /// Maps <paramref name="length"/> bytes of <paramref name="file"/>; throws <see cref="IOException"/> with errno text on
-    /// failure. A writable mapping is pre-faulted in one call: the owner is about to fill all of it, and one fault per
-    /// 4 KiB page made loading a bank into /dev/shm several times slower.
-    /// </summary>
+    /// <summary>Maps <paramref name="length"/> bytes of <paramref name="file"/>; throws <see cref="IOException"/> with errno text on failure.</summary>
     public static MappedMemory Map(SafeFileHandle file, long length, bool writable)
     {
-        var address = LibC.Mmap(0, (nuint)length, writable ? LibC.ProtRead | LibC.ProtWrite : LibC.ProtRead, writable ? LibC.MapShared | LibC.MapPopulate : LibC.MapShared,
+        var address = LibC.Mmap(0, (nuint)length, writable ? LibC.ProtRead | LibC.ProtWrite : LibC.ProtRead, LibC.MapShared,
             (int)file.DangerousGetHandle(), 0);
         if (address == -1)
             throw new IOException($"mmap of {length} bytes failed: {Marshal.GetLastPInvokeErrorMessage()}");
