@@ -38,7 +38,7 @@ public sealed class RdmaFabricServer : IFabricServer
             throw new EndpointException($"{listen} is not an rdma:// endpoint.");
         RdmaDevices.EnsureUsable(listen);
         options ??= FabricServerOptions.Default;
-        var address = await SocketAddresses.ResolveAsync(listen, cancellationToken).ConfigureAwait(false);
+        var address = await EndpointAddresses.ResolveAsync(listen, cancellationToken).ConfigureAwait(false);
         var listener = RdmaListener.Start(listen, address, store, options);
         try
         {

@@ -27,20 +27,4 @@ internal static class SocketAddresses
         }
         return native;
     }
-
-    public static async ValueTask<IPAddress> ResolveAsync(FabricEndpoint endpoint, CancellationToken cancellationToken)
-    {
-        if (IPAddress.TryParse(endpoint.Host, out var address))
-            return address;
-        try
-        {
-            var addresses = await Dns.GetHostAddressesAsync(endpoint.Host, cancellationToken).ConfigureAwait(false);
-            return addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault()
-                ?? throw new EndpointException($"The host of {endpoint} has no address.");
-        }
-        catch (SocketException e)
-        {
-            throw new EndpointException($"The host of {endpoint} does not resolve: {e.Message.TrimEnd('.')}.", e);
-        }
-    }
 }

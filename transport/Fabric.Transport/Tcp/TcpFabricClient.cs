@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Fabric.Transport.Wire;
 
 namespace Fabric.Transport;
@@ -24,7 +23,7 @@ public sealed class TcpFabricClient : IFabricClient
         ArgumentNullException.ThrowIfNull(endpoint);
         if (endpoint.Scheme != "tcp")
             throw new EndpointException($"{endpoint} is not a tcp:// endpoint.");
-        var address = await TcpAddresses.ResolveAsync(endpoint, cancellationToken).ConfigureAwait(false);
+        var address = await EndpointAddresses.ResolveAsync(endpoint, cancellationToken).ConfigureAwait(false);
         var connection = await FramedClient.ConnectAsync(new IPEndPoint(address, endpoint.Port), endpoint, options ?? FabricClientOptions.Default, cancellationToken).ConfigureAwait(false);
         return new TcpFabricClient(connection);
     }
@@ -39,24 +38,4 @@ public sealed class TcpFabricClient : IFabricClient
         _connection.CallAsync(request, cancellationToken);
 
     public ValueTask DisposeAsync() => _connection.DisposeAsync();
-}
-
-/// <summary>Turns the host of a tcp:// endpoint into an address, with one-sentence errors.</summary>
-internal static class TcpAddresses
-{
-    public static async ValueTask<IPAddress> ResolveAsync(FabricEndpoint endpoint, CancellationToken cancellationToken)
-    {
-        if (IPAddress.TryParse(endpoint.Host, out var address))
-            return address;
-        try
-        {
-            var addresses = await Dns.GetHostAddressesAsync(endpoint.Host, cancellationToken).ConfigureAwait(false);
-            return addresses.FirstOrDefault(a => a.AddressFamily == AddressFamily.InterNetwork) ?? addresses.FirstOrDefault()
-                ?? throw new EndpointException($"The host of {endpoint} has no address.");
-        }
-        catch (SocketException e)
-        {
-            throw new EndpointException($"The host of {endpoint} does not resolve: {e.Message.TrimEnd('.')}.", e);
-        }
-    }
 }

@@ -32,7 +32,7 @@ public sealed class TcpFabricServer : IFabricServer
         ArgumentNullException.ThrowIfNull(store);
         if (listen.Scheme != "tcp")
             throw new EndpointException($"{listen} is not a tcp:// endpoint.");
-        var address = await TcpAddresses.ResolveAsync(listen, cancellationToken).ConfigureAwait(false);
+        var address = await EndpointAddresses.ResolveAsync(listen, cancellationToken).ConfigureAwait(false);
         var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
