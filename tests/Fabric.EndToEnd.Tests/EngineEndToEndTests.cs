@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 
 namespace Fabric.EndToEnd.Tests;
@@ -10,21 +9,8 @@ public sealed class EngineEndToEndTests : IClassFixture<PoolModel>
 
     public EngineEndToEndTests(PoolModel model) => _model = model;
 
-    private static async Task<(int Code, string Stdout, string Stderr)> EngineAsync(string arguments)
-    {
-        var info = new ProcessStartInfo("dotnet", $"\"{Path.Combine(AppContext.BaseDirectory, "fabric-engine.dll")}\" {arguments}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Stdout, string Stderr)> EngineAsync(string arguments) =>
+        ChildProgram.RunAsync("fabric-engine", arguments);
 
     [Fact]
     public async Task Generate_PagingFromAPoolOverTcpAndShm_PrintsTheAllResidentTokens_AndWritesStatsAndTrace()

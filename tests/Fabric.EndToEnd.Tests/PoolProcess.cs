@@ -92,21 +92,8 @@ public sealed partial class PoolProcess : IAsyncDisposable
     }
 
     /// <summary>Runs <c>fabric-pool ARGS</c> to completion: (exit code, stdout, stderr).</summary>
-    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string arguments)
-    {
-        var info = new ProcessStartInfo("dotnet", $"\"{Path.Combine(AppContext.BaseDirectory, "fabric-pool.dll")}\" {arguments}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    public static Task<(int Code, string Stdout, string Stderr)> RunAsync(string arguments) =>
+        ChildProgram.RunAsync("fabric-pool", arguments);
 
     /// <summary>Sends SIGTERM and waits for the exit code.</summary>
     public async Task<int> TerminateAsync(TimeSpan timeout)

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Fabric.EndToEnd.Tests;
 
 /// <summary>fabric-sim as a child process: a run on a shipped topology, and bad input as one sentence.</summary>
@@ -8,20 +6,8 @@ public sealed class SimCliTests
     private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
         Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
 
-    private static async Task<(int Code, string Out, string Err)> SimAsync(string arguments)
-    {
-        var info = new ProcessStartInfo("dotnet", $"\"{Path.Combine(AppContext.BaseDirectory, "fabric-sim.dll")}\" {arguments}")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Repo(),
-        };
-        using var process = Process.Start(info)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<(int Code, string Stdout, string Stderr)> SimAsync(string arguments) =>
+        ChildProgram.RunAsync("fabric-sim", arguments, workingDirectory: Repo());
 
     [Fact]
     public async Task Run_LoopbackTiny_PrintsTokensPerSecondAndWritesJson()

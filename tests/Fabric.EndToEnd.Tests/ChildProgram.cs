@@ -1,0 +1,25 @@
+using System.Diagnostics;
+
+namespace Fabric.EndToEnd.Tests;
+
+/// <summary>Runs one of Fabric's programs (fabric-pool, fabric-engine, fabric-sim) to completion as a child process.</summary>
+public static class ChildProgram
+{
+    /// <summary>Runs <c>dotnet PROGRAM.dll ARGS</c> from beside the test assembly: (exit code, stdout, stderr); at most 60 s.</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> RunAsync(string program, string arguments, string? workingDirectory = null)
+    {
+        var info = new ProcessStartInfo("dotnet", $"\"{Path.Combine(AppContext.BaseDirectory, program + ".dll")}\" {arguments}")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? "",
+        };
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await process.WaitForExitAsync(timeout.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+}
