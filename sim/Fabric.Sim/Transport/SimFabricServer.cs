@@ -64,11 +64,7 @@ public sealed class SimFabricServer : IFabricServer
     /// <summary>Stops accepting, lets in-flight reads finish, then ends every session.</summary>
     public async Task StopAsync(CancellationToken cancellationToken = default)
     {
-        _accepting = false;
-        Fabric.Unregister(this);
-        SimFabricClient[] clients;
-        lock (_gate)
-            clients = [.. _clients];
+        var clients = StopAccepting();
         foreach (var c in clients)
             await c.DrainAsync(cancellationToken).ConfigureAwait(false);
         foreach (var c in clients)
@@ -78,13 +74,17 @@ public sealed class SimFabricServer : IFabricServer
     /// <summary>Ends the server at once, as a crash would: pending reads fail with PeerGone.</summary>
     public void Abort()
     {
+        foreach (var c in StopAccepting())
+            c.Drop(ReadStatus.PeerGone);
+    }
+
+    /// <summary>Refuses new clients, leaves the fabric's registry, and returns the clients connected now.</summary>
+    private SimFabricClient[] StopAccepting()
+    {
         _accepting = false;
         Fabric.Unregister(this);
-        SimFabricClient[] clients;
         lock (_gate)
-            clients = [.. _clients];
-        foreach (var c in clients)
-            c.Drop(ReadStatus.PeerGone);
+            return [.. _clients];
     }
 
     public async ValueTask DisposeAsync() => await StopAsync().ConfigureAwait(false);
