@@ -101,21 +101,16 @@ public sealed class PoolSource : IWeightSource
     public async ValueTask ReadDenseAsync(string name, Memory<byte> destination, CancellationToken cancellationToken)
     {
         var reference = _reference.FindDense(name) ?? throw new FabricException($"The pool's catalog has no dense tensor {name}.");
-        await ReadVerifiedAsync(
-            c => c.FindDense(name) is { } d ? (d.RegionId, d.Offset, d.Length) : null,
-            reference.Checksum, destination[..checked((int)reference.Length)], $"dense tensor {name}", cancellationToken).ConfigureAwait(false);
+        await ReadVerifiedAsync(PoolBlock.Dense(name), reference.Checksum, destination[..checked((int)reference.Length)], cancellationToken).ConfigureAwait(false);
     }
 
     public ValueTask<long> FetchExpertAsync(ExpertKey key, Memory<byte> staging, CancellationToken cancellationToken)
     {
         var reference = _reference.GetExpert(key.Layer, key.Expert);
-        return ReadVerifiedAsync(
-            c => c.GetExpert(key.Layer, key.Expert) is { } x ? (x.RegionId, x.Offset, x.Length) : null,
-            reference.Checksum, staging[..checked((int)reference.Length)], $"expert {key.Layer}/{key.Expert}", cancellationToken);
+        return ReadVerifiedAsync(PoolBlock.Expert(key), reference.Checksum, staging[..checked((int)reference.Length)], cancellationToken);
     }
 
-    private async ValueTask<long> ReadVerifiedAsync(Func<CatalogReply, (uint Region, long Offset, long Length)?> locate, ulong checksum,
-        Memory<byte> destination, string what, CancellationToken cancellationToken)
+    private async ValueTask<long> ReadVerifiedAsync(PoolBlock block, ulong checksum, Memory<byte> destination, CancellationToken cancellationToken)
     {
         long moved = 0;
         var attempts = (2 * _endpoints.Length) + 2;
@@ -127,7 +122,7 @@ public sealed class PoolSource : IWeightSource
             var (client, generation) = await CurrentAsync(cancellationToken).ConfigureAwait(false);
             if (client is null)
                 break;
-            var where = locate(client.Catalog);
+            var where = block.Locate(client.Catalog);
             if (where is not { } w || w.Length != destination.Length)
             {
                 last = $"{client.Transport.Endpoint} serves a different model";
@@ -151,7 +146,7 @@ public sealed class PoolSource : IWeightSource
             last = $"{client.Transport.Endpoint}: {status.Describe()}";
             await InvalidateAsync(generation, moveOn: status is not (ReadStatus.PeerGone or ReadStatus.TimedOut)).ConfigureAwait(false);
         }
-        throw new FabricException($"Could not fetch {what} from any pool endpoint ({string.Join(", ", _endpoints)}): {last}.");
+        throw new FabricException($"Could not fetch {block} from any pool endpoint ({string.Join(", ", _endpoints)}): {last}.");
     }
 
     /// <summary>Bytes per read when a block is split so that hashing each piece overlaps the arrival of the next.</summary>
@@ -264,4 +259,23 @@ public sealed class PoolSource : IWeightSource
         _client = null;
         _gate.Dispose();
     }
+}
+
+/// <summary>
+/// The block a read asks the pool for — an expert or a dense tensor — found afresh in each endpoint's catalog. A value,
+/// so that a fetch allocates no closure and formats no description unless it finally fails.
+/// </summary>
+internal readonly record struct PoolBlock(ExpertKey Key, string? DenseName)
+{
+    public static PoolBlock Expert(ExpertKey key) => new(key, null);
+
+    public static PoolBlock Dense(string name) => new(default, name);
+
+    /// <summary>Where <paramref name="catalog"/> places the block, or null when it has no such block.</summary>
+    public (uint Region, long Offset, long Length)? Locate(CatalogReply catalog) =>
+        DenseName is { } name
+            ? catalog.FindDense(name) is { } d ? (d.RegionId, d.Offset, d.Length) : null
+            : catalog.GetExpert(Key.Layer, Key.Expert) is { } x ? (x.RegionId, x.Offset, x.Length) : null;
+
+    public override string ToString() => DenseName is { } name ? $"dense tensor {name}" : $"expert {Key.Layer}/{Key.Expert}";
 }
