@@ -11,54 +11,35 @@ public interface IFlowListener
 
 /// <summary>
 /// Transfers as fluid flows over directed channels with max-min fair sharing. A flow waits the latency of its path,
-/// then joins every channel it crosses; the rates of all flows are the max-min fair allocation (progressive filling),
-/// recomputed when a flow joins or leaves, only over the component of flows and channels that the change can reach,
-/// and at most once per nanosecond however many flows change in it.
+/// then joins every channel it crosses; the rates of all flows are the max-min fair allocation, recomputed when a flow
+/// joins or leaves (at most once per nanosecond however many change in it).
+/// <para>
+/// Two things keep this cheap at thousands of flows. (1) Incremental exact recomputation (<see cref="MaxMinFill"/>):
+/// only the flows on the channels that changed are re-filled, the others held at their rates, and the region grows
+/// only where the max-min conditions would break. (2) Bottleneck groups: every flow whose bottleneck is channel c
+/// moves at c's one fair share, so the group keeps a count of bytes each member has moved (its virtual clock) and a
+/// heap of its members' finishing counts; a change of share is one update and one event, not one per flow.
+/// </para>
 /// Capacities in bytes/s on the outside, bytes/ns inside.
 /// </summary>
 public sealed class FlowNetwork : IEventHandler
 {
     private const int Activate = 0;
-    private const int Complete = 1;
+    private const int GroupDue = 1;
     private const int Reallocate = 2;
     private const double DoneBytes = 1e-3;
 
     private readonly Simulation _sim;
-    private readonly double[] _capacity;
-    private readonly List<int>[] _channelFlows;
-    private readonly double[] _bytesCarried;
-    private readonly int[] _channelStamp;
-    private readonly double[] _residual;
-    private readonly int[] _unfrozen;
+    private readonly long _quantum;
+    private readonly ChannelState _channels;
+    private readonly BottleneckGroups _groups;
+    private readonly MaxMinFill _fill;
     private readonly List<int> _dirty = [];
-    private readonly List<int> _componentChannels = [];
-    private readonly List<int> _componentFlows = [];
     private readonly Stack<int> _freeIds = new();
-    private readonly PriorityQueue<int, double> _heap = new();
     private FlowState[] _flows = new FlowState[256];
     private int _flowCount;
-    private int _stamp;
     private bool _reallocateScheduled;
-    private readonly long _quantum;
-
-    private struct FlowState
-    {
-        public int[] Channels;
-        public int[] Positions; // index of this flow in each of its channels' flow lists (O(1) removal)
-        public double Remaining;
-        public double Rate;
-        public double NewRate;
-        public bool Scheduled;
-        public long LastUpdate;
-        public int Version;
-        public int Stamp;
-        public bool Active;
-        public bool Frozen;
-        public bool InUse;
-        public IFlowListener Listener;
-        public long Tag;
-        public long Bytes;
-    }
+    public static long DebugFills, DebugSeen, DebugGrowHeld, DebugGrowOther;
 
     /// <param name="sim">The simulation whose clock drives the flows.</param>
     /// <param name="capacityBytesPerSecond">Capacity of every directed channel, indexed by channel id.</param>
@@ -66,34 +47,28 @@ public sealed class FlowNetwork : IEventHandler
     /// approximation for very large runs: a flow joins or frees its share at the next boundary). 0 is exact.</param>
     public FlowNetwork(Simulation sim, IReadOnlyList<double> capacityBytesPerSecond, long rateQuantumNs = 0)
     {
-        _quantum = rateQuantumNs;
         _sim = sim;
-        var n = capacityBytesPerSecond.Count;
-        _capacity = new double[n];
-        _channelFlows = new List<int>[n];
-        _bytesCarried = new double[n];
-        _channelStamp = new int[n];
-        _residual = new double[n];
-        _unfrozen = new int[n];
-        for (var c = 0; c < n; c++)
-        {
-            _capacity[c] = capacityBytesPerSecond[c] / 1e9;
-            _channelFlows[c] = [];
-        }
+        _quantum = rateQuantumNs;
+        _channels = new ChannelState(capacityBytesPerSecond);
+        _groups = new BottleneckGroups(_channels.Count);
+        _fill = new MaxMinFill(_channels);
     }
 
     /// <summary>Flows started and not yet completed.</summary>
     public int LiveFlows => _flowCount - _freeIds.Count;
 
     /// <summary>Bytes each channel has carried (completed flows only), for utilisation reports.</summary>
-    public ReadOnlySpan<double> BytesCarried => _bytesCarried;
+    public ReadOnlySpan<double> BytesCarried => _channels.BytesCarried;
 
     /// <summary>How many times the fair shares were recomputed, and how many flows those recomputations touched.</summary>
     public long Reallocations { get; private set; }
     public long FlowsReallocated { get; private set; }
 
     /// <summary>The current rate of a live flow in bytes/s (0 while it waits out its latency).</summary>
-    public double RateOf(int flow) => _flows[flow].Rate * 1e9;
+    public double RateOf(int flow) => _flows[flow].Group < 0 ? 0 : _groups.Rate[_flows[flow].Group] * 1e9;
+
+    /// <summary>True while a flow is past its latency and moving bytes (or waiting for its first share).</summary>
+    public bool IsTransferring(int flow) => _flows[flow].InUse && _flows[flow].Active;
 
     /// <summary>
     /// Starts moving <paramref name="bytes"/> over <paramref name="channels"/> (the array is kept, not copied: share
@@ -114,9 +89,8 @@ public sealed class FlowNetwork : IEventHandler
         f.Channels = channels;
         f.Remaining = bytes;
         f.Bytes = bytes;
-        f.Rate = 0;
+        f.Group = -1;
         f.Version++;
-        f.Scheduled = false;
         f.Active = false;
         f.InUse = true;
         f.Listener = listener;
@@ -132,8 +106,8 @@ public sealed class FlowNetwork : IEventHandler
             case Activate:
                 OnActivate(a, (int)b);
                 break;
-            case Complete:
-                OnComplete(a, (int)b);
+            case GroupDue:
+                OnGroupDue(a, (int)b);
                 break;
             default:
                 _reallocateScheduled = false;
@@ -153,31 +127,49 @@ public sealed class FlowNetwork : IEventHandler
             return;
         }
         f.Active = true;
-        f.LastUpdate = _sim.Now;
         var channels = f.Channels;
         if (f.Positions is null || f.Positions.Length < channels.Length)
             f.Positions = new int[channels.Length];
         for (var k = 0; k < channels.Length; k++)
         {
             var c = channels[k];
-            f.Positions[k] = _channelFlows[c].Count;
-            _channelFlows[c].Add(id);
+            f.Positions[k] = _channels.Flows[c].Count;
+            _channels.Flows[c].Add(id);
             _dirty.Add(c);
         }
         ScheduleReallocation();
     }
 
-    private void OnComplete(int id, int version)
+    // The group's earliest finisher is due: complete every member that has moved all its bytes.
+    private void OnGroupDue(int group, int version)
+    {
+        if (!_groups.TakeDue(group, version))
+            return;
+        var now = _sim.Now;
+        _groups.Advance(group, now);
+        while (_groups.TryPeekEarliest(group, _flows, out var id, out var finishAt)
+            && finishAt - _groups.Served[group] <= DoneBytes + (1e-12 * finishAt))
+        {
+            _groups.PopEarliest(group);
+            Complete(id);
+        }
+        _groups.ScheduleDue(group, _flows, now, _sim, this, GroupDue);
+    }
+
+    private void Complete(int id)
     {
         ref var f = ref _flows[id];
-        if (!f.InUse || f.Version != version)
-            return;
+        var rate = _groups.Rate[f.Group];
+        _groups.Members[f.Group]--;
+        f.Group = -1;
         var channels = f.Channels;
         for (var k = 0; k < channels.Length; k++)
         {
             var c = channels[k];
             RemoveFromChannel(c, f.Positions[k]);
-            _bytesCarried[c] += f.Bytes;
+            f.Positions[k] = -1; // a later crossing of the same channel must not match this one's old position
+            _channels.Load[c] -= rate;
+            _channels.BytesCarried[c] += f.Bytes;
             _dirty.Add(c);
         }
         f.Active = false;
@@ -188,7 +180,7 @@ public sealed class FlowNetwork : IEventHandler
     /// <summary>Swap-removes the flow at <paramref name="position"/> of channel <paramref name="c"/>'s list.</summary>
     private void RemoveFromChannel(int c, int position)
     {
-        var list = _channelFlows[c];
+        var list = _channels.Flows[c];
         var last = list.Count - 1;
         if (position != last)
         {
@@ -236,121 +228,47 @@ public sealed class FlowNetwork : IEventHandler
         if (_dirty.Count == 0)
             return;
         Reallocations++;
-        var stamp = ++_stamp;
         var now = _sim.Now;
-        _componentChannels.Clear();
-        _componentFlows.Clear();
-
-        // The component: channels reachable from the dirty ones through shared flows.
-        var next = 0;
-        foreach (var c in CollectionsMarshal.AsSpan(_dirty))
-        {
-            if (_channelStamp[c] != stamp)
-            {
-                _channelStamp[c] = stamp;
-                _componentChannels.Add(c);
-            }
-        }
+        var changed = _fill.Run(_flows, _groups, CollectionsMarshal.AsSpan(_dirty));
         _dirty.Clear();
-        while (next < _componentChannels.Count)
-        {
-            var c = _componentChannels[next++];
-            foreach (var id in CollectionsMarshal.AsSpan(_channelFlows[c]))
-            {
-                ref var f = ref _flows[id];
-                if (f.Stamp == stamp)
-                    continue;
-                f.Stamp = stamp;
-                f.Remaining -= f.Rate * (now - f.LastUpdate);
-                f.LastUpdate = now;
-                f.Frozen = false;
-                _componentFlows.Add(id);
-                foreach (var c2 in f.Channels)
-                {
-                    if (_channelStamp[c2] != stamp)
-                    {
-                        _channelStamp[c2] = stamp;
-                        _componentChannels.Add(c2);
-                    }
-                }
-            }
-        }
-        FlowsReallocated += _componentFlows.Count;
+        FlowsReallocated += changed.Length;
+        ApplyRates(changed, now);
+    }
 
-        foreach (var c in CollectionsMarshal.AsSpan(_componentChannels))
-        {
-            _residual[c] = _capacity[c];
-            _unfrozen[c] = _channelFlows[c].Count;
-        }
-
-        // Progressive filling: the channel with the smallest fair share fixes the rate of every flow through it.
-        // Freezing a flow at the smallest share never lowers another channel's share, so a lazy min-heap works:
-        // a popped channel whose share has grown since it was pushed goes back in with its current share.
-        var heap = _heap;
-        heap.Clear();
-        foreach (var c in CollectionsMarshal.AsSpan(_componentChannels))
-        {
-            if (_unfrozen[c] > 0)
-                heap.Enqueue(c, _residual[c] / _unfrozen[c]);
-        }
-        while (heap.TryDequeue(out var bottleneck, out var key))
-        {
-            var n = _unfrozen[bottleneck];
-            if (n == 0)
-                continue;
-            var share = Math.Max(_residual[bottleneck], 0) / n;
-            if (share > key * (1 + 1e-12) + 1e-15)
-            {
-                heap.Enqueue(bottleneck, share);
-                continue;
-            }
-            foreach (var id in CollectionsMarshal.AsSpan(_channelFlows[bottleneck]))
-            {
-                ref var f = ref _flows[id];
-                if (f.Frozen)
-                    continue;
-                f.Frozen = true;
-                f.NewRate = Math.Max(share, 1e-12);
-                foreach (var c in f.Channels)
-                {
-                    _residual[c] -= share;
-                    _unfrozen[c]--;
-                }
-            }
-        }
-
-        var horizon = _quantum > 0 ? now + _quantum : long.MaxValue;
-        var tick = false;
-        foreach (var id in CollectionsMarshal.AsSpan(_componentFlows))
+    // Moves each re-filled flow into the group of its new bottleneck (keeping the bytes it has left), updates the
+    // channel loads, sets each touched group's share and reschedules its next completion.
+    private void ApplyRates(ReadOnlySpan<int> refilled, long now)
+    {
+        var touched = _fill.TouchedGroups(_flows, refilled);
+        foreach (var g in touched)
+            _groups.Advance(g, now);
+        foreach (var id in refilled)
         {
             ref var f = ref _flows[id];
-            var unchanged = Math.Abs(f.NewRate - f.Rate) <= 1e-9 * f.Rate;
-            f.Rate = f.NewRate;
-            var finish = f.Remaining <= DoneBytes ? now : now + (long)Math.Ceiling(f.Remaining / f.Rate);
-            if (finish > horizon)
+            var oldRate = f.Group < 0 ? 0 : _groups.Rate[f.Group];
+            if (f.NewGroup != f.Group)
             {
-                // Quantised mode: a flow that cannot finish before the next boundary gets no event of its own; the
-                // boundary's recomputation looks at it again.
-                if (f.Scheduled)
+                var remaining = f.Group < 0 ? f.Remaining : f.FinishAt - _groups.Served[f.Group];
+                if (f.Group >= 0)
                 {
-                    f.Version++;
-                    f.Scheduled = false;
+                    _groups.Members[f.Group]--;
+                    f.Version++; // its entry in the old group's heap goes stale
                 }
-                _dirty.Add(f.Channels[0]);
-                tick = true;
-                continue;
+                f.Group = f.NewGroup;
+                f.FinishAt = _groups.Served[f.Group] + remaining;
+                _groups.Join(f.Group, id, f.Version, f.FinishAt);
             }
-            // A flow whose share did not change keeps the completion event it already has.
-            if (f.Scheduled && unchanged)
-                continue;
-            f.Version++;
-            f.Scheduled = true;
-            _sim.Schedule(finish, this, Complete, id, f.Version);
+            if (f.NewRate != oldRate)
+            {
+                foreach (var c in f.Channels)
+                    _channels.Load[c] += f.NewRate - oldRate;
+            }
         }
-        if (tick)
+        foreach (var g in touched)
         {
-            _reallocateScheduled = true;
-            _sim.ScheduleLate(horizon, this, Reallocate);
+            _groups.Rate[g] = _fill.GroupRate(g, _groups);
+            _groups.ScheduleDue(g, _flows, now, _sim, this, GroupDue);
         }
+        _fill.ResyncLoads(_flows, _groups);
     }
 }

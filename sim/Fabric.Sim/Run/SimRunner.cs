@@ -31,6 +31,7 @@ public static class SimRunner
             e.Result.Misses = e.Pager.Stats.Misses;
             e.Result.PrefetchPrecision = e.Pager.Stats.PrefetchPrecision;
         }
+        Console.Error.WriteLine($"DEBUG fills {Fabric.Sim.Core.FlowNetwork.DebugFills} seen {Fabric.Sim.Core.FlowNetwork.DebugSeen} growHeld {Fabric.Sim.Core.FlowNetwork.DebugGrowHeld} growOther {Fabric.Sim.Core.FlowNetwork.DebugGrowOther}");
         var makespan = Math.Max(1, sim.Now);
         var carried = world.Network.BytesCarried;
         var channels = new List<ChannelLoad>();

@@ -1,0 +1,33 @@
+namespace Fabric.Sim.Core;
+
+/// <summary>The directed channels of a <see cref="FlowNetwork"/>: capacity, the flows crossing each, their summed rate.</summary>
+internal sealed class ChannelState
+{
+    public ChannelState(IReadOnlyList<double> capacityBytesPerSecond)
+    {
+        Count = capacityBytesPerSecond.Count;
+        Capacity = new double[Count];
+        Flows = new List<int>[Count];
+        Load = new double[Count];
+        BytesCarried = new double[Count];
+        for (var c = 0; c < Count; c++)
+        {
+            Capacity[c] = capacityBytesPerSecond[c] / 1e9;
+            Flows[c] = [];
+        }
+    }
+
+    public int Count { get; }
+
+    /// <summary>Bytes per ns.</summary>
+    public double[] Capacity { get; }
+
+    /// <summary>The flows crossing each channel, one entry per crossing (a route may cross a channel twice).</summary>
+    public List<int>[] Flows { get; }
+
+    /// <summary>The sum of the rates of the crossings of each channel, bytes per ns.</summary>
+    public double[] Load { get; }
+
+    /// <summary>Bytes each channel has carried (completed flows only).</summary>
+    public double[] BytesCarried { get; }
+}

@@ -1,0 +1,282 @@
+using System.Runtime.InteropServices;
+
+namespace Fabric.Sim.Core;
+
+/// <summary>
+/// Incremental exact max-min fair shares. An allocation is max-min fair exactly when every flow has a bottleneck: a
+/// saturated channel on which no flow moves faster than it. After flows join or leave some channels, the flows on the
+/// changed channels (the region) are re-filled by progressive filling, every other flow held at its rate as
+/// background load on the channels they share. The result is kept when no held flow loses its bottleneck: where a
+/// channel outside the region carries flows bottlenecked there, its load and its top rate must not move, and a
+/// re-filled flow may stop there only at that channel's share. Otherwise the channel joins the region and the fill
+/// runs again, so the region grows only as far as the change really reaches (at worst the connected component).
+/// </summary>
+internal sealed class MaxMinFill
+{
+    private readonly ChannelState _channels;
+    private readonly int[] _regionStamp;
+    private readonly int[] _seenStamp;
+    private readonly int[] _touchedStamp;
+    private readonly int[] _crossings;
+    private readonly int[] _oldMembers;
+    private readonly double[] _oldLoad;
+    private readonly double[] _newLoad;
+    private readonly double[] _topRate;
+    private readonly double[] _share;
+    private readonly int[] _frozenHere;
+    private readonly double[] _residual;
+    private readonly int[] _unfrozen;
+    private readonly int[] _start;
+    private int[] _crossers = new int[1024];
+    private readonly List<int> _region = [];
+    private readonly List<int> _seen = [];
+    private readonly List<int> _refilled = [];
+    private readonly List<int> _touched = [];
+    private readonly PriorityQueue<int, double> _heap = new();
+    private int _stamp;
+    private int _iteration;
+
+    public MaxMinFill(ChannelState channels)
+    {
+        _channels = channels;
+        var n = channels.Count;
+        _regionStamp = new int[n];
+        _seenStamp = new int[n];
+        _touchedStamp = new int[n];
+        _crossings = new int[n];
+        _oldMembers = new int[n];
+        _oldLoad = new double[n];
+        _newLoad = new double[n];
+        _topRate = new double[n];
+        _share = new double[n];
+        _frozenHere = new int[n];
+        _residual = new double[n];
+        _unfrozen = new int[n];
+        _start = new int[n];
+    }
+
+    /// <summary>
+    /// Re-fills the flows that the change of <paramref name="dirty"/> can reach: sets their NewRate and NewGroup and
+    /// returns them. Nothing in <paramref name="groups"/> or the channel loads changes here.
+    /// </summary>
+    public ReadOnlySpan<int> Run(FlowState[] flows, BottleneckGroups groups, ReadOnlySpan<int> dirty)
+    {
+        var stamp = ++_stamp;
+        _region.Clear();
+        _refilled.Clear();
+        foreach (var c in dirty)
+            AddToRegion(c);
+        var scanned = 0;
+        while (true)
+        {
+            for (; scanned < _region.Count; scanned++)
+            {
+                foreach (var id in CollectionsMarshal.AsSpan(_channels.Flows[_region[scanned]]))
+                {
+                    ref var f = ref flows[id];
+                    if (f.Stamp == stamp)
+                        continue;
+                    f.Stamp = stamp;
+                    f.OldRate = f.Group < 0 ? 0 : groups.Rate[f.Group];
+                    _refilled.Add(id);
+                }
+            }
+            Fill(flows, groups);
+            FlowNetwork.DebugFills++; FlowNetwork.DebugSeen += _seen.Count;
+            if (!GrowRegion(groups))
+                break;
+        }
+        // A re-filled flow stopped on a channel outside the region joins the held flows bottlenecked there, at their rate.
+        foreach (var id in CollectionsMarshal.AsSpan(_refilled))
+        {
+            ref var f = ref flows[id];
+            if (!IsClosed(f.NewGroup))
+                f.NewRate = groups.Rate[f.NewGroup];
+        }
+        return CollectionsMarshal.AsSpan(_refilled);
+    }
+
+    /// <summary>The groups the last run's flows leave or join (call before they move).</summary>
+    public ReadOnlySpan<int> TouchedGroups(FlowState[] flows, ReadOnlySpan<int> refilled)
+    {
+        _touched.Clear();
+        foreach (var id in refilled)
+        {
+            ref var f = ref flows[id];
+            Touch(f.Group);
+            Touch(f.NewGroup);
+        }
+        return CollectionsMarshal.AsSpan(_touched);
+    }
+
+    /// <summary>The rate of group <paramref name="g"/> after the last run (call after the flows have moved).</summary>
+    public double GroupRate(int g, BottleneckGroups groups)
+    {
+        if (groups.Members[g] == 0)
+            return 0;
+        var refilledHere = _seenStamp[g] == _iteration && _frozenHere[g] == _iteration;
+        return refilledHere && IsClosed(g) ? _share[g] : groups.Rate[g];
+    }
+
+    // Every flow on c was re-filled by the last fill: c's share is the fill's own.
+    private bool IsClosed(int c) =>
+        _regionStamp[c] == _stamp || (_seenStamp[c] == _iteration && _channels.Flows[c].Count == _crossings[c]);
+
+    /// <summary>Sets the load of every channel of the last region to the exact sum of its flows' rates.</summary>
+    public void ResyncLoads(FlowState[] flows, BottleneckGroups groups)
+    {
+        foreach (var c in CollectionsMarshal.AsSpan(_region))
+        {
+            var load = 0.0;
+            foreach (var id in CollectionsMarshal.AsSpan(_channels.Flows[c]))
+            {
+                var g = flows[id].Group;
+                load += g < 0 ? 0 : groups.Rate[g];
+            }
+            _channels.Load[c] = load;
+        }
+    }
+
+    private void Touch(int g)
+    {
+        if (g >= 0 && _touchedStamp[g] != _stamp)
+        {
+            _touchedStamp[g] = _stamp;
+            _touched.Add(g);
+        }
+    }
+
+    private void AddToRegion(int c)
+    {
+        if (_regionStamp[c] != _stamp)
+        {
+            _regionStamp[c] = _stamp;
+            _region.Add(c);
+        }
+    }
+
+    // Progressive filling of the re-filled flows over every channel they cross, the held flows' rates taken off the
+    // capacity. The channel with the smallest fair share fixes the rate of every unfrozen flow through it; freezing a
+    // flow at the smallest share never lowers another channel's share, so a lazy min-heap works: a popped channel
+    // whose share has grown since it was pushed goes back in with its current share.
+    private void Fill(FlowState[] flows, BottleneckGroups groups)
+    {
+        var iteration = ++_iteration;
+        _seen.Clear();
+        foreach (var id in CollectionsMarshal.AsSpan(_refilled))
+        {
+            ref var f = ref flows[id];
+            foreach (var c in f.Channels)
+            {
+                if (_seenStamp[c] != iteration)
+                {
+                    _seenStamp[c] = iteration;
+                    _seen.Add(c);
+                    _crossings[c] = 0;
+                    _oldMembers[c] = 0;
+                    _oldLoad[c] = 0;
+                    _newLoad[c] = 0;
+                    _topRate[c] = 0;
+                }
+                _crossings[c]++;
+                _oldLoad[c] += f.OldRate;
+            }
+            if (f.Group >= 0)
+                _oldMembers[f.Group]++;
+        }
+        var total = 0;
+        foreach (var c in CollectionsMarshal.AsSpan(_seen))
+        {
+            var held = _regionStamp[c] == _stamp ? 0 : Math.Max(0, _channels.Load[c] - _oldLoad[c]);
+            _residual[c] = _channels.Capacity[c] - held;
+            _unfrozen[c] = 0;
+            _start[c] = total;
+            total += _crossings[c];
+        }
+        // The re-filled flows crossing each channel, side by side in one array (the channel's own list also holds
+        // the held flows, which the fill must not walk).
+        if (_crossers.Length < total)
+            _crossers = new int[Math.Max(total, _crossers.Length * 2)];
+        foreach (var id in CollectionsMarshal.AsSpan(_refilled))
+        {
+            foreach (var c in flows[id].Channels)
+                _crossers[_start[c] + _unfrozen[c]++] = id;
+        }
+
+        var heap = _heap;
+        heap.Clear();
+        foreach (var c in CollectionsMarshal.AsSpan(_seen))
+            heap.Enqueue(c, Math.Max(_residual[c], 0) / _unfrozen[c]);
+        while (heap.TryDequeue(out var bottleneck, out var key))
+        {
+            var n = _unfrozen[bottleneck];
+            if (n == 0)
+                continue;
+            var share = Math.Max(_residual[bottleneck], 0) / n;
+            if (share > key * (1 + 1e-12) + 1e-15)
+            {
+                heap.Enqueue(bottleneck, share);
+                continue;
+            }
+            _share[bottleneck] = Math.Max(share, 1e-12);
+            _frozenHere[bottleneck] = iteration;
+            foreach (var id in _crossers.AsSpan(_start[bottleneck], _crossings[bottleneck]))
+            {
+                ref var f = ref flows[id];
+                if (f.FillStamp == iteration)
+                    continue;
+                f.FillStamp = iteration;
+                f.NewRate = _share[bottleneck];
+                f.NewGroup = bottleneck;
+                foreach (var c in f.Channels)
+                {
+                    _residual[c] -= share;
+                    _unfrozen[c]--;
+                }
+            }
+        }
+        foreach (var id in CollectionsMarshal.AsSpan(_refilled))
+        {
+            ref var f = ref flows[id];
+            foreach (var c in f.Channels)
+            {
+                _newLoad[c] += f.NewRate;
+                _topRate[c] = Math.Max(_topRate[c], f.NewRate);
+            }
+        }
+    }
+
+    // Adds to the region every channel outside it where a held flow would lose its bottleneck; false when none would.
+    private bool GrowRegion(BottleneckGroups groups)
+    {
+        var grew = false;
+        foreach (var c in CollectionsMarshal.AsSpan(_seen))
+        {
+            if (IsClosed(c))
+                continue;
+            var tolerance = 1e-9 * _channels.Capacity[c];
+            var heldMembers = groups.Members[c] - _oldMembers[c];
+            bool breaks;
+            if (heldMembers > 0)
+            {
+                var rate = groups.Rate[c];
+                breaks = Math.Abs(_newLoad[c] - _oldLoad[c]) > tolerance
+                    || _topRate[c] > rate + tolerance
+                    || (_frozenHere[c] == _iteration && Math.Abs(_share[c] - rate) > tolerance);
+            }
+            else
+            {
+                // Held flows cross c but are bottlenecked elsewhere: a re-filled flow stopping at c might be slower
+                // than one of them; re-filling them all is the simple safe answer.
+                breaks = _frozenHere[c] == _iteration;
+            }
+            if (breaks)
+            {
+                if (heldMembers > 0) FlowNetwork.DebugGrowHeld++; else FlowNetwork.DebugGrowOther++;
+                AddToRegion(c);
+                grew = true;
+            }
+        }
+        return grew;
+    }
+}
