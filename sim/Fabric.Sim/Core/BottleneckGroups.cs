@@ -1,19 +1,28 @@
+using System.Runtime.InteropServices;
+
 namespace Fabric.Sim.Core;
 
 /// <summary>
 /// The flows whose bottleneck is channel g all move at one rate, g's fair share. Each group counts the bytes every
 /// member has moved since it formed (its virtual clock, <see cref="Served"/>) and keeps its members in a heap by the
 /// count at which each is done, so a change of share costs one update and one event however many members it has.
-/// Heap entries of flows that left are skipped when they surface.
+/// Heap entries of flows that left are skipped when they surface. A channel's load is the sum over the groups whose
+/// members cross it of crossings × share, so a change of share moves every channel's load at once.
 /// </summary>
 internal sealed class BottleneckGroups
 {
+    private readonly ChannelState _channels;
+    private readonly List<(int Group, int Count)>?[] _crossings;
     private readonly PriorityQueue<(int Flow, int Version), double>?[] _finish;
     private readonly int[] _dueVersion;
     private readonly long[] _dueAt;
 
-    public BottleneckGroups(int channels)
+    public BottleneckGroups(ChannelState channelState)
     {
+        _channels = channelState;
+        var channels = channelState.Count;
+        _crossings = new List<(int, int)>?[channels];
+        Blocked = new int[channels];
         Rate = new double[channels];
         Served = new double[channels];
         Time = new long[channels];
@@ -34,6 +43,41 @@ internal sealed class BottleneckGroups
 
     public int[] Members { get; }
 
+    /// <summary>
+    /// Per group: crossings by its members of other channels that are themselves bottlenecks of some flow. While it is
+    /// 0, slowing the group's members down frees capacity only where no flow is waiting for it.
+    /// </summary>
+    public int[] Blocked { get; }
+
+    /// <summary>The summed rate of the flows crossing channel <paramref name="c"/>, bytes per ns.</summary>
+    public double Load(int c)
+    {
+        var load = 0.0;
+        if (_crossings[c] is { } list)
+        {
+            foreach (var (g, n) in CollectionsMarshal.AsSpan(list))
+                load += n * Rate[g];
+        }
+        return load;
+    }
+
+    /// <summary>How many times members of group <paramref name="g"/> cross channel <paramref name="c"/>.</summary>
+    public int CrossingsBy(int c, int g)
+    {
+        if (_crossings[c] is { } list)
+        {
+            foreach (var (group, n) in CollectionsMarshal.AsSpan(list))
+            {
+                if (group == g)
+                    return n;
+            }
+        }
+        return 0;
+    }
+
+    /// <summary>True when every flow with a share that crosses <paramref name="c"/> is a member of c's own group.</summary>
+    public bool IsPure(int c) => _crossings[c] is not { } list || list.Count == 0 || (list.Count == 1 && list[0].Group == c);
+
     /// <summary>Brings the group's served count up to <paramref name="now"/> at its current rate.</summary>
     public void Advance(int g, long now)
     {
@@ -41,10 +85,69 @@ internal sealed class BottleneckGroups
         Time[g] = now;
     }
 
-    public void Join(int g, int flow, int version, double finishAt)
+    /// <summary>Makes <paramref name="flow"/> a member of group <paramref name="g"/>, done when the group has served <paramref name="finishAt"/>.</summary>
+    public void Join(int g, int flow, FlowState[] flows, double finishAt)
     {
-        (_finish[g] ??= new PriorityQueue<(int, int), double>()).Enqueue((flow, version), finishAt);
-        Members[g]++;
+        ref var f = ref flows[flow];
+        f.Group = g;
+        f.FinishAt = finishAt;
+        (_finish[g] ??= new PriorityQueue<(int, int), double>()).Enqueue((flow, f.Version), finishAt);
+        foreach (var c in f.Channels)
+        {
+            Cross(c, g, +1);
+            if (c != g && Members[c] > 0)
+                Blocked[g]++;
+        }
+        if (++Members[g] == 1)
+            BottleneckAppeared(g, flows, +1);
+    }
+
+    /// <summary>Takes <paramref name="flow"/> out of its group (its heap entry goes stale).</summary>
+    public void Leave(int flow, FlowState[] flows)
+    {
+        ref var f = ref flows[flow];
+        var g = f.Group;
+        foreach (var c in f.Channels)
+        {
+            Cross(c, g, -1);
+            if (c != g && Members[c] > 0)
+                Blocked[g]--;
+        }
+        f.Group = -1;
+        f.Version++;
+        if (--Members[g] == 0)
+            BottleneckAppeared(g, flows, -1);
+    }
+
+    // Channel c became (or stopped being) the bottleneck of some flow: every other group crossing it is (un)blocked.
+    private void BottleneckAppeared(int c, FlowState[] flows, int delta)
+    {
+        foreach (var id in CollectionsMarshal.AsSpan(_channels.Flows[c]))
+        {
+            var g = flows[id].Group;
+            if (g >= 0 && g != c)
+                Blocked[g] += delta;
+        }
+    }
+
+    private void Cross(int c, int g, int delta)
+    {
+        var list = _crossings[c] ??= [];
+        var span = CollectionsMarshal.AsSpan(list);
+        for (var i = 0; i < span.Length; i++)
+        {
+            if (span[i].Group == g)
+            {
+                span[i].Count += delta;
+                if (span[i].Count == 0)
+                {
+                    span[i] = span[^1];
+                    list.RemoveAt(list.Count - 1);
+                }
+                return;
+            }
+        }
+        list.Add((g, delta));
     }
 
     /// <summary>The member that finishes first, skipping entries of flows that have left.</summary>

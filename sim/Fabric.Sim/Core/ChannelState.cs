@@ -1,6 +1,6 @@
 namespace Fabric.Sim.Core;
 
-/// <summary>The directed channels of a <see cref="FlowNetwork"/>: capacity, the flows crossing each, their summed rate.</summary>
+/// <summary>The directed channels of a <see cref="FlowNetwork"/>: capacity, the flows crossing each, the bytes carried.</summary>
 internal sealed class ChannelState
 {
     public ChannelState(IReadOnlyList<double> capacityBytesPerSecond)
@@ -8,7 +8,6 @@ internal sealed class ChannelState
         Count = capacityBytesPerSecond.Count;
         Capacity = new double[Count];
         Flows = new List<int>[Count];
-        Load = new double[Count];
         BytesCarried = new double[Count];
         for (var c = 0; c < Count; c++)
         {
@@ -24,9 +23,6 @@ internal sealed class ChannelState
 
     /// <summary>The flows crossing each channel, one entry per crossing (a route may cross a channel twice).</summary>
     public List<int>[] Flows { get; }
-
-    /// <summary>The sum of the rates of the crossings of each channel, bytes per ns.</summary>
-    public double[] Load { get; }
 
     /// <summary>Bytes each channel has carried (completed flows only).</summary>
     public double[] BytesCarried { get; }

@@ -35,11 +35,12 @@ public sealed class FlowNetwork : IEventHandler
     private readonly BottleneckGroups _groups;
     private readonly MaxMinFill _fill;
     private readonly List<int> _dirty = [];
+    private readonly bool[] _isDirty;
     private readonly Stack<int> _freeIds = new();
+    private Dictionary<int[], int[]>? _sharingChannels;
     private FlowState[] _flows = new FlowState[256];
     private int _flowCount;
     private bool _reallocateScheduled;
-    public static long DebugFills, DebugSeen, DebugGrowHeld, DebugGrowOther;
 
     /// <param name="sim">The simulation whose clock drives the flows.</param>
     /// <param name="capacityBytesPerSecond">Capacity of every directed channel, indexed by channel id.</param>
@@ -50,8 +51,9 @@ public sealed class FlowNetwork : IEventHandler
         _sim = sim;
         _quantum = rateQuantumNs;
         _channels = new ChannelState(capacityBytesPerSecond);
-        _groups = new BottleneckGroups(_channels.Count);
+        _groups = new BottleneckGroups(_channels);
         _fill = new MaxMinFill(_channels);
+        _isDirty = new bool[_channels.Count];
     }
 
     /// <summary>Flows started and not yet completed.</summary>
@@ -66,6 +68,26 @@ public sealed class FlowNetwork : IEventHandler
 
     /// <summary>The current rate of a live flow in bytes/s (0 while it waits out its latency).</summary>
     public double RateOf(int flow) => _flows[flow].Group < 0 ? 0 : _groups.Rate[_flows[flow].Group] * 1e9;
+
+    /// <summary>
+    /// Declares every route that flows will take from now on, so that channels which can never constrain them drop
+    /// out of the sharing computation (<see cref="RedundantChannels"/>); the allocation is unchanged. A flow on an
+    /// undeclared route is refused afterwards, since it could load a dropped channel.
+    /// </summary>
+    public void DeclareRoutes(IReadOnlyCollection<int[]> routes)
+    {
+        if (LiveFlows > 0)
+            throw new InvalidOperationException("Routes are declared before the first flow starts.");
+        var capacity = new double[_channels.Count];
+        Array.Copy(_channels.Capacity, capacity, capacity.Length);
+        _sharingChannels = RedundantChannels.Prune(routes, capacity);
+    }
+
+    /// <summary>The channels a flow on <paramref name="route"/> is shared on (all of them unless routes were declared).</summary>
+    public int[] SharingChannels(int[] route) =>
+        _sharingChannels is null ? route
+        : _sharingChannels.TryGetValue(route, out var sharing) ? sharing
+        : throw new InvalidOperationException("A flow was started on a route that was not declared.");
 
     /// <summary>True while a flow is past its latency and moving bytes (or waiting for its first share).</summary>
     public bool IsTransferring(int flow) => _flows[flow].InUse && _flows[flow].Active;
@@ -86,7 +108,8 @@ public sealed class FlowNetwork : IEventHandler
             id = _flowCount++;
         }
         ref var f = ref _flows[id];
-        f.Channels = channels;
+        f.Route = channels;
+        f.Channels = SharingChannels(channels);
         f.Remaining = bytes;
         f.Bytes = bytes;
         f.Group = -1;
@@ -123,6 +146,8 @@ public sealed class FlowNetwork : IEventHandler
             return;
         if (f.Channels.Length == 0 || f.Remaining <= DoneBytes)
         {
+            foreach (var c in f.Route)
+                _channels.BytesCarried[c] += f.Bytes;
             Finish(id);
             return;
         }
@@ -135,9 +160,165 @@ public sealed class FlowNetwork : IEventHandler
             var c = channels[k];
             f.Positions[k] = _channels.Flows[c].Count;
             _channels.Flows[c].Add(id);
-            _dirty.Add(c);
+        }
+        if (_quantum == 0 && TryJoinLocally(id))
+            return;
+        MarkDirty(channels);
+    }
+
+    private void MarkDirty(int[] channels)
+    {
+        foreach (var c in channels)
+        {
+            if (!_isDirty[c])
+            {
+                _isDirty[c] = true;
+                _dirty.Add(c);
+            }
         }
         ScheduleReallocation();
+    }
+
+    // The local cases skip the fill (exact mode only). They must not touch a channel whose change still waits for
+    // the fill: the fill re-fills everything on those, and holds everything else as a valid max-min state.
+    private bool AnyDirty(int[] channels)
+    {
+        if (_dirty.Count == 0)
+            return false;
+        foreach (var c in channels)
+        {
+            if (_isDirty[c])
+                return true;
+        }
+        return false;
+    }
+
+    // A new flow whose only bottleneck-to-be is one channel b where every flow is b's group (or b carries only it):
+    // it joins b's group at b's new equal share, provided its other channels keep slack at that rate and b's members,
+    // slowed down, free capacity only where no flow is bottlenecked. That is the max-min allocation, exactly.
+    private bool TryJoinLocally(int id)
+    {
+        var channels = _flows[id].Channels;
+        if (!AllDistinct(channels) || AnyDirty(channels))
+        {
+            return false;
+        }
+        var best = -1;
+        var bestShare = double.MaxValue;
+        foreach (var c in channels)
+        {
+            if (_groups.Members[c] == 0)
+                continue;
+            var n = _groups.Members[c];
+            if (best >= 0) return false;
+            if (!_groups.IsPure(c)) return false;
+            if (_groups.CrossingsBy(c, c) != n || _channels.Flows[c].Count != n + 1) return false;
+            best = c;
+            bestShare = _channels.Capacity[c] / (n + 1);
+        }
+        if (best < 0)
+        {
+            // No flow is bottlenecked on its path: it is alone on the channel with the least room left.
+            foreach (var c in channels)
+            {
+                var room = _channels.Capacity[c] - _groups.Load(c);
+                if (room < bestShare)
+                {
+                    best = c;
+                    bestShare = room;
+                }
+            }
+            if (_channels.Flows[best].Count != 1) return false;
+        }
+        foreach (var c in channels)
+        {
+            // Its members slow down to the new share on this channel too.
+            var after = _groups.Load(c) + bestShare - ((_groups.Rate[best] - bestShare) * _groups.CrossingsBy(c, best));
+            if (c != best && after > _channels.Capacity[c] * (1 - 1e-9))
+            {
+                return false;
+            }
+        }
+        if (_groups.Blocked[best] != 0) return false;
+        foreach (var member in CollectionsMarshal.AsSpan(_channels.Flows[best]))
+        {
+            if (member != id && AnyDirty(_flows[member].Channels))
+            {
+                return false;
+            }
+        }
+        var now = _sim.Now;
+        _groups.Advance(best, now);
+        _groups.Join(best, id, _flows, _groups.Served[best] + _flows[id].Remaining);
+        _groups.Rate[best] = bestShare;
+        _groups.ScheduleDue(best, _flows, now, _sim, this, GroupDue);
+        Reallocations++;
+        FlowsReallocated++;
+        return true;
+    }
+
+    // A leaving flow of a group g where every flow is g's: the others speed up to g's new equal share, provided none
+    // of the leaver's other channels is anyone's bottleneck and every channel the members cross keeps slack.
+    private bool LeavesLocally(int id)
+    {
+        ref var f = ref _flows[id];
+        var g = f.Group;
+        var channels = f.Channels;
+        if (!AllDistinct(channels) || !_groups.IsPure(g) || AnyDirty(channels))
+        {
+            return false;
+        }
+        foreach (var c in channels)
+        {
+            if (c != g && _groups.Members[c] > 0)
+            {
+                return false;
+            }
+        }
+        var n = _groups.Members[g];
+        if (_groups.CrossingsBy(g, g) != n || _channels.Flows[g].Count != n || _groups.Blocked[g] != 0)
+        {
+            return false;
+        }
+        if (n == 1)
+            return true;
+        var faster = (_channels.Capacity[g] / (n - 1)) - _groups.Rate[g];
+        foreach (var member in CollectionsMarshal.AsSpan(_channels.Flows[g]))
+        {
+            if (member == id)
+                continue;
+            var memberChannels = _flows[member].Channels;
+            if (AnyDirty(memberChannels))
+            {
+                return false;
+            }
+            foreach (var c in memberChannels)
+            {
+                // The staying members speed up; the leaver's own share leaves the channel if it crossed it.
+                var leaver = Crosses(id, c) ? 1 : 0;
+                var after = _groups.Load(c) + (faster * (_groups.CrossingsBy(c, g) - leaver)) - (_groups.Rate[g] * leaver);
+                if (c != g && after > _channels.Capacity[c] * (1 - 1e-9))
+                {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    private bool Crosses(int flow, int c) => Array.IndexOf(_flows[flow].Channels, c) >= 0;
+
+    private static bool AllDistinct(int[] channels)
+    {
+        for (var i = 1; i < channels.Length; i++)
+        {
+            for (var j = 0; j < i; j++)
+            {
+                if (channels[i] == channels[j])
+                    return false;
+            }
+        }
+        return true;
     }
 
     // The group's earliest finisher is due: complete every member that has moved all its bytes.
@@ -159,21 +340,31 @@ public sealed class FlowNetwork : IEventHandler
     private void Complete(int id)
     {
         ref var f = ref _flows[id];
-        var rate = _groups.Rate[f.Group];
-        _groups.Members[f.Group]--;
-        f.Group = -1;
+        var g = f.Group;
+        var local = _quantum == 0 && LeavesLocally(id);
+        _groups.Leave(id, _flows);
         var channels = f.Channels;
         for (var k = 0; k < channels.Length; k++)
         {
             var c = channels[k];
             RemoveFromChannel(c, f.Positions[k]);
             f.Positions[k] = -1; // a later crossing of the same channel must not match this one's old position
-            _channels.Load[c] -= rate;
-            _channels.BytesCarried[c] += f.Bytes;
-            _dirty.Add(c);
         }
+        foreach (var c in f.Route)
+            _channels.BytesCarried[c] += f.Bytes;
         f.Active = false;
-        ScheduleReallocation();
+        if (local)
+        {
+            // The group's clock was brought to now by the due event; its next completion is rescheduled there.
+            if (_groups.Members[g] > 0)
+                _groups.Rate[g] = _channels.Capacity[g] / _groups.Members[g];
+            Reallocations++;
+            FlowsReallocated++;
+        }
+        else
+        {
+            MarkDirty(channels);
+        }
         Finish(id);
     }
 
@@ -210,6 +401,7 @@ public sealed class FlowNetwork : IEventHandler
         f.Version++;
         f.Listener = null!;
         f.Channels = null!;
+        f.Route = null!;
         _freeIds.Push(id);
         listener.OnFlowCompleted(id, tag);
     }
@@ -230,13 +422,15 @@ public sealed class FlowNetwork : IEventHandler
         Reallocations++;
         var now = _sim.Now;
         var changed = _fill.Run(_flows, _groups, CollectionsMarshal.AsSpan(_dirty));
+        foreach (var c in CollectionsMarshal.AsSpan(_dirty))
+            _isDirty[c] = false;
         _dirty.Clear();
         FlowsReallocated += changed.Length;
         ApplyRates(changed, now);
     }
 
     // Moves each re-filled flow into the group of its new bottleneck (keeping the bytes it has left), updates the
-    // channel loads, sets each touched group's share and reschedules its next completion.
+    // sets each touched group's share and reschedules its next completion.
     private void ApplyRates(ReadOnlySpan<int> refilled, long now)
     {
         var touched = _fill.TouchedGroups(_flows, refilled);
@@ -245,30 +439,17 @@ public sealed class FlowNetwork : IEventHandler
         foreach (var id in refilled)
         {
             ref var f = ref _flows[id];
-            var oldRate = f.Group < 0 ? 0 : _groups.Rate[f.Group];
-            if (f.NewGroup != f.Group)
-            {
-                var remaining = f.Group < 0 ? f.Remaining : f.FinishAt - _groups.Served[f.Group];
-                if (f.Group >= 0)
-                {
-                    _groups.Members[f.Group]--;
-                    f.Version++; // its entry in the old group's heap goes stale
-                }
-                f.Group = f.NewGroup;
-                f.FinishAt = _groups.Served[f.Group] + remaining;
-                _groups.Join(f.Group, id, f.Version, f.FinishAt);
-            }
-            if (f.NewRate != oldRate)
-            {
-                foreach (var c in f.Channels)
-                    _channels.Load[c] += f.NewRate - oldRate;
-            }
+            if (f.NewGroup == f.Group)
+                continue;
+            var remaining = f.Group < 0 ? f.Remaining : f.FinishAt - _groups.Served[f.Group];
+            if (f.Group >= 0)
+                _groups.Leave(id, _flows);
+            _groups.Join(f.NewGroup, id, _flows, _groups.Served[f.NewGroup] + remaining);
         }
         foreach (var g in touched)
         {
             _groups.Rate[g] = _fill.GroupRate(g, _groups);
             _groups.ScheduleDue(g, _flows, now, _sim, this, GroupDue);
         }
-        _fill.ResyncLoads(_flows, _groups);
     }
 }

@@ -3,7 +3,8 @@ namespace Fabric.Sim.Core;
 /// <summary>One transfer of a <see cref="FlowNetwork"/>: where it goes, how far it has got, and its place in its group.</summary>
 internal struct FlowState
 {
-    public int[] Channels;
+    public int[] Route; // every channel it crosses (bytes carried are counted on all)
+    public int[] Channels; // the ones it is shared on
     public int[] Positions; // index of this flow in each of its channels' flow lists (O(1) removal)
     public long Bytes;
     public double Remaining; // bytes left while in no group (waiting out its latency or for its first share)

@@ -82,7 +82,6 @@ internal sealed class MaxMinFill
                 }
             }
             Fill(flows, groups);
-            FlowNetwork.DebugFills++; FlowNetwork.DebugSeen += _seen.Count;
             if (!GrowRegion(groups))
                 break;
         }
@@ -121,21 +120,6 @@ internal sealed class MaxMinFill
     // Every flow on c was re-filled by the last fill: c's share is the fill's own.
     private bool IsClosed(int c) =>
         _regionStamp[c] == _stamp || (_seenStamp[c] == _iteration && _channels.Flows[c].Count == _crossings[c]);
-
-    /// <summary>Sets the load of every channel of the last region to the exact sum of its flows' rates.</summary>
-    public void ResyncLoads(FlowState[] flows, BottleneckGroups groups)
-    {
-        foreach (var c in CollectionsMarshal.AsSpan(_region))
-        {
-            var load = 0.0;
-            foreach (var id in CollectionsMarshal.AsSpan(_channels.Flows[c]))
-            {
-                var g = flows[id].Group;
-                load += g < 0 ? 0 : groups.Rate[g];
-            }
-            _channels.Load[c] = load;
-        }
-    }
 
     private void Touch(int g)
     {
@@ -187,7 +171,7 @@ internal sealed class MaxMinFill
         var total = 0;
         foreach (var c in CollectionsMarshal.AsSpan(_seen))
         {
-            var held = _regionStamp[c] == _stamp ? 0 : Math.Max(0, _channels.Load[c] - _oldLoad[c]);
+            var held = _regionStamp[c] == _stamp ? 0 : Math.Max(0, groups.Load(c) - _oldLoad[c]);
             _residual[c] = _channels.Capacity[c] - held;
             _unfrozen[c] = 0;
             _start[c] = total;
@@ -272,7 +256,6 @@ internal sealed class MaxMinFill
             }
             if (breaks)
             {
-                if (heldMembers > 0) FlowNetwork.DebugGrowHeld++; else FlowNetwork.DebugGrowOther++;
                 AddToRegion(c);
                 grew = true;
             }

@@ -100,6 +100,9 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     public int Index { get; }
     public Topology.TopologyNode Device { get; }
     public ExpertPager Pager => _pager;
+
+    /// <summary>The routes its fetches take, one per pool node.</summary>
+    public IReadOnlyList<Route> Routes => _routeByPool;
     public EngineResult Result { get; }
 
     /// <summary>Schedules the first layer visit at the current time.</summary>

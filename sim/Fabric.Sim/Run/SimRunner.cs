@@ -16,6 +16,7 @@ public static class SimRunner
         if (pools.Count == 0)
             throw new TopologyException($"Topology '{topology.Name}' has no pool memory node for the experts.");
         var engines = workload.Engines.Select((name, i) => new EngineModel(world, workload, i, topology.Get(name), pools)).ToList();
+        world.Network.DeclareRoutes([.. engines.SelectMany(e => e.Routes).Select(r => r.Channels).Distinct()]);
         foreach (var e in engines)
             e.Start();
         var total = (double)workload.DecodeTokens * workload.Model.NumHiddenLayers * engines.Count;
@@ -31,7 +32,6 @@ public static class SimRunner
             e.Result.Misses = e.Pager.Stats.Misses;
             e.Result.PrefetchPrecision = e.Pager.Stats.PrefetchPrecision;
         }
-        Console.Error.WriteLine($"DEBUG fills {Fabric.Sim.Core.FlowNetwork.DebugFills} seen {Fabric.Sim.Core.FlowNetwork.DebugSeen} growHeld {Fabric.Sim.Core.FlowNetwork.DebugGrowHeld} growOther {Fabric.Sim.Core.FlowNetwork.DebugGrowOther}");
         var makespan = Math.Max(1, sim.Now);
         var carried = world.Network.BytesCarried;
         var channels = new List<ChannelLoad>();
