@@ -200,25 +200,22 @@ public sealed class FlowNetwork : IEventHandler
     {
         var channels = _flows[id].Channels;
         if (!AllDistinct(channels) || AnyDirty(channels))
-        {
             return false;
-        }
         var best = -1;
         var bestShare = double.MaxValue;
         foreach (var c in channels)
         {
-            if (_groups.Members[c] == 0)
-                continue;
             var n = _groups.Members[c];
-            if (best >= 0) return false;
-            if (!_groups.IsPure(c)) return false;
-            if (_groups.CrossingsBy(c, c) != n || _channels.Flows[c].Count != n + 1) return false;
+            if (n == 0)
+                continue;
+            if (best >= 0 || !_groups.IsPure(c) || _groups.CrossingsBy(c, c) != n || _channels.Flows[c].Count != n + 1)
+                return false;
             best = c;
             bestShare = _channels.Capacity[c] / (n + 1);
         }
         if (best < 0)
         {
-            // No flow is bottlenecked on its path: it is alone on the channel with the least room left.
+            // No flow is bottlenecked on its path: alone on the channel with the least room left, it takes that room.
             foreach (var c in channels)
             {
                 var room = _channels.Capacity[c] - _groups.Load(c);
@@ -228,24 +225,24 @@ public sealed class FlowNetwork : IEventHandler
                     bestShare = room;
                 }
             }
-            if (_channels.Flows[best].Count != 1) return false;
+            if (_channels.Flows[best].Count != 1)
+                return false;
         }
         foreach (var c in channels)
         {
-            // Its members slow down to the new share on this channel too.
+            if (c == best)
+                continue;
+            // best's members slow down to the new share on this channel too.
             var after = _groups.Load(c) + bestShare - ((_groups.Rate[best] - bestShare) * _groups.CrossingsBy(c, best));
-            if (c != best && after > _channels.Capacity[c] * (1 - 1e-9))
-            {
+            if (after > _channels.Capacity[c] * (1 - 1e-9))
                 return false;
-            }
         }
-        if (_groups.Blocked[best] != 0) return false;
+        if (_groups.Blocked[best] != 0)
+            return false;
         foreach (var member in CollectionsMarshal.AsSpan(_channels.Flows[best]))
         {
             if (member != id && AnyDirty(_flows[member].Channels))
-            {
                 return false;
-            }
         }
         var now = _sim.Now;
         _groups.Advance(best, now);
@@ -261,25 +258,18 @@ public sealed class FlowNetwork : IEventHandler
     // of the leaver's other channels is anyone's bottleneck and every channel the members cross keeps slack.
     private bool LeavesLocally(int id)
     {
-        ref var f = ref _flows[id];
-        var g = f.Group;
-        var channels = f.Channels;
+        var g = _flows[id].Group;
+        var channels = _flows[id].Channels;
         if (!AllDistinct(channels) || !_groups.IsPure(g) || AnyDirty(channels))
-        {
             return false;
-        }
         foreach (var c in channels)
         {
             if (c != g && _groups.Members[c] > 0)
-            {
                 return false;
-            }
         }
         var n = _groups.Members[g];
         if (_groups.CrossingsBy(g, g) != n || _channels.Flows[g].Count != n || _groups.Blocked[g] != 0)
-        {
             return false;
-        }
         if (n == 1)
             return true;
         var faster = (_channels.Capacity[g] / (n - 1)) - _groups.Rate[g];
@@ -289,18 +279,16 @@ public sealed class FlowNetwork : IEventHandler
                 continue;
             var memberChannels = _flows[member].Channels;
             if (AnyDirty(memberChannels))
-            {
                 return false;
-            }
             foreach (var c in memberChannels)
             {
+                if (c == g)
+                    continue;
                 // The staying members speed up; the leaver's own share leaves the channel if it crossed it.
                 var leaver = Crosses(id, c) ? 1 : 0;
                 var after = _groups.Load(c) + (faster * (_groups.CrossingsBy(c, g) - leaver)) - (_groups.Rate[g] * leaver);
-                if (c != g && after > _channels.Capacity[c] * (1 - 1e-9))
-                {
+                if (after > _channels.Capacity[c] * (1 - 1e-9))
                     return false;
-                }
             }
         }
         return true;
