@@ -81,4 +81,78 @@ public sealed class MaxMinReferenceTests
             Assert.Equal(flows, tracker.Completed);
         }, iter: 200);
     }
+
+    private sealed class Timer(Simulation sim) : IFlowListener
+    {
+        public Dictionary<long, long> DoneAt { get; } = [];
+
+        public void OnFlowCompleted(int flow, long tag) => DoneAt[tag] = sim.Now;
+    }
+
+    private sealed class TaggedStarter(FlowNetwork net, IFlowListener listener, int[] path, long bytes, long tag) : IEventHandler
+    {
+        public void OnEvent(int kind, int a, long b) => net.Start(path, 0, bytes, listener, tag);
+    }
+
+    // A fluid simulation from scratch: between consecutive arrivals and completions every flow moves at its max-min
+    // rate; returns each flow's completion time in ns.
+    private static double[] FluidReference(IReadOnlyList<(long Start, int[] Path, long Bytes)> flows, double[] capacity)
+    {
+        var remaining = flows.Select(f => (double)f.Bytes).ToArray();
+        var done = new double[flows.Count];
+        var now = 0.0;
+        var live = new HashSet<int>();
+        var pending = Enumerable.Range(0, flows.Count).OrderBy(i => flows[i].Start).ToList();
+        while (live.Count > 0 || pending.Count > 0)
+        {
+            while (pending.Count > 0 && flows[pending[0]].Start <= now + 1e-9)
+            {
+                live.Add(pending[0]);
+                pending.RemoveAt(0);
+            }
+            if (live.Count == 0)
+            {
+                now = flows[pending[0]].Start;
+                continue;
+            }
+            var rate = Reference(live.ToDictionary(i => i, i => flows[i].Path), capacity);
+            var step = live.Min(i => remaining[i] / (rate[i] / 1e9));
+            if (pending.Count > 0)
+                step = Math.Min(step, flows[pending[0]].Start - now);
+            now += step;
+            foreach (var i in live.ToList())
+            {
+                remaining[i] -= rate[i] / 1e9 * step;
+                if (remaining[i] <= 1e-6 * flows[i].Bytes)
+                {
+                    done[i] = now;
+                    live.Remove(i);
+                }
+            }
+        }
+        return done;
+    }
+
+    [Fact]
+    public void CompletionTimes_MatchAFluidSimulationFromScratch()
+    {
+        Gen.Select(Gen.Int[2, 8], Gen.Int[3, 30], Gen.Int[0, 100_000]).Sample((channels, count, seed) =>
+        {
+            var random = new Random(seed);
+            var capacity = Enumerable.Range(0, channels).Select(_ => random.Next(1, 50) * 1e9).ToArray();
+            var flows = Enumerable.Range(0, count).Select(_ => (
+                Start: (long)random.Next(0, 100_000),
+                Path: Enumerable.Range(0, random.Next(1, 4)).Select(_ => random.Next(channels)).Distinct().ToArray(),
+                Bytes: (long)random.Next(10_000, 2_000_000))).ToList();
+            var sim = new Simulation();
+            var net = new FlowNetwork(sim, capacity);
+            var timer = new Timer(sim);
+            for (var i = 0; i < count; i++)
+                sim.Schedule(flows[i].Start, new TaggedStarter(net, timer, flows[i].Path, flows[i].Bytes, i), 0);
+            sim.Run();
+            var expected = FluidReference(flows, capacity);
+            for (var i = 0; i < count; i++)
+                Assert.InRange(timer.DoneAt[i], expected[i] - 2, expected[i] + 2 + (count * 2));
+        }, iter: 200);
+    }
 }
