@@ -76,6 +76,12 @@ internal static class ValidateCommand
                         throw new FabricException($"fabric-engine generate over {scheme} failed (exit {code}): {engine.Stderr.Trim()}");
                 }
 
+                // The fetch path alone, for comparison (and the fallback); it also warms the pool's serving path, which
+                // would otherwise run cold (JIT) under the first engine run over this transport.
+                var probe = await FetchPathProbe.MeasureAsync(endpoint, "sim:validate", slots, model.NumExpertsPerTok, rounds: 24).ConfigureAwait(false);
+                AnsiConsole.MarkupLine($"{scheme} fetch path alone (probe): one {Units.FormatBytes(probe.ExpertBytes)} expert {Units.FormatDuration(probe.SoloNs)}, " +
+                    $"{probe.Concurrency} at once {Units.FormatDuration(probe.ConcurrentNs)} → link {Units.FormatBandwidth(probe.BytesPerSecond)}, latency {Units.FormatDuration(probe.LatencyNs)}");
+
                 // Calibrate the link from the engine's own fetch path as the engine drives it — fetches beside its
                 // compute, on its thread pool, in a fresh process — with two calibration runs on other prompts just
                 // before and just after, never from, the run being predicted.
@@ -87,9 +93,6 @@ internal static class ValidateCommand
                 await RecordAsync(RecordedPrompt, stats, trace).ConfigureAwait(false);
                 await RecordAsync(CalibrationPrompts[1], calibration[1], trace: null).ConfigureAwait(false);
                 var fit = FetchPathFit.Fit([.. calibration.Select(ReadFetchLog)], model.ExpertBytes);
-                var probe = await FetchPathProbe.MeasureAsync(endpoint, "sim:validate", slots, model.NumExpertsPerTok, rounds: 24).ConfigureAwait(false);
-                AnsiConsole.MarkupLine($"{scheme} fetch path alone (probe): one {Units.FormatBytes(probe.ExpertBytes)} expert {Units.FormatDuration(probe.SoloNs)}, " +
-                    $"{probe.Concurrency} at once {Units.FormatDuration(probe.ConcurrentNs)} → link {Units.FormatBandwidth(probe.BytesPerSecond)}, latency {Units.FormatDuration(probe.LatencyNs)}");
                 double bandwidth, latency;
                 if (fit is not null)
                 {
