@@ -21,7 +21,7 @@ internal static class ValidateCommand
     {
         var topology = new Option<string>("--topology", "-t") { Description = "the calibrated loopback topology", DefaultValueFactory = _ => "topologies/loopback.yaml" };
         var preset = new Option<string>("--preset") { Description = "model preset for the generated model (tiny, small, medium)", DefaultValueFactory = _ => "small" };
-        var tokens = new Option<int>("--tokens") { Description = "tokens to generate", DefaultValueFactory = _ => 48 };
+        var tokens = new Option<int>("--tokens") { Description = "tokens each engine run generates (more: steadier figures)", DefaultValueFactory = _ => 128 };
         var fraction = new Option<double>("--resident") { Description = "fraction of experts resident", DefaultValueFactory = _ => 0.25 };
         var keep = new Option<string?>("--keep") { Description = "keep traces and stats in this directory" };
         var cmd = new Command("validate", "Record traces with the real engine over shm and tcp, replay them here, and print the error (target within 10%).");
@@ -129,10 +129,10 @@ internal static class ValidateCommand
                 var tpsError = (simTps - measuredTps) / measuredTps;
                 var stallError = measuredDecodeStall > 0 ? (simDecodeStall - measuredDecodeStall) / measuredDecodeStall : 0;
                 worst = Math.Max(worst, Math.Abs(tpsError));
-                table.AddRow(scheme, measuredTps.ToString("0.0", CultureInfo.InvariantCulture), simTps.ToString("0.0", CultureInfo.InvariantCulture), $"{tpsError:+0.0%;-0.0%}",
-                    Units.FormatDuration(measuredDecodeStall), Units.FormatDuration(simDecodeStall), $"{stallError:+0.0%;-0.0%}");
+                table.AddRow(scheme, measuredTps.ToString("0.0", CultureInfo.InvariantCulture), simTps.ToString("0.0", CultureInfo.InvariantCulture), Percent(tpsError),
+                    Units.FormatDuration(measuredDecodeStall), Units.FormatDuration(simDecodeStall), Percent(stallError));
                 totals.Add($"{scheme} stall with the prefill: measured {Units.FormatDuration(measuredStall)}, simulated {Units.FormatDuration(simStall)} " +
-                    $"({(measuredStall > 0 ? (simStall - measuredStall) / measuredStall : 0):+0.0%;-0.0%})");
+                    $"({Percent(measuredStall > 0 ? (simStall - measuredStall) / measuredStall : 0)})");
             }
             AnsiConsole.Write(table);
             foreach (var line in totals)
@@ -150,6 +150,9 @@ internal static class ValidateCommand
                 File.Delete(stale);
         }
     }
+
+    // Rounded first, so that a tiny negative error prints as +0.0%, not -+0.0%.
+    private static string Percent(double fraction) => (Math.Round(fraction, 3) + 0.0).ToString("+0.0%;-0.0%;+0.0%", CultureInfo.InvariantCulture);
 
     private static FetchTiming[] ReadFetchLog(string statsPath)
     {
