@@ -107,6 +107,8 @@ public sealed class PagerBenchmark : IBenchmark
                 topK = m.GetProperty("num_experts_per_tok").GetInt32();
                 continue;
             }
+            if (root.GetProperty("kind").GetString() != "route")
+                continue;
             visits.Add((root.GetProperty("layer").GetInt32(),
                 [.. root.GetProperty("experts").EnumerateArray().SelectMany(p => p.EnumerateArray().Select(e => e.GetInt32()))]));
         }

@@ -62,10 +62,6 @@ internal static class FetchPathProbe
         return FromTimes(Mean(solo), Mean(together), concurrency, expertBytes);
     }
 
-    /// <summary>The mean of two probes (before and after the recorded run: the machine's load during it lies between).</summary>
-    public static Result Combine(Result before, Result after) =>
-        FromTimes((before.SoloNs + after.SoloNs) / 2, (before.ConcurrentNs + after.ConcurrentNs) / 2, before.Concurrency, before.ExpertBytes);
-
     private static Result FromTimes(double t1, double tk, int concurrency, long expertBytes)
     {
         double bandwidth;

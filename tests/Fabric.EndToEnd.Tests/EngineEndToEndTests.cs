@@ -37,7 +37,8 @@ public sealed class EngineEndToEndTests : IClassFixture<PoolModel>
             Assert.Equal(scheme, json.RootElement.GetProperty("source").GetString());
             var lines = File.ReadAllLines(trace);
             Assert.StartsWith("{\"kind\":\"header\"", lines[0]);
-            Assert.Equal(1 + (12 * 4), lines.Length);
+            Assert.Equal(1 + (12 * (4 + 1)), lines.Length); // the header, then per step 4 layer visits and a step line
+            Assert.Equal(12, lines.Count(l => l.StartsWith("{\"kind\":\"step\"", StringComparison.Ordinal)));
 
             // Belady replays the trace of the same run.
             var belady = await EngineAsync($"generate --pool {pool.Endpoint(scheme)} --token alice:wonderland {Prompt} --slots 4 --policy belady --belady-trace \"{trace}\"");

@@ -29,7 +29,7 @@ public sealed class SimCliTests
     }
 
     [Fact]
-    public async Task Validate_RecordsRealEngineOverShmAndTcp_CalibratesFromTheFetchPath_AndPrintsTheError()
+    public async Task Validate_RecordsRealEngineOverShmAndTcp_CalibratesFromOtherEngineRuns_AndPrintsTheError()
     {
         var keep = Path.Combine(Path.GetTempPath(), "fabric-e2e-validate-" + Guid.NewGuid().ToString("N")[..8]);
         try
@@ -38,12 +38,20 @@ public sealed class SimCliTests
             Assert.True(code == 0, error);
             foreach (var scheme in new[] { "shm", "tcp" })
             {
-                Assert.Contains($"{scheme} fetch path: one ", output, StringComparison.Ordinal);
+                Assert.Contains($"{scheme} fetch path alone (probe): one ", output, StringComparison.Ordinal);
+                Assert.Contains($"{scheme} fetch path in the engine", output, StringComparison.Ordinal);
                 Assert.Contains($"{scheme} engine: ", output, StringComparison.Ordinal);
                 using var stats = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(keep, $"stats-{scheme}.json")));
                 Assert.True(stats.RootElement.GetProperty("fetches").GetInt64() > 0);
                 Assert.True(stats.RootElement.GetProperty("mean_fetch_ms").GetDouble() > 0);
-                Assert.True(File.Exists(Path.Combine(keep, $"trace-{scheme}.jsonl")));
+                Assert.Equal(stats.RootElement.GetProperty("fetches").GetInt64(), stats.RootElement.GetProperty("fetch_log").GetArrayLength());
+                Assert.Contains("\"kind\":\"step\"", await File.ReadAllTextAsync(Path.Combine(keep, $"trace-{scheme}.jsonl")), StringComparison.Ordinal);
+                // The link is calibrated from two other runs of the engine, whose tokens differ from the recorded run's.
+                foreach (var when in new[] { "before", "after" })
+                {
+                    using var calibration = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(keep, $"calibration-{when}-{scheme}.json")));
+                    Assert.True(calibration.RootElement.GetProperty("fetch_log").GetArrayLength() > 0);
+                }
             }
             Assert.Contains("simulated", output, StringComparison.Ordinal);
         }

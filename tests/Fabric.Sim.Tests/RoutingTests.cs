@@ -99,6 +99,54 @@ public sealed class RoutingTests
     }
 
     [Fact]
+    public void Trace_StepLines_AddTheirOutsideTimeToEachStep_AfterItsLastLayer()
+    {
+        var header = """{"kind":"header","model":{"architecture":"mixtral","vocab_size":256,"hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":16,"num_local_experts":8,"num_experts_per_tok":2,"dtype":"BF16"},"prompt_tokens":1,"policy":"lru","prefetch":"none","slots":4,"transport":"shm"}""";
+        var plain = new List<string> { header };
+        var stepped = new List<string> { header };
+        for (var s = 0; s <= 5; s++)
+        {
+            foreach (var layer in new[] { 0, 1 })
+            {
+                var route = $$"""{"kind":"route","step":{{s}},"layer":{{layer}},"positions":[{{s}}],"experts":[[{{(s + layer) % 8}},{{(s + 3) % 8}}]],"weights":[[0.5,0.5]],"compute_ns":{{1000 * (layer + 1)}},"stall_ns":0}""";
+                plain.Add(route);
+                stepped.Add(route);
+            }
+            stepped.Add($$"""{"kind":"step","step":{{s}},"outside_ns":{{(s == 0 ? 5000 : 700 + s)}}}""");
+        }
+        var a = Path.GetTempFileName();
+        var b = Path.GetTempFileName();
+        File.WriteAllLines(a, plain);
+        File.WriteAllLines(b, stepped);
+        try
+        {
+            Assert.Equal(0, RoutingTrace.Load(a).OutsideNs(3));
+            Assert.Equal(703, RoutingTrace.Load(b).OutsideNs(3));
+            var t = Fabric.Sim.Topology.TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+            Fabric.Sim.Run.EngineResult Run(string path) => Fabric.Sim.Run.SimRunner.Run(t, WorkloadLoader.Resolve(new WorkloadDocument
+            {
+                Engines = [new EnginePlacementDocument { Gpu = "host" }],
+                Pool = ["pool_shm"],
+                Routing = new RoutingDocument { Kind = "trace", Trace = path },
+            }, t, ".", "w.yaml")).Engines.Single();
+            var without = Run(a);
+            var with = Run(b);
+            // No fetch is in flight across a step boundary (no prefetch), so each step is longer by exactly its own outside time.
+            Assert.Equal(without.PrefillNs + 5000, with.PrefillNs);
+            Assert.Equal(5, with.StepNs.Count);
+            for (var s = 0; s < 5; s++)
+                Assert.Equal(without.StepNs[s] + 700 + s + 1, with.StepNs[s]);
+            Assert.Equal(without.StallNs, with.StallNs);
+            Assert.Equal(without.ComputeNs + 5000 + (5 * 700) + 15, with.ComputeNs);
+        }
+        finally
+        {
+            File.Delete(a);
+            File.Delete(b);
+        }
+    }
+
+    [Fact]
     public void Trace_ReplaysRecordedExpertsAndComputeTimes()
     {
         var path = Path.GetTempFileName();

@@ -1,5 +1,12 @@
 namespace Fabric.Engine.Runtime;
 
+/// <summary>
+/// One completed expert fetch: the trace step and layer it was issued in (step 0 = prefill), when it was issued on the engine's clock,
+/// how long it waited to start (thread-pool dispatch, staging buffers) and how long it took from its start to verified
+/// bytes in the slot. Nanoseconds.
+/// </summary>
+public readonly record struct FetchTiming(int Step, int Layer, long IssuedNs, long QueuedNs, long FetchNs);
+
 /// <summary>The engine's own counters beside the pager's. Times in nanoseconds, sizes in bytes.</summary>
 public sealed class EngineCounters
 {
@@ -7,6 +14,7 @@ public sealed class EngineCounters
     private long _fetches;
     private long _fetchNs;
     private long _fetchQueuedNs;
+    private readonly List<FetchTiming> _fetchLog = [];
 
     /// <summary>Bytes moved from the source for expert fetches after start-up (failed attempts included).</summary>
     public long BytesFetched => Interlocked.Read(ref _bytesFetched);
@@ -32,10 +40,22 @@ public sealed class EngineCounters
     /// <summary>Sum over fetches of the time from being issued to starting (thread-pool dispatch and waiting for a staging buffer).</summary>
     public long FetchQueuedNs => Interlocked.Read(ref _fetchQueuedNs);
 
-    internal void AddFetchTiming(long queuedNs, long fetchNs)
+    /// <summary>Every fetch after start-up in the order they finished (a copy).</summary>
+    public FetchTiming[] FetchLog
+    {
+        get
+        {
+            lock (_fetchLog)
+                return [.. _fetchLog];
+        }
+    }
+
+    internal void AddFetchTiming(int step, int layer, long issuedNs, long queuedNs, long fetchNs)
     {
         Interlocked.Add(ref _fetchQueuedNs, queuedNs);
         Interlocked.Add(ref _fetchNs, fetchNs);
+        lock (_fetchLog)
+            _fetchLog.Add(new FetchTiming(step, layer, issuedNs, queuedNs, fetchNs));
     }
 
     internal void ResetFetches()
@@ -44,6 +64,8 @@ public sealed class EngineCounters
         Interlocked.Exchange(ref _fetchQueuedNs, 0);
         Interlocked.Exchange(ref _bytesFetched, 0);
         Interlocked.Exchange(ref _fetches, 0);
+        lock (_fetchLog)
+            _fetchLog.Clear();
     }
 
     internal void AddFetch(long bytes)

@@ -46,6 +46,9 @@ public sealed record GenerationSummary
     public required long CorruptBlocks { get; init; }
     public required int[] Tokens { get; init; }
 
+    /// <summary>Every fetch after start-up, in the order they finished (step, issue time, queued and fetch ns).</summary>
+    public required FetchTiming[] FetchLog { get; init; }
+
     public static GenerationSummary From(MoeEngine engine, GenerationResult result)
     {
         var stats = engine.Pager.Stats;
@@ -84,6 +87,7 @@ public sealed record GenerationSummary
             MeanFetchQueuedMs = engine.Counters.Fetches > 0 ? engine.Counters.FetchQueuedNs / 1e6 / engine.Counters.Fetches : 0,
             CorruptBlocks = pool?.CorruptBlocks ?? 0,
             Tokens = result.Tokens,
+            FetchLog = engine.Counters.FetchLog,
         };
     }
 

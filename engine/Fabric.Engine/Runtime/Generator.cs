@@ -39,15 +39,18 @@ public static class Generator
         tokens.Add(next);
         var ttft = total.Elapsed.TotalSeconds;
         onToken?.Invoke(next);
+        engine.Trace?.WriteStep(0, (total.Elapsed.Ticks * TimeSpan.NanosecondsPerTick) - engine.LastForwardLayerNs);
         var decode = Stopwatch.StartNew();
         var one = new int[1];
         for (var step = 1; step < maxNewTokens; step++)
         {
+            var started = decode.Elapsed.Ticks;
             one[0] = next;
             logits = await engine.ForwardAsync(one, prompt.Length + step - 1, sequence, step, cancellationToken).ConfigureAwait(false);
             next = sampler.Next(logits);
             tokens.Add(next);
             onToken?.Invoke(next);
+            engine.Trace?.WriteStep(step, ((decode.Elapsed.Ticks - started) * TimeSpan.NanosecondsPerTick) - engine.LastForwardLayerNs);
         }
         return new GenerationResult([.. tokens], prompt.Length, ttft, tokens.Count > 1 ? decode.Elapsed.TotalSeconds : 0, total.Elapsed.TotalSeconds);
     }

@@ -48,6 +48,8 @@ public sealed class MoeEngine : IAsyncDisposable
     private readonly SemaphoreSlim _stagingFree;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Memory<byte>[]? _slotMemory;
+    private int _step;
+    private int _layer;
 
     private MoeEngine(IComputeDevice device, IWeightSource source, EngineOptions options, DenseWeights dense, MemoryPlan plan)
     {
@@ -126,6 +128,10 @@ public sealed class MoeEngine : IAsyncDisposable
     /// <summary>Receives one record per (step, layer) visit when set.</summary>
     public RoutingTraceWriter? Trace { get; set; }
 
+    /// <summary>Time the last <see cref="ForwardAsync"/> spent in layer visits (compute and stall), ns; the rest of a
+    /// step (embedding, final norm, LM head, sampling) is outside them.</summary>
+    public long LastForwardLayerNs { get; private set; }
+
     /// <summary>
     /// Plans the budget, reserves dense weights, KV cache, scratch and slots on <paramref name="device"/>, loads the
     /// dense weights, and (when every expert fits and the options ask for it) loads every expert.
@@ -170,6 +176,7 @@ public sealed class MoeEngine : IAsyncDisposable
         if ((uint)sequence >= (uint)_options.MaxBatch)
             throw new ArgumentOutOfRangeException(nameof(sequence), $"Sequence {sequence} is outside --max-batch {_options.MaxBatch}.");
         var last = 0;
+        LastForwardLayerNs = 0;
         for (var start = 0; start < tokens.Length; start += _chunk)
         {
             var n = Math.Min(_chunk, tokens.Length - start);
@@ -191,6 +198,7 @@ public sealed class MoeEngine : IAsyncDisposable
         var c = _config;
         var eps = (float)c.RmsNormEps;
         var theta = (float)c.RopeTheta;
+        _step = step;
         _device.Embed(_dense.Embedding, tokens.Span, _h);
         for (var layer = 0; layer < c.NumHiddenLayers; layer++)
         {
@@ -214,6 +222,7 @@ public sealed class MoeEngine : IAsyncDisposable
             Counters.StallNs += stall;
             Counters.LayerStallNs[layer] += stall;
             Counters.ComputeNs += elapsed - stall;
+            LastForwardLayerNs += elapsed;
             Trace?.WriteRoute(step, layer, _positions.AsSpan(0, n), _indices.AsSpan(0, n * _topK), _weights.AsSpan(0, n * _topK), _topK, elapsed - stall, stall);
         }
     }
@@ -222,6 +231,7 @@ public sealed class MoeEngine : IAsyncDisposable
     private async ValueTask<long> MoeAsync(int layer, int n, CancellationToken cancellationToken)
     {
         long stall = 0;
+        _layer = layer;
         HarvestCompletedFetches();
         var count = Pager.BeginLayer(layer, _indices.AsSpan(0, n * _topK), _plan);
         try
@@ -343,10 +353,12 @@ public sealed class MoeEngine : IAsyncDisposable
         var key = a.Key;
         var slot = a.Slot;
         var issued = _clock.ElapsedTicks;
-        _inFlight[key] = Task.Run(() => FetchIntoSlotAsync(key, slot, issued, cancellationToken), cancellationToken);
+        var (step, layer) = (_step, _layer);
+        _inFlight[key] = Task.Run(() => FetchIntoSlotAsync(key, slot, step, layer, issued, cancellationToken), cancellationToken);
     }
 
-    private async Task<long> FetchIntoSlotAsync(ExpertKey key, int slot, long issued, CancellationToken cancellationToken)
+    // (step, layer): the visit that issued the fetch (a prefetch is for the next layer but issued in this one).
+    private async Task<long> FetchIntoSlotAsync(ExpertKey key, int slot, int step, int layer, long issued, CancellationToken cancellationToken)
     {
         await _stagingFree.WaitAsync(cancellationToken).ConfigureAwait(false);
         _staging.TryPop(out var staging);
@@ -363,7 +375,7 @@ public sealed class MoeEngine : IAsyncDisposable
         }
         finally
         {
-            Counters.AddFetchTiming(TicksToNs(started - issued), TicksToNs(_clock.ElapsedTicks - started));
+            Counters.AddFetchTiming(step, layer, TicksToNs(issued), TicksToNs(started - issued), TicksToNs(_clock.ElapsedTicks - started));
             _staging.Push(staging!);
             _stagingFree.Release();
         }

@@ -7,6 +7,8 @@ namespace Fabric.Engine.Runtime;
 /// Writes the routing trace (JSONL) that <c>fabric-sim</c> replays and Belady reads: a header line, then one line
 /// per (step, layer) visit — <c>{"kind":"route","step":0,"layer":3,"positions":[5],"experts":[[1,6]],"weights":[[0.61,0.39]],"compute_ns":123456,"stall_ns":0}</c>.
 /// A prefill longer than the engine's prefill chunk gives several lines for the same (step 0, layer), one per chunk.
+/// After its layer lines each step has a line with the time the step spent outside them (embedding, final norm, LM head,
+/// sampling, handing the token on): <c>{"kind":"step","step":0,"outside_ns":1234567}</c>.
 /// </summary>
 public sealed class RoutingTraceWriter : IDisposable
 {
@@ -66,6 +68,17 @@ public sealed class RoutingTraceWriter : IDisposable
         _json.WriteEndArray();
         _json.WriteNumber("compute_ns", computeNs);
         _json.WriteNumber("stall_ns", stallNs);
+        _json.WriteEndObject();
+        EndLine();
+    }
+
+    /// <summary>The end of a step: <paramref name="outsideNs"/> of its wall time was spent outside its layer visits.</summary>
+    public void WriteStep(int step, long outsideNs)
+    {
+        _json.WriteStartObject();
+        _json.WriteString("kind", "step");
+        _json.WriteNumber("step", step);
+        _json.WriteNumber("outside_ns", Math.Max(0, outsideNs));
         _json.WriteEndObject();
         EndLine();
     }

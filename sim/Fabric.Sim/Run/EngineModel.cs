@@ -15,6 +15,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private const int ComputeDoneEvent = 1;
     private const int DenseDoneEvent = 2;
     private const int ExpertDoneEvent = 3;
+    private const int StepDoneEvent = 4;
 
     private readonly SimWorld _world;
     private readonly Workload _workload;
@@ -48,6 +49,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private int _nextCount;
     private long _currentRecordedNs;
     private long _nextRecordedNs;
+    private long _currentOutsideNs;
+    private long _nextOutsideNs;
     private int _step;
     private int _layer;
     private int _waiting;
@@ -112,6 +115,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             return;
         _nextCount = _routing.Next(0, 0, _next);
         _nextRecordedNs = _routing.RecordedComputeNs(0, 0);
+        _nextOutsideNs = _layers == 1 ? _routing.RecordedOutsideNs(0) : 0;
         _world.Simulation.Schedule(_world.Simulation.Now, this, BeginVisitEvent);
     }
 
@@ -127,6 +131,9 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                 break;
             case ExpertDoneEvent:
                 NextExpert();
+                break;
+            case StepDoneEvent:
+                StepDone();
                 break;
             default:
                 ComputeDone();
@@ -146,6 +153,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         (_current, _next) = (_next, _current);
         _currentCount = _nextCount;
         _currentRecordedNs = _nextRecordedNs;
+        _currentOutsideNs = _nextOutsideNs;
 
         _planCount = _pager.BeginLayer(_layer, _current.AsSpan(0, _currentCount), _plan);
         for (var i = 0; i < _planCount; i++)
@@ -163,6 +171,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         {
             _nextCount = _routing.Next(ns, nl, _next);
             _nextRecordedNs = _routing.RecordedComputeNs(ns, nl);
+            _nextOutsideNs = nl == _layers - 1 ? _routing.RecordedOutsideNs(ns) : 0;
         }
         else
         {
@@ -325,6 +334,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             {
                 _stalledOn = -1;
                 Result.StallNs += _world.Simulation.Now - _stallStart;
+                if (_step == 0 && _workload.FirstStepIsPrefill)
+                    Result.PrefillStallNs += _world.Simulation.Now - _stallStart;
                 NextExpert();
             }
         }
@@ -338,6 +349,18 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             BeginVisit();
             return;
         }
+        // A recorded step also spent time outside its layers (LM head, sampling) before the next step began.
+        if (_currentOutsideNs > 0)
+        {
+            Result.ComputeNs += _currentOutsideNs;
+            _world.Simulation.Schedule(_world.Simulation.Now + _currentOutsideNs, this, StepDoneEvent);
+            return;
+        }
+        StepDone();
+    }
+
+    private void StepDone()
+    {
         var now = _world.Simulation.Now;
         if (_step == 0 && _workload.FirstStepIsPrefill)
             Result.PrefillNs = now - _stepStart;

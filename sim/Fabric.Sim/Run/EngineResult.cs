@@ -19,6 +19,9 @@ public sealed class EngineResult
     public long DecodeNs { get; private set; }
     public long PrefillNs { get; set; }
     public long StallNs { get; set; }
+
+    /// <summary>The part of <see cref="StallNs"/> in the prefill step (when the workload's first step is one), ns.</summary>
+    public long PrefillStallNs { get; set; }
     public long ComputeNs { get; set; }
     public long BytesFetched { get; set; }
     public long DemandFetches { get; set; }

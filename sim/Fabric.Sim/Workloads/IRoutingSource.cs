@@ -17,4 +17,11 @@ public interface IRoutingSource
 
     /// <summary>The recorded compute time of this visit in ns, or -1 when the roofline should decide.</summary>
     long RecordedComputeNs(int step, int layer);
+
+    /// <summary>
+    /// The recorded time that the step of the last visit <see cref="Next"/> returned spent outside its layer visits (LM
+    /// head, sampling), in ns, added after its last layer; 0 when nothing was recorded (the roofline puts the LM head in
+    /// the last layer).
+    /// </summary>
+    long RecordedOutsideNs(int step);
 }

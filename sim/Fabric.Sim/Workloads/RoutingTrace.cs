@@ -7,17 +7,21 @@ namespace Fabric.Sim.Workloads;
 /// <summary>
 /// A routing trace recorded by <c>fabric-engine generate --trace-out</c> (JSONL; format in COMMON.md): a header with
 /// the model and run settings, then one line per (step, layer) with the experts of every position computed, and the
-/// measured compute and stall time. Step 0 is the prefill.
+/// measured compute and stall time, and after each step's visits a step line with the time it spent outside them
+/// (LM head, sampling). Step 0 is the prefill.
 /// </summary>
 public sealed class RoutingTrace
 {
     /// <summary>One (step, layer) visit: rows of top-k experts, flattened.</summary>
     public sealed record Visit(int Step, int Layer, int Rows, int[] Experts, long ComputeNs, long StallNs);
 
-    private RoutingTrace(ModelConfig model, IReadOnlyList<Visit> visits, JsonElement header)
+    private readonly Dictionary<int, long> _outsideNs;
+
+    private RoutingTrace(ModelConfig model, IReadOnlyList<Visit> visits, Dictionary<int, long> outsideNs, JsonElement header)
     {
         Model = model;
         Visits = visits;
+        _outsideNs = outsideNs;
         Policy = Str(header, "policy");
         Prefetch = Str(header, "prefetch");
         Transport = Str(header, "transport");
@@ -41,6 +45,9 @@ public sealed class RoutingTrace
     /// <summary>Total recorded compute over the whole trace, ns.</summary>
     public long TotalComputeNs => Visits.Sum(v => v.ComputeNs);
 
+    /// <summary>The recorded time step <paramref name="step"/> spent outside its layer visits, ns; 0 when the trace has no step line for it.</summary>
+    public long OutsideNs(int step) => _outsideNs.GetValueOrDefault(step);
+
     public static RoutingTrace Load(string path)
     {
         if (!File.Exists(path))
@@ -62,6 +69,7 @@ public sealed class RoutingTrace
             throw new TopologyException($"Line 1 of '{path}' is not JSON: {e.Message.Split('.')[0]}.");
         }
         var visits = new List<Visit>();
+        var outside = new Dictionary<int, long>();
         for (var i = 1; i < lines.Length; i++)
         {
             if (string.IsNullOrWhiteSpace(lines[i]))
@@ -69,6 +77,12 @@ public sealed class RoutingTrace
             try
             {
                 var e = JsonDocument.Parse(lines[i]).RootElement;
+                if (Str(e, "kind") == "step")
+                {
+                    var step = e.GetProperty("step").GetInt32();
+                    outside[step] = outside.GetValueOrDefault(step) + e.GetProperty("outside_ns").GetInt64();
+                    continue;
+                }
                 if (Str(e, "kind") != "route")
                     continue;
                 var rows = e.GetProperty("experts").EnumerateArray().Select(r => r.EnumerateArray().Select(x => x.GetInt32()).ToArray()).ToList();
@@ -90,7 +104,7 @@ public sealed class RoutingTrace
         }
         if (visits.Count == 0)
             throw new TopologyException($"The routing trace '{path}' has a header but no route lines.");
-        return new RoutingTrace(model, visits, header);
+        return new RoutingTrace(model, visits, outside, header);
     }
 
     private static string? Str(JsonElement e, string name) =>
@@ -133,4 +147,6 @@ public sealed class TraceRouting : IRoutingSource
     }
 
     public long RecordedComputeNs(int step, int layer) => _useComputeTime ? _trace.Visits[_lastVisit].ComputeNs : -1;
+
+    public long RecordedOutsideNs(int step) => _useComputeTime ? _trace.OutsideNs(_trace.Visits[_lastVisit].Step) : 0;
 }

@@ -77,6 +77,8 @@ public sealed class SyntheticRouting : IRoutingSource
 
     public long RecordedComputeNs(int step, int layer) => -1;
 
+    public long RecordedOutsideNs(int step) => 0;
+
     public int MaxRows => _batch;
 
     public int Next(int step, int layer, Span<int> experts)

@@ -74,6 +74,31 @@ public sealed class BoundedResidencyTests : IClassFixture<TinyModel>
     }
 
     [Fact]
+    public async Task Trace_HasOneStepLinePerStep_AndTheFetchLogOneEntryPerFetch()
+    {
+        var tracePath = Path.Combine(_model.Directory, "steps.trace.jsonl");
+        var (_, engine) = await GenerateAsync(_model.Config.NumExpertsPerTok, "lru", "none", tracePath: tracePath);
+        await using (engine)
+        {
+            var steps = new List<int>();
+            foreach (var line in File.ReadLines(tracePath))
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(line);
+                if (doc.RootElement.GetProperty("kind").GetString() != "step")
+                    continue;
+                steps.Add(doc.RootElement.GetProperty("step").GetInt32());
+                Assert.True(doc.RootElement.GetProperty("outside_ns").GetInt64() > 0, line);
+            }
+            Assert.Equal(Enumerable.Range(0, NewTokens), steps);
+            var log = engine.Counters.FetchLog;
+            Assert.Equal(engine.Counters.Fetches, log.Length);
+            Assert.Equal(engine.Counters.FetchNs, log.Sum(f => f.FetchNs));
+            Assert.Contains(log, f => f.Step > 0);
+            Assert.All(log, f => Assert.True(f.Step is >= 0 and < NewTokens && f.Layer >= 0 && f.Layer < _model.Config.NumHiddenLayers && f.QueuedNs >= 0 && f.FetchNs > 0));
+        }
+    }
+
+    [Fact]
     public async Task TooSmallABudget_FailsWithTheBytesNeeded()
     {
         var source = new Fabric.Engine.Sources.CheckpointSource(_model.Directory);
