@@ -14,15 +14,15 @@ public interface IFlowListener
 /// then joins every channel it crosses; the rates of all flows are the max-min fair allocation, recomputed when a flow
 /// joins or leaves (at most once per nanosecond however many change in it).
 /// <para>
-/// Two things keep this cheap at thousands of flows. (1) Incremental exact recomputation (<see cref="MaxMinFill"/>):
-/// only the flows on the channels that changed are re-filled, the others held at their rates, and the region grows
-/// only where the max-min conditions would break. (2) Bottleneck groups: every flow whose bottleneck is channel c
-/// moves at c's one fair share, so the group keeps a count of bytes each member has moved (its virtual clock) and a
-/// heap of its members' finishing counts; a change of share is one update and one event, not one per flow.
+/// What keeps this cheap at thousands of flows: (1) bottleneck groups (<see cref="BottleneckGroups"/>): every flow
+/// whose bottleneck is channel c moves at c's one fair share, so a change of share is one update and one event, not
+/// one per flow; (2) local joins and leaves that are exactly max-min skip any re-fill (FlowNetwork.LocalChanges.cs);
+/// (3) otherwise an incremental exact re-fill (<see cref="MaxMinFill"/>) of only the flows the change reaches;
+/// (4) channels that can never constrain the declared routes are left out (<see cref="RedundantChannels"/>).
 /// </para>
 /// Capacities in bytes/s on the outside, bytes/ns inside.
 /// </summary>
-public sealed class FlowNetwork : IEventHandler
+public sealed partial class FlowNetwork : IEventHandler
 {
     private const int Activate = 0;
     private const int GroupDue = 1;
@@ -45,7 +45,8 @@ public sealed class FlowNetwork : IEventHandler
     /// <param name="sim">The simulation whose clock drives the flows.</param>
     /// <param name="capacityBytesPerSecond">Capacity of every directed channel, indexed by channel id.</param>
     /// <param name="rateQuantumNs">When positive, fair shares are recomputed only on multiples of this many ns (an
-    /// approximation for very large runs: a flow joins or frees its share at the next boundary). 0 is exact.</param>
+    /// approximation: a flow joins or frees its share at the next boundary, and the local cases are not taken). 0 is
+    /// exact.</param>
     public FlowNetwork(Simulation sim, IReadOnlyList<double> capacityBytesPerSecond, long rateQuantumNs = 0)
     {
         _sim = sim;
@@ -177,136 +178,6 @@ public sealed class FlowNetwork : IEventHandler
             }
         }
         ScheduleReallocation();
-    }
-
-    // The local cases skip the fill (exact mode only). They must not touch a channel whose change still waits for
-    // the fill: the fill re-fills everything on those, and holds everything else as a valid max-min state.
-    private bool AnyDirty(int[] channels)
-    {
-        if (_dirty.Count == 0)
-            return false;
-        foreach (var c in channels)
-        {
-            if (_isDirty[c])
-                return true;
-        }
-        return false;
-    }
-
-    // A new flow whose only bottleneck-to-be is one channel b where every flow is b's group (or b carries only it):
-    // it joins b's group at b's new equal share, provided its other channels keep slack at that rate and b's members,
-    // slowed down, free capacity only where no flow is bottlenecked. That is the max-min allocation, exactly.
-    private bool TryJoinLocally(int id)
-    {
-        var channels = _flows[id].Channels;
-        if (!AllDistinct(channels) || AnyDirty(channels))
-            return false;
-        var best = -1;
-        var bestShare = double.MaxValue;
-        foreach (var c in channels)
-        {
-            var n = _groups.Members[c];
-            if (n == 0)
-                continue;
-            if (best >= 0 || !_groups.IsPure(c) || _groups.CrossingsBy(c, c) != n || _channels.Flows[c].Count != n + 1)
-                return false;
-            best = c;
-            bestShare = _channels.Capacity[c] / (n + 1);
-        }
-        if (best < 0)
-        {
-            // No flow is bottlenecked on its path: alone on the channel with the least room left, it takes that room.
-            foreach (var c in channels)
-            {
-                var room = _channels.Capacity[c] - _groups.Load(c);
-                if (room < bestShare)
-                {
-                    best = c;
-                    bestShare = room;
-                }
-            }
-            if (_channels.Flows[best].Count != 1)
-                return false;
-        }
-        foreach (var c in channels)
-        {
-            if (c == best)
-                continue;
-            // best's members slow down to the new share on this channel too.
-            var after = _groups.Load(c) + bestShare - ((_groups.Rate[best] - bestShare) * _groups.CrossingsBy(c, best));
-            if (after > _channels.Capacity[c] * (1 - 1e-9))
-                return false;
-        }
-        if (_groups.Blocked[best] != 0)
-            return false;
-        foreach (var member in CollectionsMarshal.AsSpan(_channels.Flows[best]))
-        {
-            if (member != id && AnyDirty(_flows[member].Channels))
-                return false;
-        }
-        var now = _sim.Now;
-        _groups.Advance(best, now);
-        _groups.Join(best, id, _flows, _groups.Served[best] + _flows[id].Remaining);
-        _groups.Rate[best] = bestShare;
-        _groups.ScheduleDue(best, _flows, now, _sim, this, GroupDue);
-        Reallocations++;
-        FlowsReallocated++;
-        return true;
-    }
-
-    // A leaving flow of a group g where every flow is g's: the others speed up to g's new equal share, provided none
-    // of the leaver's other channels is anyone's bottleneck and every channel the members cross keeps slack.
-    private bool LeavesLocally(int id)
-    {
-        var g = _flows[id].Group;
-        var channels = _flows[id].Channels;
-        if (!AllDistinct(channels) || !_groups.IsPure(g) || AnyDirty(channels))
-            return false;
-        foreach (var c in channels)
-        {
-            if (c != g && _groups.Members[c] > 0)
-                return false;
-        }
-        var n = _groups.Members[g];
-        if (_groups.CrossingsBy(g, g) != n || _channels.Flows[g].Count != n || _groups.Blocked[g] != 0)
-            return false;
-        if (n == 1)
-            return true;
-        var faster = (_channels.Capacity[g] / (n - 1)) - _groups.Rate[g];
-        foreach (var member in CollectionsMarshal.AsSpan(_channels.Flows[g]))
-        {
-            if (member == id)
-                continue;
-            var memberChannels = _flows[member].Channels;
-            if (AnyDirty(memberChannels))
-                return false;
-            foreach (var c in memberChannels)
-            {
-                if (c == g)
-                    continue;
-                // The staying members speed up; the leaver's own share leaves the channel if it crossed it.
-                var leaver = Crosses(id, c) ? 1 : 0;
-                var after = _groups.Load(c) + (faster * (_groups.CrossingsBy(c, g) - leaver)) - (_groups.Rate[g] * leaver);
-                if (after > _channels.Capacity[c] * (1 - 1e-9))
-                    return false;
-            }
-        }
-        return true;
-    }
-
-    private bool Crosses(int flow, int c) => Array.IndexOf(_flows[flow].Channels, c) >= 0;
-
-    private static bool AllDistinct(int[] channels)
-    {
-        for (var i = 1; i < channels.Length; i++)
-        {
-            for (var j = 0; j < i; j++)
-            {
-                if (channels[i] == channels[j])
-                    return false;
-            }
-        }
-        return true;
     }
 
     // The group's earliest finisher is due: complete every member that has moved all its bytes.
