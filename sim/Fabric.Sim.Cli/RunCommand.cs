@@ -18,7 +18,7 @@ internal static class RunCommand
         var policy = new Option<string?>("--policy") { Description = "override the eviction policy (lru, lfu, activation, belady)" };
         var prefetch = new Option<string?>("--prefetch") { Description = "override the prefetch mode (none, next-layer, history)" };
         var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
-        var quantum = new Option<string?>("--rate-quantum") { Description = "recompute link shares only every DURATION (e.g. 10us) for very large runs" };
+        var quantum = new Option<string?>("--rate-quantum") { Description = "recompute link shares only every DURATION (e.g. 10us): an approximation; exact is the default" };
         var cmd = new Command("run", "Simulate a workload on a topology: tokens/s, latency, hit rate, stall, busiest links.");
         foreach (var o in new Option[] { topology, workload, json, slots, policy, prefetch, tokens, quantum })
             cmd.Options.Add(o);
