@@ -89,9 +89,9 @@ internal static class ValidateCommand
                 var trace = Path.Combine(dir, $"trace-{scheme}.jsonl");
                 var stats = Path.Combine(dir, $"stats-{scheme}.json");
                 AnsiConsole.MarkupLine($"calibrating and recording over {Markup.Escape(endpoint)}...");
-                await RecordAsync(CalibrationPrompts[0], calibration[0], trace: null).ConfigureAwait(false);
+                await RecordAsync(CalibrationPrompts[0], calibration[0], Path.ChangeExtension(calibration[0], ".jsonl")).ConfigureAwait(false);
                 await RecordAsync(RecordedPrompt, stats, trace).ConfigureAwait(false);
-                await RecordAsync(CalibrationPrompts[1], calibration[1], trace: null).ConfigureAwait(false);
+                await RecordAsync(CalibrationPrompts[1], calibration[1], Path.ChangeExtension(calibration[1], ".jsonl")).ConfigureAwait(false);
                 var fit = FetchPathFit.Fit([.. calibration.Select(ReadFetchLog)], model.ExpertBytes);
                 double bandwidth, latency;
                 if (fit is not null)
