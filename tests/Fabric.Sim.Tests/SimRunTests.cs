@@ -76,6 +76,17 @@ public sealed class SimRunTests
     }
 
     [Fact]
+    public void ExpertShare_OfARecordedLastLayer_LeavesTheLmHeadOut()
+    {
+        // The engine runs the LM head after its last layer: a recorded last-layer visit splits like any other layer.
+        var cost = new LayerCost(ModelPresets.Small, Loopback().Get("host"), contextTokens: 128, overheadNs: 0);
+        var last = ModelPresets.Small.NumHiddenLayers - 1;
+        Assert.True(cost.ExpertShare(last, 1, 2) < cost.ExpertShare(0, 1, 2));
+        Assert.Equal(cost.ExpertShare(0, 1, 2, withHead: false), cost.ExpertShare(last, 1, 2, withHead: false));
+        Assert.Equal(cost.ExpertShare(0, 1, 2), cost.ExpertShare(0, 1, 2, withHead: false));
+    }
+
+    [Fact]
     public void AllResident_OnlyStallsOnFirstUse()
     {
         var t = Loopback();

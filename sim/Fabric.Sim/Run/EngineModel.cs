@@ -160,8 +160,9 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _landed[_plan[i].Key.Expert] = false;
         var distinct = _pager.CurrentExperts.Length;
         var rows = _currentCount / _topK;
-        var compute = _currentRecordedNs >= 0 ? _currentRecordedNs : _cost.TimeNs(_layer, rows, distinct);
-        _expertNs = distinct == 0 ? 0 : (long)(compute * _cost.ExpertShare(_layer, rows, distinct) / distinct);
+        var recorded = _currentRecordedNs >= 0;
+        var compute = recorded ? _currentRecordedNs : _cost.TimeNs(_layer, rows, distinct);
+        _expertNs = distinct == 0 ? 0 : (long)(compute * _cost.ExpertShare(_layer, rows, distinct, withHead: !recorded) / distinct);
         var dense = compute - (_expertNs * distinct);
         Result.ComputeNs += compute;
 
