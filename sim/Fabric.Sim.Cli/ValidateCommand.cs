@@ -124,6 +124,11 @@ internal static class ValidateCommand
                 {
                     throw new FabricException($"The kept {scheme} calibration runs hold too few decode fetches to fit the link.");
                 }
+                // The resident experts the engine computes while a fetch starts beside them run slower (they share the two
+                // cores with the fetch path); the replay's recorded times hold that, and the slowdown says where.
+                var slowdown = FetchPathFit.HitSlowdown([.. calibration.Select(c => ((IReadOnlyList<FetchTiming>)ReadFetchLog(c), RoutingTrace.Load(Path.ChangeExtension(c, ".jsonl")).Visits))],
+                    model.NumExpertsPerTok) ?? 1;
+                AnsiConsole.MarkupLine($"{scheme} resident experts computed beside a starting fetch (calibration runs): {slowdown:0.00}× as long");
                 var linked = new Topology.Topology(topology.Name, topology.Nodes,
                     [.. topology.Links.Select(l => l.Kind == scheme ? l with { Bandwidth = bandwidth, LatencyNs = (long)latency } : l)], topology.Calibration);
                 using var statsDoc = JsonDocument.Parse(await File.ReadAllTextAsync(stats).ConfigureAwait(false));
@@ -140,7 +145,7 @@ internal static class ValidateCommand
                     Engines = [new EnginePlacementDocument { Gpu = topology.Nodes.First(n => n.CanCompute).Name }],
                     Pool = [topology.Nodes.First(n => n.IsPool && topology.Links.Any(l => l.Kind == scheme && (l.A == n.Id || l.B == n.Id))).Name],
                     Routing = new RoutingDocument { Kind = "trace", Trace = trace },
-                }, linked, dir, $"validate-{scheme}");
+                }, linked, dir, $"validate-{scheme}") with { HitSlowdownBesideFetch = slowdown };
                 var result = SimRunner.Run(linked, workload);
                 var simTps = result.TotalTokensPerSecond;
                 var simStall = (double)result.StallNs;
