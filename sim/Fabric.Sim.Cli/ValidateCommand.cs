@@ -24,11 +24,12 @@ internal static class ValidateCommand
         var tokens = new Option<int>("--tokens") { Description = "tokens each engine run generates (more: steadier figures)", DefaultValueFactory = _ => 128 };
         var fraction = new Option<double>("--resident") { Description = "fraction of experts resident", DefaultValueFactory = _ => 0.25 };
         var keep = new Option<string?>("--keep") { Description = "keep traces and stats in this directory" };
+        var hitSlowdown = new Option<double?>("--hit-slowdown") { Description = "use this slowdown of the hits computed beside a fetch instead of calibrating it (1: none); to compare" };
         var replay = new Option<bool>("--replay") { Description = "replay the runs kept in --keep DIR again (no engine runs): to compare simulator changes on the same data" };
         var cmd = new Command("validate", "Record traces with the real engine over shm and tcp, replay them here, and print the error (target within 10%).");
-        foreach (var o in new Option[] { topology, preset, tokens, fraction, keep, replay })
+        foreach (var o in new Option[] { topology, preset, tokens, fraction, keep, replay, hitSlowdown })
             cmd.Options.Add(o);
-        cmd.SetAction(async (r, ct) => await RunAsync(r.GetValue(topology)!, r.GetValue(preset)!, r.GetValue(tokens), r.GetValue(fraction), r.GetValue(keep), r.GetValue(replay)).ConfigureAwait(false));
+        cmd.SetAction(async (r, ct) => await RunAsync(r.GetValue(topology)!, r.GetValue(preset)!, r.GetValue(tokens), r.GetValue(fraction), r.GetValue(keep), r.GetValue(replay), r.GetValue(hitSlowdown)).ConfigureAwait(false));
         return cmd;
     }
 
@@ -36,7 +37,7 @@ internal static class ValidateCommand
     private const string RecordedPrompt = "1,2,3,4,5,6,7,8";
     private static readonly string[] CalibrationPrompts = ["11,12,13,14,15,16,17,18", "21,22,23,24,25,26,27,28"];
 
-    private static async Task<int> RunAsync(string topologyPath, string preset, int tokens, double resident, string? keep, bool replay)
+    private static async Task<int> RunAsync(string topologyPath, string preset, int tokens, double resident, string? keep, bool replay, double? hitSlowdownOverride)
     {
         if (replay && keep is null)
             throw new FabricException("--replay replays the runs kept in --keep DIR: name the directory.");
@@ -128,7 +129,9 @@ internal static class ValidateCommand
                 // cores with the fetch path); the replay's recorded times hold that, and the slowdown says where.
                 var slowdown = FetchPathFit.HitSlowdown([.. calibration.Select(c => ((IReadOnlyList<FetchTiming>)ReadFetchLog(c), RoutingTrace.Load(Path.ChangeExtension(c, ".jsonl")).Visits))],
                     model.NumExpertsPerTok) ?? 1;
-                AnsiConsole.MarkupLine($"{scheme} resident experts computed beside a starting fetch (calibration runs): {slowdown:0.00}× as long");
+                AnsiConsole.MarkupLine($"{scheme} resident experts computed beside a starting fetch (calibration runs): {slowdown:0.00}× as long" +
+                    (hitSlowdownOverride is { } o ? $"; using {o:0.00}× (--hit-slowdown)" : ""));
+                slowdown = hitSlowdownOverride ?? slowdown;
                 var linked = new Topology.Topology(topology.Name, topology.Nodes,
                     [.. topology.Links.Select(l => l.Kind == scheme ? l with { Bandwidth = bandwidth, LatencyNs = (long)latency } : l)], topology.Calibration);
                 using var statsDoc = JsonDocument.Parse(await File.ReadAllTextAsync(stats).ConfigureAwait(false));
