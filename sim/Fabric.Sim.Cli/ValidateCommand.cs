@@ -24,10 +24,12 @@ internal static class ValidateCommand
         var tokens = new Option<int>("--tokens") { Description = "tokens each engine run generates (more: steadier figures)", DefaultValueFactory = _ => 128 };
         var fraction = new Option<double>("--resident") { Description = "fraction of experts resident", DefaultValueFactory = _ => 0.25 };
         var keep = new Option<string?>("--keep") { Description = "keep traces and stats in this directory" };
+        var hitSlowdown = new Option<double?>("--hit-slowdown") { Description = "use this slowdown of the hits computed beside a fetch instead of calibrating it (1: none); to compare" };
+        var replay = new Option<bool>("--replay") { Description = "replay the runs kept in --keep DIR again (no engine runs): to compare simulator changes on the same data" };
         var cmd = new Command("validate", "Record traces with the real engine over shm and tcp, replay them here, and print the error (target within 10%).");
-        foreach (var o in new Option[] { topology, preset, tokens, fraction, keep })
+        foreach (var o in new Option[] { topology, preset, tokens, fraction, keep, replay, hitSlowdown })
             cmd.Options.Add(o);
-        cmd.SetAction(async (r, ct) => await RunAsync(r.GetValue(topology)!, r.GetValue(preset)!, r.GetValue(tokens), r.GetValue(fraction), r.GetValue(keep)).ConfigureAwait(false));
+        cmd.SetAction(async (r, ct) => await RunAsync(r.GetValue(topology)!, r.GetValue(preset)!, r.GetValue(tokens), r.GetValue(fraction), r.GetValue(keep), r.GetValue(replay), r.GetValue(hitSlowdown)).ConfigureAwait(false));
         return cmd;
     }
 
@@ -35,8 +37,10 @@ internal static class ValidateCommand
     private const string RecordedPrompt = "1,2,3,4,5,6,7,8";
     private static readonly string[] CalibrationPrompts = ["11,12,13,14,15,16,17,18", "21,22,23,24,25,26,27,28"];
 
-    private static async Task<int> RunAsync(string topologyPath, string preset, int tokens, double resident, string? keep)
+    private static async Task<int> RunAsync(string topologyPath, string preset, int tokens, double resident, string? keep, bool replay, double? hitSlowdownOverride)
     {
+        if (replay && keep is null)
+            throw new FabricException("--replay replays the runs kept in --keep DIR: name the directory.");
         var topology = TopologyLoader.LoadFile(topologyPath);
         var bin = Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, ".."));
         var config = Path.GetFileName(AppContext.BaseDirectory.TrimEnd('/'));
@@ -49,14 +53,20 @@ internal static class ValidateCommand
         {
             var modelDir = Path.Combine(dir, "model");
             var model = ModelPresets.Get(preset);
-            AnsiConsole.MarkupLine($"generating the {preset} model (router skew 1) in {Markup.Escape(modelDir)}...");
-            ModelGenerator.Write(modelDir, model, seed: 7, routerSkew: 1);
-            var tokensFile = Path.Combine(dir, "tokens");
-            await File.WriteAllTextAsync(tokensFile, "sim:validate\n").ConfigureAwait(false);
-            await using var pool = ChildProcess.Start(poolDll, $"serve --model \"{modelDir}\" --listen tcp://127.0.0.1:0 --shm {shm} --tokens \"{tokensFile}\"");
-            if (!await pool.WaitForAsync(l => l.Count(x => x.StartsWith("listening ", StringComparison.Ordinal)) >= 2, TimeSpan.FromSeconds(120)).ConfigureAwait(false))
-                throw new FabricException($"fabric-pool did not start listening: {pool.Stderr.Trim()}");
-            var endpoints = pool.Lines.Where(x => x.StartsWith("listening ", StringComparison.Ordinal)).Select(x => x["listening ".Length..].Trim()).ToList();
+            ChildProcess? pool = null;
+            List<string> endpoints = ["shm://kept", "tcp://kept"];
+            if (!replay)
+            {
+                AnsiConsole.MarkupLine($"generating the {preset} model (router skew 1) in {Markup.Escape(modelDir)}...");
+                ModelGenerator.Write(modelDir, model, seed: 7, routerSkew: 1);
+                var tokensFile = Path.Combine(dir, "tokens");
+                await File.WriteAllTextAsync(tokensFile, "sim:validate\n").ConfigureAwait(false);
+                pool = ChildProcess.Start(poolDll, $"serve --model \"{modelDir}\" --listen tcp://127.0.0.1:0 --shm {shm} --tokens \"{tokensFile}\"");
+                if (!await pool.WaitForAsync(l => l.Count(x => x.StartsWith("listening ", StringComparison.Ordinal)) >= 2, TimeSpan.FromSeconds(120)).ConfigureAwait(false))
+                    throw new FabricException($"fabric-pool did not start listening: {pool.Stderr.Trim()}");
+                endpoints = [.. pool.Lines.Where(x => x.StartsWith("listening ", StringComparison.Ordinal)).Select(x => x["listening ".Length..].Trim())];
+            }
+            await using var poolLifetime = pool;
             var slots = Math.Max(model.NumExpertsPerTok, (int)Math.Round(resident * model.TotalExperts));
 
             var table = new Table().AddColumns("transport", "measured tok/s", "simulated tok/s", "error", "measured decode stall", "simulated", "error");
@@ -78,9 +88,12 @@ internal static class ValidateCommand
 
                 // The fetch path alone, for comparison (and the fallback); it also warms the pool's serving path, which
                 // would otherwise run cold (JIT) under the first engine run over this transport.
-                var probe = await FetchPathProbe.MeasureAsync(endpoint, "sim:validate", slots, model.NumExpertsPerTok, rounds: 24).ConfigureAwait(false);
-                AnsiConsole.MarkupLine($"{scheme} fetch path alone (probe): one {Units.FormatBytes(probe.ExpertBytes)} expert {Units.FormatDuration(probe.SoloNs)}, " +
-                    $"{probe.Concurrency} at once {Units.FormatDuration(probe.ConcurrentNs)} → link {Units.FormatBandwidth(probe.BytesPerSecond)}, latency {Units.FormatDuration(probe.LatencyNs)}");
+                var probe = replay ? null : await FetchPathProbe.MeasureAsync(endpoint, "sim:validate", slots, model.NumExpertsPerTok, rounds: 24).ConfigureAwait(false);
+                if (probe is not null)
+                {
+                    AnsiConsole.MarkupLine($"{scheme} fetch path alone (probe): one {Units.FormatBytes(probe.ExpertBytes)} expert {Units.FormatDuration(probe.SoloNs)}, " +
+                        $"{probe.Concurrency} at once {Units.FormatDuration(probe.ConcurrentNs)} → link {Units.FormatBandwidth(probe.BytesPerSecond)}, latency {Units.FormatDuration(probe.LatencyNs)}");
+                }
 
                 // Calibrate the link from the engine's own fetch path as the engine drives it — fetches beside its
                 // compute, on its thread pool, in a fresh process — with two calibration runs on other prompts just
@@ -88,10 +101,13 @@ internal static class ValidateCommand
                 var calibration = new[] { Path.Combine(dir, $"calibration-before-{scheme}.json"), Path.Combine(dir, $"calibration-after-{scheme}.json") };
                 var trace = Path.Combine(dir, $"trace-{scheme}.jsonl");
                 var stats = Path.Combine(dir, $"stats-{scheme}.json");
-                AnsiConsole.MarkupLine($"calibrating and recording over {Markup.Escape(endpoint)}...");
-                await RecordAsync(CalibrationPrompts[0], calibration[0], trace: null).ConfigureAwait(false);
-                await RecordAsync(RecordedPrompt, stats, trace).ConfigureAwait(false);
-                await RecordAsync(CalibrationPrompts[1], calibration[1], trace: null).ConfigureAwait(false);
+                if (!replay)
+                {
+                    AnsiConsole.MarkupLine($"calibrating and recording over {Markup.Escape(endpoint)}...");
+                    await RecordAsync(CalibrationPrompts[0], calibration[0], Path.ChangeExtension(calibration[0], ".jsonl")).ConfigureAwait(false);
+                    await RecordAsync(RecordedPrompt, stats, trace).ConfigureAwait(false);
+                    await RecordAsync(CalibrationPrompts[1], calibration[1], Path.ChangeExtension(calibration[1], ".jsonl")).ConfigureAwait(false);
+                }
                 var fit = FetchPathFit.Fit([.. calibration.Select(ReadFetchLog)], model.ExpertBytes);
                 double bandwidth, latency;
                 if (fit is not null)
@@ -100,11 +116,22 @@ internal static class ValidateCommand
                     AnsiConsole.MarkupLine($"{scheme} fetch path in the engine ({fit.Bursts} decode bursts of 2 calibration runs): one expert lands after {Units.FormatDuration(fit.SoloNs)}, " +
                         $"{fit.BurstSize} after {Units.FormatDuration(fit.BurstNs)} → link {Units.FormatBandwidth(bandwidth)}, latency {Units.FormatDuration(latency)} (used)");
                 }
-                else
+                else if (probe is not null)
                 {
                     (bandwidth, latency) = (probe.BytesPerSecond, probe.LatencyNs);
                     AnsiConsole.MarkupLine($"{scheme} fetch path in the engine: too few decode fetches in the calibration runs to fit; using the probe's figures.");
                 }
+                else
+                {
+                    throw new FabricException($"The kept {scheme} calibration runs hold too few decode fetches to fit the link.");
+                }
+                // The resident experts the engine computes while a fetch starts beside them run slower (they share the two
+                // cores with the fetch path); the replay's recorded times hold that, and the slowdown says where.
+                var slowdown = FetchPathFit.HitSlowdown([.. calibration.Select(c => ((IReadOnlyList<FetchTiming>)ReadFetchLog(c), RoutingTrace.Load(Path.ChangeExtension(c, ".jsonl")).Visits))],
+                    model.NumExpertsPerTok) ?? 1;
+                AnsiConsole.MarkupLine($"{scheme} resident experts computed beside a starting fetch (calibration runs): {slowdown:0.00}× as long" +
+                    (hitSlowdownOverride is { } o ? $"; using {o:0.00}× (--hit-slowdown)" : ""));
+                slowdown = hitSlowdownOverride ?? slowdown;
                 var linked = new Topology.Topology(topology.Name, topology.Nodes,
                     [.. topology.Links.Select(l => l.Kind == scheme ? l with { Bandwidth = bandwidth, LatencyNs = (long)latency } : l)], topology.Calibration);
                 using var statsDoc = JsonDocument.Parse(await File.ReadAllTextAsync(stats).ConfigureAwait(false));
@@ -121,7 +148,7 @@ internal static class ValidateCommand
                     Engines = [new EnginePlacementDocument { Gpu = topology.Nodes.First(n => n.CanCompute).Name }],
                     Pool = [topology.Nodes.First(n => n.IsPool && topology.Links.Any(l => l.Kind == scheme && (l.A == n.Id || l.B == n.Id))).Name],
                     Routing = new RoutingDocument { Kind = "trace", Trace = trace },
-                }, linked, dir, $"validate-{scheme}");
+                }, linked, dir, $"validate-{scheme}") with { HitSlowdownBesideFetch = slowdown };
                 var result = SimRunner.Run(linked, workload);
                 var simTps = result.TotalTokensPerSecond;
                 var simStall = (double)result.StallNs;

@@ -1,5 +1,6 @@
 using Fabric.Engine.Runtime;
 using Fabric.Sim.Topology;
+using Fabric.Sim.Workloads;
 
 namespace Fabric.Sim.Tests;
 
@@ -41,6 +42,44 @@ public sealed class FetchPathFitTests
         Assert.Equal(3, fit.BurstSize);
         Assert.Equal(1_400_000, fit.SoloNs, 1e-3);
         Assert.Equal(3_400_000, fit.BurstNs, 1e-3);
+    }
+
+    // Decode visits of one token with two distinct experts: dense D, an expert c; the hit computed beside a fetch k·c.
+    private static (IReadOnlyList<FetchTiming> Log, IReadOnlyList<RoutingTrace.Visit> Visits) Run(int steps, double k, long landsNs, Func<int, int> fetches)
+    {
+        const long dense = 200_000, expert = 250_000;
+        var log = new List<FetchTiming>();
+        var visits = new List<RoutingTrace.Visit> { new(0, 0, 8, [0, 1, 2, 3], 5_000_000, 0) };
+        long t = 0;
+        for (var step = 1; step <= steps; step++)
+        {
+            for (var layer = 0; layer < 4; layer++)
+            {
+                t += 10_000_000;
+                var n = fetches((step * 4) + layer);
+                var hit = (long)(n == 1 ? k * expert : expert);
+                for (var f = 0; f < n; f++)
+                    log.Add(new FetchTiming(step, layer, t, 50_000, landsNs - 50_000 + (f * 1_000_000)));
+                var stall = n == 0 ? 0 : n == 1 ? landsNs - hit : landsNs + 1_000_000;
+                visits.Add(new RoutingTrace.Visit(step, layer, 1, [layer, layer + 1], dense + (n == 1 ? hit + expert : 2 * expert), stall));
+            }
+        }
+        return (log, visits);
+    }
+
+    [Fact]
+    public void HitSlowdown_FromVisitsWithAndWithoutOneFetch_RecoversIt()
+    {
+        Assert.Equal(3.0, FetchPathFit.HitSlowdown([Run(20, 3.0, 2_000_000, v => v % 3), Run(10, 3.0, 2_500_000, v => (v + 1) % 3)], topK: 2)!.Value, 1e-9);
+        Assert.Equal(1.0, FetchPathFit.HitSlowdown([Run(20, 1.0, 2_000_000, v => v % 3)], topK: 2)!.Value, 1e-9);
+    }
+
+    [Fact]
+    public void HitSlowdown_WithoutBothKindsOfVisit_IsNull()
+    {
+        Assert.Null(FetchPathFit.HitSlowdown([Run(20, 3.0, 2_000_000, _ => 1)], topK: 2));
+        Assert.Null(FetchPathFit.HitSlowdown([Run(20, 3.0, 2_000_000, v => v % 2 == 0 ? 0 : 2)], topK: 2));
+        Assert.Null(FetchPathFit.HitSlowdown([Run(1, 3.0, 2_000_000, v => v % 2)], topK: 2));
     }
 
     [Fact]

@@ -27,14 +27,17 @@ public sealed class SimRunTests
             Routing = i => new SyntheticRouting(4, 8, 2, 1, seed * 100 + i, zipf),
         };
 
-    [Fact]
-    public void Stall_FollowsTheEnginesVisit_InOrderFetchesOverlappingExpertCompute()
+    [Theory]
+    [InlineData(1.0)]
+    [InlineData(2.5)]
+    public void Stall_FollowsTheEnginesVisit_InOrderFetchesOverlappingExpertCompute(double hitSlowdown)
     {
         // One engine, one shm link, no prefetch. A visit (as MoeEngine runs it): dense part, then its m misses are
         // fetched in order — the k-th lands L + k·S/B after they were issued — while its h resident experts compute
         // (e each); then each fetched expert is waited for and computed. Summed over the run that is the closed form below.
         var t = Loopback();
-        var w = Tiny(slots: 4);
+        // With a hit slowdown k, a visit's hits computed beside its fetches take k·e each.
+        var w = Tiny(slots: 4) with { HitSlowdownBesideFetch = hitSlowdown };
         var world = new SimWorld(t);
         var device = t.Get("host");
         var engine = new EngineModel(world, w, 0, device, [t.Get("pool_shm").Id]);
@@ -61,7 +64,7 @@ public sealed class SimRunTests
         {
             var distinct = (int)(h + m);
             var e = (double)(long)(cost.TimeNs(l, 1, distinct) * cost.ExpertShare(l, 1, distinct) / distinct);
-            var now = h * e;
+            var now = h * (m > 0 ? (double)(long)(e * hitSlowdown) : e);
             for (var k = 1; k <= m; k++)
             {
                 var landed = link.LatencyNs + (k * perExpertBytes);
@@ -73,6 +76,17 @@ public sealed class SimRunTests
         Assert.True(expected > 0);
         Assert.InRange(engine.Result.StallNs, expected - (visits.Count * 4), expected + (visits.Count * 4));
         Assert.Equal(engine.Pager.Stats.Misses * ModelPresets.Tiny.ExpertBytes, engine.Result.BytesFetched);
+    }
+
+    [Fact]
+    public void ExpertShare_OfARecordedLastLayer_LeavesTheLmHeadOut()
+    {
+        // The engine runs the LM head after its last layer: a recorded last-layer visit splits like any other layer.
+        var cost = new LayerCost(ModelPresets.Small, Loopback().Get("host"), contextTokens: 128, overheadNs: 0);
+        var last = ModelPresets.Small.NumHiddenLayers - 1;
+        Assert.True(cost.ExpertShare(last, 1, 2) < cost.ExpertShare(0, 1, 2));
+        Assert.Equal(cost.ExpertShare(0, 1, 2, withHead: false), cost.ExpertShare(last, 1, 2, withHead: false));
+        Assert.Equal(cost.ExpertShare(0, 1, 2), cost.ExpertShare(0, 1, 2, withHead: false));
     }
 
     [Fact]

@@ -40,6 +40,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private int _stalledOn = -1;
     private long _stallStart;
     private long _expertNs;
+    private long _hitNs;
     private int _planCount;
     private readonly bool[] _mark;
     private readonly int[] _prediction;
@@ -160,10 +161,33 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _landed[_plan[i].Key.Expert] = false;
         var distinct = _pager.CurrentExperts.Length;
         var rows = _currentCount / _topK;
-        var compute = _currentRecordedNs >= 0 ? _currentRecordedNs : _cost.TimeNs(_layer, rows, distinct);
-        _expertNs = distinct == 0 ? 0 : (long)(compute * _cost.ExpertShare(_layer, rows, distinct) / distinct);
+        var recorded = _currentRecordedNs >= 0;
+        var compute = recorded ? _currentRecordedNs : _cost.TimeNs(_layer, rows, distinct);
+        var share = distinct == 0 ? 0 : _cost.ExpertShare(_layer, rows, distinct, withHead: !recorded);
+        var slowdown = _workload.HitSlowdownBesideFetch;
+        if (slowdown != 1 && distinct > 0)
+        {
+            var (hits, fetching) = (0, 0);
+            for (var i = 0; i < _planCount; i++)
+            {
+                if (_plan[i].Kind == AssignmentKind.Hit)
+                    hits++;
+                else if (_plan[i].Kind is AssignmentKind.Fetch or AssignmentKind.Pending)
+                    fetching++;
+            }
+            if (hits == 0 || fetching == 0)
+                slowdown = 1;
+            // A recorded time already holds the slowdown: U + (slowdown − 1)·hits·e with e = U·share/distinct.
+            var stretch = (slowdown - 1) * hits * share / distinct;
+            if (recorded)
+                compute = (long)(compute / (1 + stretch));
+            else
+                Result.ComputeNs += (long)(compute * stretch);
+        }
+        _expertNs = distinct == 0 ? 0 : (long)(compute * share / distinct);
+        _hitNs = (long)(_expertNs * slowdown);
         var dense = compute - (_expertNs * distinct);
-        Result.ComputeNs += compute;
+        Result.ComputeNs += recorded ? _currentRecordedNs : compute;
 
         // Look one visit ahead: the next layer's routing is what a router prediction approximates.
         var (ns, nl) = _layer + 1 == _layers ? (_step + 1, 0) : (_step, _layer + 1);
@@ -204,7 +228,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                 Apply(_prefetchPlan[i], demand: false);
         }
         // The resident experts compute while the fetches fly.
-        _world.Simulation.Schedule(_world.Simulation.Now + (hits * _expertNs), this, ExpertDoneEvent);
+        _world.Simulation.Schedule(_world.Simulation.Now + (hits * _hitNs), this, ExpertDoneEvent);
     }
 
     // The next fetched expert in plan order: compute it if it has landed, else stall until it does.

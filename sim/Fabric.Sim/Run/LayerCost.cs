@@ -45,10 +45,12 @@ public sealed class LayerCost
     /// <summary>
     /// The share of <see cref="TimeNs"/> spent in the routed experts (the rest is attention, router, head, overhead):
     /// how a visit's time (modelled or recorded) splits into the dense part before the experts and one part per expert.
+    /// A recorded visit's time never holds the LM head (the engine runs it after the last layer, outside the visits):
+    /// pass <paramref name="withHead"/> false to split such a time.
     /// </summary>
-    public double ExpertShare(int layer, int rows, int distinctExperts)
+    public double ExpertShare(int layer, int rows, int distinctExperts, bool withHead = true)
     {
-        var total = TimeNs(layer, rows, distinctExperts);
+        var total = TimeNs(withHead ? layer : -1, rows, distinctExperts);
         return total <= 0 ? 0 : Roofline.TimeNs(_device, rows * TopK * _expertFlopsPerRoute, distinctExperts * _expertBytes) / (double)total;
     }
 

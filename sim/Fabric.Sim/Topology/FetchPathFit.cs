@@ -1,4 +1,5 @@
 using Fabric.Engine.Runtime;
+using Fabric.Sim.Workloads;
 
 namespace Fabric.Sim.Topology;
 
@@ -47,5 +48,43 @@ public static class FetchPathFit
         var solo = bursts.Where(b => b.Size == 1).Select(b => b.Ns).DefaultIfEmpty(double.NaN).Average();
         var widest = bursts.Where(b => b.Size == largest).Average(b => b.Ns);
         return new Result(bursts.Count, solo, largest, widest, latency, expertBytes / (perFetchNs / 1e9));
+    }
+
+    /// <summary>
+    /// How many times longer the engine's resident experts take to compute while the visit's demand fetch is in flight
+    /// beside them (<see cref="Workloads.Workload.HitSlowdownBesideFetch"/>), from real runs' fetch logs and routing
+    /// traces. Decode visits of one token that use <paramref name="topK"/> distinct experts: in those with no fetch the
+    /// recorded time is R0 = D + topK·c; in those with one fetch the engine computes its topK − 1 hits (k·(topK − 1)·c)
+    /// between issuing the fetch and waiting for it, so the fetch's landing time minus the visit's stall is
+    /// H = k·(topK − 1)·c, and the visit's time is R1 = R0 + (k − 1)·(topK − 1)·c. Hence (topK − 1)·c = H − (R1 − R0) and
+    /// k = H / (H − (R1 − R0)), from the means over all runs. Null with fewer than <paramref name="minimumVisits"/>
+    /// visits of either kind (or one that stalled in neither); never below 1.
+    /// </summary>
+    public static double? HitSlowdown(IEnumerable<(IReadOnlyList<FetchTiming> Log, IReadOnlyList<RoutingTrace.Visit> Visits)> runs, int topK, int minimumVisits = 8)
+    {
+        var (r0, r1, h) = (new List<double>(), new List<double>(), new List<double>());
+        foreach (var (log, visits) in runs)
+        {
+            var fetches = log.Where(f => f.Step > 0).GroupBy(f => (f.Step, f.Layer)).ToDictionary(g => g.Key, g => g.ToList());
+            foreach (var v in visits)
+            {
+                if (v.Step == 0 || v.Rows != 1 || v.Experts.Distinct().Count() != topK)
+                    continue;
+                if (!fetches.TryGetValue((v.Step, v.Layer), out var f))
+                {
+                    r0.Add(v.ComputeNs);
+                }
+                else if (f.Count == 1 && v.StallNs > 0)
+                {
+                    r1.Add(v.ComputeNs);
+                    h.Add(f[0].QueuedNs + f[0].FetchNs - v.StallNs);
+                }
+            }
+        }
+        if (topK < 2 || r0.Count < minimumVisits || r1.Count < minimumVisits)
+            return null;
+        var stretch = r1.Average() - r0.Average();
+        var hidden = h.Average();
+        return hidden - stretch <= 0 ? null : Math.Max(1, hidden / (hidden - stretch));
     }
 }

@@ -27,6 +27,13 @@ public sealed record Workload
     public double PredictionAccuracy { get; init; } = 0.9;
     public int ContextTokens { get; init; } = 512;
     public long LayerOverheadNs { get; init; }
+
+    /// <summary>
+    /// How many times longer the resident experts of a visit take to compute when that visit's demand fetches are in
+    /// flight beside them (1: not at all). On a host whose fetch path shares the cores with the compute (the loopback
+    /// engine) they slow each other; <c>fabric-sim validate</c> calibrates it from its calibration runs.
+    /// </summary>
+    public double HitSlowdownBesideFetch { get; init; } = 1;
     public int Seed { get; init; } = 1;
 
     /// <summary>Recompute link shares only on multiples of this many ns (0: exactly at every change); for huge runs.</summary>
