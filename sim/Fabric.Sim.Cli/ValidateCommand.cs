@@ -108,7 +108,8 @@ internal static class ValidateCommand
                     await RecordAsync(RecordedPrompt, stats, trace).ConfigureAwait(false);
                     await RecordAsync(CalibrationPrompts[1], calibration[1], Path.ChangeExtension(calibration[1], ".jsonl")).ConfigureAwait(false);
                 }
-                var fit = FetchPathFit.Fit([.. calibration.Select(ReadFetchLog)], model.ExpertBytes);
+                var calibrationRuns = calibration.Select(c => (Log: (IReadOnlyList<FetchTiming>)ReadFetchLog(c), RoutingTrace.Load(Path.ChangeExtension(c, ".jsonl")).Visits)).ToList();
+                var fit = FetchPathFit.Fit(calibrationRuns.Select(r => r.Log), model.ExpertBytes);
                 double bandwidth, latency;
                 if (fit is not null)
                 {
@@ -127,8 +128,7 @@ internal static class ValidateCommand
                 }
                 // The resident experts the engine computes while a fetch starts beside them run slower (they share the two
                 // cores with the fetch path); the replay's recorded times hold that, and the slowdown says where.
-                var slowdown = FetchPathFit.HitSlowdown([.. calibration.Select(c => ((IReadOnlyList<FetchTiming>)ReadFetchLog(c), RoutingTrace.Load(Path.ChangeExtension(c, ".jsonl")).Visits))],
-                    model.NumExpertsPerTok) ?? 1;
+                var slowdown = FetchPathFit.HitSlowdown(calibrationRuns, model.NumExpertsPerTok) ?? 1;
                 AnsiConsole.MarkupLine($"{scheme} resident experts computed beside a starting fetch (calibration runs): {slowdown:0.00}× as long" +
                     (hitSlowdownOverride is { } o ? $"; using {o:0.00}× (--hit-slowdown)" : ""));
                 slowdown = hitSlowdownOverride ?? slowdown;
