@@ -79,9 +79,7 @@ public sealed partial class FlowNetwork : IEventHandler
     {
         if (LiveFlows > 0)
             throw new InvalidOperationException("Routes are declared before the first flow starts.");
-        var capacity = new double[_channels.Count];
-        Array.Copy(_channels.Capacity, capacity, capacity.Length);
-        _sharingChannels = RedundantChannels.Prune(routes, capacity);
+        _sharingChannels = RedundantChannels.Prune(routes, _channels.Capacity);
     }
 
     /// <summary>The channels a flow on <paramref name="route"/> is shared on (all of them unless routes were declared).</summary>
