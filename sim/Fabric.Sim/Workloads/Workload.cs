@@ -36,7 +36,7 @@ public sealed record Workload
     public double HitSlowdownBesideFetch { get; init; } = 1;
     public int Seed { get; init; } = 1;
 
-    /// <summary>Recompute link shares only on multiples of this many ns (0: exactly at every change); for huge runs.</summary>
+    /// <summary>Recompute link shares only on multiples of this many ns (0: exactly at every change); an approximation.</summary>
     public long RateQuantumNs { get; init; }
 
     /// <summary>Makes the routing source of engine <c>index</c>; called twice for Belady (once to record the future).</summary>
