@@ -17,6 +17,7 @@ public sealed class SimFabric : IAsyncDisposable, IFlowListener
     private static readonly ConcurrentDictionary<string, SimFabricServer> Servers = new(StringComparer.Ordinal);
     private readonly SimWorld _world;
     private readonly ConcurrentQueue<SimReadOperation> _inbox = new();
+    private readonly Lock _inboxGate = new(); // a batch lands in the inbox whole: the loop drains it under this lock
     private readonly ConcurrentBag<SimReadOperation> _pool = [];
     private readonly SemaphoreSlim _wake = new(0);
     private readonly Thread _loop;
@@ -103,14 +104,28 @@ public sealed class SimFabric : IAsyncDisposable, IFlowListener
         _wake.Release();
     }
 
+    /// <summary>Hands reads issued together to the loop thread at once, so that their flows start at one virtual time.</summary>
+    internal void Submit(IReadOnlyList<SimReadOperation> ops)
+    {
+        lock (_inboxGate)
+        {
+            foreach (var op in ops)
+                _inbox.Enqueue(op);
+        }
+        _wake.Release();
+    }
+
     private void Loop()
     {
         var sim = _world.Simulation;
         var lastDeadlineCheck = Environment.TickCount64;
         while (!_stop.IsCancellationRequested)
         {
-            while (_inbox.TryDequeue(out var op))
-                StartFlow(op);
+            lock (_inboxGate)
+            {
+                while (_inbox.TryDequeue(out var op))
+                    StartFlow(op);
+            }
             if (sim.Pending > 0)
             {
                 // Run a slice, then look at the inbox again so that new reads join at the right virtual time.

@@ -29,6 +29,23 @@ public sealed class SimFabricClient : IFabricClient
 
     public ValueTask<ReadStatus> ReadAsync(ReadRequest request, CancellationToken cancellationToken = default)
     {
+        var task = Begin(request, cancellationToken, out var op);
+        if (op is null)
+            return task;
+        if (_server.Options.Authorize is null)
+            Fabric.Submit(op);
+        else
+            Authorize(op);
+        return task;
+    }
+
+    // The server's Authorize may block: it runs off the caller's and the loop's threads, then submits (SimReadOperation.Execute).
+    private static void Authorize(SimReadOperation op) => ThreadPool.UnsafeQueueUserWorkItem(op, preferLocal: false);
+
+    // Checks a read and makes its operation (null when it is answered at once); nothing is handed to the loop yet.
+    private ValueTask<ReadStatus> Begin(ReadRequest request, CancellationToken cancellationToken, out SimReadOperation? started)
+    {
+        started = null;
         cancellationToken.ThrowIfCancellationRequested();
         if (!_connected)
             return ValueTask.FromResult(ReadStatus.PeerGone);
@@ -46,10 +63,7 @@ public sealed class SimFabricClient : IFabricClient
             _pending.Add(op);
         var task = new ValueTask<ReadStatus>(op, op.Version);
         op.WatchCancellation(cancellationToken);
-        if (_server.Options.Authorize is null)
-            Fabric.Submit(op);
-        else
-            ThreadPool.UnsafeQueueUserWorkItem(op, preferLocal: false);
+        started = op;
         return task;
     }
 
@@ -95,9 +109,25 @@ public sealed class SimFabricClient : IFabricClient
     {
         if (statuses.Length < requests.Length)
             throw new ArgumentException($"The status list holds {statuses.Length} entries for {requests.Length} reads.", nameof(statuses));
+        // Reads issued together start together: their flows join the fabric at one virtual time and share it.
         var tasks = new ValueTask<ReadStatus>[requests.Length];
+        var started = new List<SimReadOperation>(requests.Length);
         for (var i = 0; i < tasks.Length; i++)
-            tasks[i] = ReadAsync(requests.Span[i], cancellationToken);
+        {
+            tasks[i] = Begin(requests.Span[i], cancellationToken, out var op);
+            if (op is not null)
+                started.Add(op);
+        }
+        if (_server.Options.Authorize is null)
+        {
+            if (started.Count > 0)
+                Fabric.Submit(started);
+        }
+        else
+        {
+            foreach (var op in started)
+                Authorize(op);
+        }
         for (var i = 0; i < tasks.Length; i++)
         {
             var status = await tasks[i].ConfigureAwait(false);
