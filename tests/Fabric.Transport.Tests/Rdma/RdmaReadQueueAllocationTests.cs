@@ -4,7 +4,8 @@ namespace Fabric.Transport.Tests.Rdma;
 
 /// <summary>
 /// The RDMA read queue's success path allocates nothing per read (against <see cref="SoftQueuePair"/>). Counted over
-/// the whole process, so it runs in the allocation tests' serial collection; any object per read would cost 24+ bytes.
+/// the whole process (least of several windows, see <see cref="AllocationMeter"/>), so it runs in the allocation tests'
+/// serial collection; any object per read would cost 24+ bytes.
 /// </summary>
 [Collection(nameof(AllocationTests))]
 public sealed class RdmaReadQueueAllocationTests
@@ -30,11 +31,7 @@ public sealed class RdmaReadQueueAllocationTests
             }
         }
 
-        await RunAsync(2000);
-        const int Rounds = 10_000;
-        var before = GC.GetTotalAllocatedBytes(precise: true);
-        await RunAsync(Rounds);
-        var perRead = (GC.GetTotalAllocatedBytes(precise: true) - before) / (double)(2 * Rounds);
+        var perRead = await AllocationMeter.FewestBytesPerOperationAsync(RunAsync, rounds: 4000, operationsPerRound: 2);
         // Inline continuations leave this method on the polling thread, which must not dispose its own queue.
         if (queue.IsPollingThread)
             await Task.Yield();
