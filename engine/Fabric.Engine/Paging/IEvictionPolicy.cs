@@ -42,7 +42,7 @@ public abstract class ScoredPolicy : IEvictionPolicy
     {
     }
 
-    public int ChooseVictim(SlotTable slots, in EvictionContext context)
+    public virtual int ChooseVictim(SlotTable slots, in EvictionContext context)
     {
         var best = -1;
         var bestScore = double.PositiveInfinity;

@@ -1,13 +1,5 @@
 namespace Fabric.Engine.Paging;
 
-/// <summary>Least recently used: evicts the expert whose last use is oldest.</summary>
-public sealed class LruPolicy : ScoredPolicy
-{
-    public override string Name => "lru";
-
-    protected override double Score(int slot, ExpertKey key, SlotTable slots, in EvictionContext context) => 0;
-}
-
 /// <summary>
 /// Least frequently used, counting every use of an expert since the start (also while it was not resident), so that
 /// popular experts stay once the counts settle; ties go to the older last use.

@@ -43,6 +43,25 @@ public sealed class PagerPropertyTests
     }
 
     [Fact]
+    public void Lru_ChoosesTheVictimsThatAScanOfEverySlotChooses()
+    {
+        Traces.Sample(trace =>
+        {
+            foreach (var prefetch in Prefetchers.Names)
+            {
+                foreach (var delay in new[] { false, true })
+                {
+                    var listed = new RecordingPolicy(new LruPolicy());
+                    var scanned = new RecordingPolicy(new ScanningLru());
+                    PagerDriver.Run(trace, listed, Prefetchers.Create(prefetch, trace.Layers, trace.Experts, trace.TopK), delay);
+                    PagerDriver.Run(trace, scanned, Prefetchers.Create(prefetch, trace.Layers, trace.Experts, trace.TopK), delay);
+                    Assert.Equal(scanned.Victims, listed.Victims);
+                }
+            }
+        }, iter: 300);
+    }
+
+    [Fact]
     public void Lru_OnACycleLargerThanTheCache_MissesEveryTime_WhileBeladyKeepsSome()
     {
         // One expert per layer, 4 layers, 3 slots: the classic cyclic case.
@@ -85,5 +104,34 @@ public sealed class PagerPropertyTests
         Assert.Equal(1.0, pager.Stats.PrefetchPrecision);
         Assert.Equal(3, pager.Stats.Misses);
         Assert.Equal(1, pager.Stats.Hits);
+    }
+
+    /// <summary>LRU as the scan of every slot that <see cref="ScoredPolicy"/> does: the reference for the list.</summary>
+    private sealed class ScanningLru : ScoredPolicy
+    {
+        public override string Name => "lru-scan";
+
+        protected override double Score(int slot, ExpertKey key, SlotTable slots, in EvictionContext context) => 0;
+    }
+
+    /// <summary>Passes every call on and records the victims chosen.</summary>
+    private sealed class RecordingPolicy(IEvictionPolicy inner) : IEvictionPolicy
+    {
+        public List<int> Victims { get; } = [];
+
+        public string Name => inner.Name;
+
+        public void OnUse(int slot, ExpertKey key, long accessIndex) => inner.OnUse(slot, key, accessIndex);
+
+        public void OnFill(int slot, ExpertKey key, long accessIndex, bool prefetched) => inner.OnFill(slot, key, accessIndex, prefetched);
+
+        public void OnEvict(int slot, ExpertKey key) => inner.OnEvict(slot, key);
+
+        public int ChooseVictim(SlotTable slots, in EvictionContext context)
+        {
+            var victim = inner.ChooseVictim(slots, context);
+            Victims.Add(victim);
+            return victim;
+        }
     }
 }
