@@ -7,12 +7,15 @@ namespace Fabric.Sim.Core;
 /// member has moved since it formed (its virtual clock, <see cref="Served"/>) and keeps its members in a heap by the
 /// count at which each is done, so a change of share costs one update and one event however many members it has.
 /// Heap entries of flows that left are skipped when they surface. A channel's load is the sum over the groups whose
-/// members cross it of crossings × share, so a change of share moves every channel's load at once.
+/// members cross it of crossings × share, so a change of share moves every channel's load at once. Each crossing
+/// count is listed twice, under the channel and under the group, so that both "who loads this channel" and "which
+/// channels do this group's members load" are walks of a short list.
 /// </summary>
 internal sealed class BottleneckGroups
 {
     private readonly ChannelState _channels;
-    private readonly List<(int Group, int Count)>?[] _crossings;
+    private readonly List<Crossing>?[] _byChannel;
+    private readonly List<Crossing>?[] _byGroup;
     private readonly PriorityQueue<(int Flow, int Version), double>?[] _finish;
     private readonly int[] _dueVersion;
     private readonly long[] _dueAt;
@@ -21,7 +24,8 @@ internal sealed class BottleneckGroups
     {
         _channels = channelState;
         var channels = channelState.Count;
-        _crossings = new List<(int, int)>?[channels];
+        _byChannel = new List<Crossing>?[channels];
+        _byGroup = new List<Crossing>?[channels];
         Blocked = new int[channels];
         Rate = new double[channels];
         Served = new double[channels];
@@ -53,10 +57,10 @@ internal sealed class BottleneckGroups
     public double Load(int c)
     {
         var load = 0.0;
-        if (_crossings[c] is { } list)
+        if (_byChannel[c] is { } list)
         {
-            foreach (var (g, n) in CollectionsMarshal.AsSpan(list))
-                load += n * Rate[g];
+            foreach (ref readonly var x in CollectionsMarshal.AsSpan(list))
+                load += x.Count * Rate[x.Other];
         }
         return load;
     }
@@ -64,19 +68,22 @@ internal sealed class BottleneckGroups
     /// <summary>How many times members of group <paramref name="g"/> cross channel <paramref name="c"/>.</summary>
     public int CrossingsBy(int c, int g)
     {
-        if (_crossings[c] is { } list)
+        if (_byChannel[c] is { } list)
         {
-            foreach (var (group, n) in CollectionsMarshal.AsSpan(list))
+            foreach (ref readonly var x in CollectionsMarshal.AsSpan(list))
             {
-                if (group == g)
-                    return n;
+                if (x.Other == g)
+                    return x.Count;
             }
         }
         return 0;
     }
 
+    /// <summary>The channels that members of group <paramref name="g"/> cross (Other), each with how many times (Count).</summary>
+    public ReadOnlySpan<Crossing> ChannelsCrossedBy(int g) => _byGroup[g] is { } list ? CollectionsMarshal.AsSpan(list) : default;
+
     /// <summary>True when every flow with a share that crosses <paramref name="c"/> is a member of c's own group.</summary>
-    public bool IsPure(int c) => _crossings[c] is not { } list || list.Count == 0 || (list.Count == 1 && list[0].Group == c);
+    public bool IsPure(int c) => _byChannel[c] is not { } list || list.Count == 0 || (list.Count == 1 && list[0].Other == c);
 
     /// <summary>Brings the group's served count up to <paramref name="now"/> at its current rate.</summary>
     public void Advance(int g, long now)
@@ -132,22 +139,39 @@ internal sealed class BottleneckGroups
 
     private void Cross(int c, int g, int delta)
     {
-        var list = _crossings[c] ??= [];
-        var span = CollectionsMarshal.AsSpan(list);
+        var byChannel = _byChannel[c] ??= [];
+        var byGroup = _byGroup[g] ??= [];
+        var span = CollectionsMarshal.AsSpan(byChannel);
         for (var i = 0; i < span.Length; i++)
         {
-            if (span[i].Group == g)
+            if (span[i].Other == g)
             {
+                var mirror = span[i].Mirror;
                 span[i].Count += delta;
+                CollectionsMarshal.AsSpan(byGroup)[mirror].Count += delta;
                 if (span[i].Count == 0)
                 {
-                    span[i] = span[^1];
-                    list.RemoveAt(list.Count - 1);
+                    SwapRemove(byChannel, i, _byGroup);
+                    SwapRemove(byGroup, mirror, _byChannel);
                 }
                 return;
             }
         }
-        list.Add((g, delta));
+        byChannel.Add(new Crossing(g, delta, byGroup.Count));
+        byGroup.Add(new Crossing(c, delta, byChannel.Count - 1));
+    }
+
+    // Removes entry i by moving the last entry into its place, and tells that entry's mirror where it went.
+    private static void SwapRemove(List<Crossing> list, int i, List<Crossing>?[] mirrors)
+    {
+        var last = list.Count - 1;
+        if (i != last)
+        {
+            var moved = list[last];
+            list[i] = moved;
+            CollectionsMarshal.AsSpan(mirrors[moved.Other])[moved.Mirror].Mirror = i;
+        }
+        list.RemoveAt(last);
     }
 
     /// <summary>The member that finishes first, skipping entries of flows that have left.</summary>
@@ -201,4 +225,15 @@ internal sealed class BottleneckGroups
         _dueAt[g] = at;
         sim.Schedule(at, handler, kind, g, _dueVersion[g]);
     }
+}
+
+/// <summary>
+/// A crossing count: in a channel's list, Other is the group whose members cross it; in a group's list, Other is the
+/// channel they cross. Mirror is the index of the same count in the other list.
+/// </summary>
+internal struct Crossing(int other, int count, int mirror)
+{
+    public int Other = other;
+    public int Count = count;
+    public int Mirror = mirror;
 }

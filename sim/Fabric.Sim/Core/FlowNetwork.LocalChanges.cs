@@ -102,24 +102,20 @@ public sealed partial class FlowNetwork
             return false;
         if (n == 1)
             return true;
+        // Every channel the staying members cross, once (the leaver's own channels were checked for dirt above).
         var faster = (_channels.Capacity[g] / (n - 1)) - _groups.Rate[g];
-        foreach (var member in CollectionsMarshal.AsSpan(_channels.Flows[g]))
+        foreach (ref readonly var crossing in _groups.ChannelsCrossedBy(g))
         {
-            if (member == id)
+            var c = crossing.Other;
+            var leaver = Crosses(id, c) ? 1 : 0;
+            if (c == g || crossing.Count == leaver)
                 continue;
-            var memberChannels = _flows[member].Channels;
-            if (AnyDirty(memberChannels))
+            if (_isDirty[c])
                 return false;
-            foreach (var c in memberChannels)
-            {
-                if (c == g)
-                    continue;
-                // The staying members speed up; the leaver's own share leaves the channel if it crossed it.
-                var leaver = Crosses(id, c) ? 1 : 0;
-                var after = _groups.Load(c) + (faster * (_groups.CrossingsBy(c, g) - leaver)) - (_groups.Rate[g] * leaver);
-                if (after > _channels.Capacity[c] * (1 - 1e-9))
-                    return false;
-            }
+            // The staying members speed up; the leaver's own share leaves the channel if it crossed it.
+            var after = _groups.Load(c) + (faster * (crossing.Count - leaver)) - (_groups.Rate[g] * leaver);
+            if (after > _channels.Capacity[c] * (1 - 1e-9))
+                return false;
         }
         return true;
     }
