@@ -1,9 +1,9 @@
 namespace Fabric.Transport.Tests;
 
 /// <summary>
-/// Bytes allocated per operation, counted for the whole process. Work left behind by earlier tests (a server session
-/// draining, a child process's exit handler) can allocate during any one window, so the figure is the least of several
-/// windows: an allocation made by every operation shows in every window, a stray one does not.
+/// Bytes allocated per operation, counted for the whole process. Other work in the process (the test runner, work left
+/// by earlier tests) can allocate during any one window, so the figure is the least of several windows: an allocation
+/// made by every operation shows in every window, a stray one does not.
 /// </summary>
 internal static class AllocationMeter
 {
