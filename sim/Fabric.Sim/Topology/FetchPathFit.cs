@@ -27,7 +27,7 @@ public static class FetchPathFit
         var bursts = new List<(int Size, double Ns)>();
         foreach (var log in logs)
         {
-            foreach (var visit in log.Where(f => f.Step > 0).GroupBy(f => (f.Step, f.Layer)))
+            foreach (var visit in DecodeVisits(log))
             {
                 var issued = visit.Min(f => f.IssuedNs);
                 var landed = visit.Max(f => f.IssuedNs + f.QueuedNs + f.FetchNs);
@@ -65,7 +65,7 @@ public static class FetchPathFit
         var (r0, r1, h) = (new List<double>(), new List<double>(), new List<double>());
         foreach (var (log, visits) in runs)
         {
-            var fetches = log.Where(f => f.Step > 0).GroupBy(f => (f.Step, f.Layer)).ToDictionary(g => g.Key, g => g.ToList());
+            var fetches = DecodeVisits(log).ToDictionary(g => g.Key, g => g.ToList());
             foreach (var v in visits)
             {
                 if (v.Step == 0 || v.Rows != 1 || v.Experts.Distinct().Count() != topK)
@@ -87,4 +87,8 @@ public static class FetchPathFit
         var hidden = h.Average();
         return hidden - stretch <= 0 ? null : Math.Max(1, hidden / (hidden - stretch));
     }
+
+    // The fetches of each decode visit (step ≥ 1: the prefill's wide bursts are another regime), by (step, layer).
+    private static IEnumerable<IGrouping<(int Step, int Layer), FetchTiming>> DecodeVisits(IReadOnlyList<FetchTiming> log) =>
+        log.Where(f => f.Step > 0).GroupBy(f => (f.Step, f.Layer));
 }
