@@ -70,16 +70,50 @@ public sealed class MaxMinReferenceTests
                 var path = Enumerable.Range(0, random.Next(1, 5)).Select(_ => random.Next(channels)).ToArray();
                 sim.Schedule(random.Next(0, 200_000), new Starter(net, tracker, path, random.Next(1_000, 2_000_000), random.Next(0, 500)), 0);
             }
-            for (long t = 0; sim.Pending > 0; t += 2_500)
-            {
-                sim.Run(t);
-                var moving = tracker.Live.Where(f => net.IsTransferring(f.Key)).ToDictionary(f => f.Key, f => f.Value);
-                var expected = Reference(moving, capacity);
-                foreach (var (id, want) in expected)
-                    Assert.True(Math.Abs(net.RateOf(id) - want) <= 1e-6 * want + 1, $"at {t} ns flow {id} moves at {net.RateOf(id):E6} B/s, max-min says {want:E6}");
-            }
+            RunMatchingReference(sim, net, tracker, capacity);
             Assert.Equal(flows, tracker.Completed);
         }, iter: 200, threads: 1);
+    }
+
+    // The shape of rdma-1024.yaml: every flow crosses one memory-NIC link and one GPU-NIC link of equal width, the
+    // memory NICs chosen with skew. Flows from lightly loaded memory NICs saturate their GPU's link, so joins and
+    // leaves at a busy memory NIC make those GPU links' groups give way (ShareCascade).
+    [Fact]
+    public void IncrementalShares_MatchFromScratch_WhenGpuLinksSaturate()
+    {
+        var cascaded = 0L;
+        Gen.Select(Gen.Int[2, 6], Gen.Int[2, 8], Gen.Int[0, 100_000]).Sample((memoryNics, gpus, seed) =>
+        {
+            var random = new Random(seed);
+            var capacity = Enumerable.Repeat(50e9, memoryNics + gpus).ToArray();
+            var sim = new Simulation();
+            var net = new FlowNetwork(sim, capacity);
+            var tracker = new Tracker();
+            var flows = random.Next(10, 80);
+            for (var i = 0; i < flows; i++)
+            {
+                var memory = (int)(memoryNics * Math.Pow(random.NextDouble(), 3));
+                int[] path = [memory, memoryNics + random.Next(gpus)];
+                sim.Schedule(random.Next(0, 200_000), new Starter(net, tracker, path, random.Next(1_000, 2_000_000), random.Next(0, 500)), 0);
+            }
+            RunMatchingReference(sim, net, tracker, capacity);
+            Assert.Equal(flows, tracker.Completed);
+            cascaded += net.CascadedChanges;
+        }, iter: 200, threads: 1);
+        Assert.True(cascaded > 100, $"only {cascaded} changes took the cascade: the test no longer covers it");
+    }
+
+    // Runs the simulation to the end, checking every transferring flow's rate against the reference every 2.5 us.
+    private static void RunMatchingReference(Simulation sim, FlowNetwork net, Tracker tracker, double[] capacity)
+    {
+        for (long t = 0; sim.Pending > 0; t += 2_500)
+        {
+            sim.Run(t);
+            var moving = tracker.Live.Where(f => net.IsTransferring(f.Key)).ToDictionary(f => f.Key, f => f.Value);
+            var expected = Reference(moving, capacity);
+            foreach (var (id, want) in expected)
+                Assert.True(Math.Abs(net.RateOf(id) - want) <= 1e-6 * want + 1, $"at {t} ns flow {id} moves at {net.RateOf(id):E6} B/s, max-min says {want:E6}");
+        }
     }
 
     private sealed class Timer(Simulation sim) : IFlowListener

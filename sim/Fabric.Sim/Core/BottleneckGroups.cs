@@ -82,6 +82,9 @@ internal sealed class BottleneckGroups
     /// <summary>The channels that members of group <paramref name="g"/> cross (Other), each with how many times (Count).</summary>
     public ReadOnlySpan<Crossing> ChannelsCrossedBy(int g) => _byGroup[g] is { } list ? CollectionsMarshal.AsSpan(list) : default;
 
+    /// <summary>The groups whose members cross channel <paramref name="c"/> (Other), each with how many times (Count).</summary>
+    public ReadOnlySpan<Crossing> GroupsCrossing(int c) => _byChannel[c] is { } list ? CollectionsMarshal.AsSpan(list) : default;
+
     /// <summary>True when every flow with a share that crosses <paramref name="c"/> is a member of c's own group.</summary>
     public bool IsPure(int c) => _byChannel[c] is not { } list || list.Count == 0 || (list.Count == 1 && list[0].Other == c);
 

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Fabric.Sim.Core;
 
 /// <summary>
@@ -24,8 +22,9 @@ public sealed partial class FlowNetwork
     }
 
     // A new flow whose only bottleneck-to-be is one channel b where every flow is b's group (or b carries only it):
-    // it joins b's group at b's new equal share, provided its other channels keep slack at that rate and b's members,
-    // slowed down, free capacity only where no flow is bottlenecked. That is the max-min allocation, exactly.
+    // it joins b's group at b's new equal share, provided its other channels keep slack at that rate, and b's members,
+    // slowed down, free capacity only where no flow is bottlenecked or where the flows bottlenecked there can take it
+    // up alone (ShareCascade). That is the max-min allocation, exactly.
     private bool TryJoinLocally(int id)
     {
         var channels = _flows[id].Channels;
@@ -43,6 +42,7 @@ public sealed partial class FlowNetwork
             best = c;
             bestShare = _channels.Capacity[c] / (n + 1);
         }
+        _cascade.Begin();
         if (best < 0)
         {
             // No flow is bottlenecked on its path: alone on the channel with the least room left, it takes that room.
@@ -58,34 +58,31 @@ public sealed partial class FlowNetwork
             if (_channels.Flows[best].Count != 1)
                 return false;
         }
+        else if (!_cascade.FollowShare(best, bestShare, default, _isDirty))
+        {
+            return false;
+        }
         foreach (var c in channels)
         {
-            if (c == best)
-                continue;
-            // best's members slow down to the new share on this channel too.
-            var after = _groups.Load(c) + bestShare - ((_groups.Rate[best] - bestShare) * _groups.CrossingsBy(c, best));
-            if (after > _channels.Capacity[c] * (1 - 1e-9))
-                return false;
+            if (c != best)
+                _cascade.AddLoad(c, bestShare);
         }
-        if (_groups.Blocked[best] != 0)
+        if (!_cascade.LoadsFit(_isDirty))
             return false;
-        foreach (var member in CollectionsMarshal.AsSpan(_channels.Flows[best]))
-        {
-            if (member != id && AnyDirty(_flows[member].Channels))
-                return false;
-        }
         var now = _sim.Now;
         _groups.Advance(best, now);
         _groups.Join(best, id, _flows, _groups.Served[best] + _flows[id].Remaining);
         _groups.Rate[best] = bestShare;
         _groups.ScheduleDue(best, _flows, now, _sim, this, GroupDue);
+        ApplyFollowers(now);
         Reallocations++;
         FlowsReallocated++;
         return true;
     }
 
     // A leaving flow of a group g where every flow is g's: the others speed up to g's new equal share, provided none
-    // of the leaver's other channels is anyone's bottleneck and every channel the members cross keeps slack.
+    // of the leaver's other channels is anyone's bottleneck, every channel the members cross keeps slack, and the
+    // flows bottlenecked where they cross can give way alone (ShareCascade). Plans the change; Complete applies it.
     private bool LeavesLocally(int id)
     {
         var g = _flows[id].Group;
@@ -98,29 +95,32 @@ public sealed partial class FlowNetwork
                 return false;
         }
         var n = _groups.Members[g];
-        if (_groups.CrossingsBy(g, g) != n || _channels.Flows[g].Count != n || _groups.Blocked[g] != 0)
+        if (_groups.CrossingsBy(g, g) != n || _channels.Flows[g].Count != n)
             return false;
+        _cascade.Begin();
         if (n == 1)
             return true;
-        // Every channel the staying members cross, once (the leaver's own channels were checked for dirt above).
-        var faster = (_channels.Capacity[g] / (n - 1)) - _groups.Rate[g];
-        foreach (ref readonly var crossing in _groups.ChannelsCrossedBy(g))
+        foreach (var c in channels)
         {
-            var c = crossing.Other;
-            var leaver = Crosses(id, c) ? 1 : 0;
-            if (c == g || crossing.Count == leaver)
-                continue;
-            if (_isDirty[c])
-                return false;
-            // The staying members speed up; the leaver's own share leaves the channel if it crossed it.
-            var after = _groups.Load(c) + (faster * (crossing.Count - leaver)) - (_groups.Rate[g] * leaver);
-            if (after > _channels.Capacity[c] * (1 - 1e-9))
-                return false;
+            if (c != g)
+                _cascade.AddLoad(c, -_groups.Rate[g]);
         }
-        return true;
+        return _cascade.FollowShare(g, _channels.Capacity[g] / (n - 1), channels, _isDirty) && _cascade.LoadsFit(_isDirty);
     }
 
-    private bool Crosses(int flow, int c) => Array.IndexOf(_flows[flow].Channels, c) >= 0;
+    // The groups that give way to a local change take their new shares from now on.
+    private void ApplyFollowers(long now)
+    {
+        foreach (var (g, rate) in _cascade.Followers)
+        {
+            _groups.Advance(g, now);
+            _groups.Rate[g] = rate;
+            _groups.ScheduleDue(g, _flows, now, _sim, this, GroupDue);
+        }
+        FlowsReallocated += _cascade.FollowingFlows;
+        if (_cascade.Followers.Count > 0)
+            CascadedChanges++;
+    }
 
     private static bool AllDistinct(int[] channels)
     {

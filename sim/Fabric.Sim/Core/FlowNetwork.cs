@@ -34,6 +34,7 @@ public sealed partial class FlowNetwork : IEventHandler
     private readonly ChannelState _channels;
     private readonly BottleneckGroups _groups;
     private readonly MaxMinFill _fill;
+    private readonly ShareCascade _cascade;
     private readonly List<int> _dirty = [];
     private readonly bool[] _isDirty;
     private readonly Stack<int> _freeIds = new();
@@ -54,6 +55,7 @@ public sealed partial class FlowNetwork : IEventHandler
         _channels = new ChannelState(capacityBytesPerSecond);
         _groups = new BottleneckGroups(_channels);
         _fill = new MaxMinFill(_channels);
+        _cascade = new ShareCascade(_channels, _groups);
         _isDirty = new bool[_channels.Count];
     }
 
@@ -66,6 +68,9 @@ public sealed partial class FlowNetwork : IEventHandler
     /// <summary>How many times the fair shares were recomputed, and how many flows those recomputations touched.</summary>
     public long Reallocations { get; private set; }
     public long FlowsReallocated { get; private set; }
+
+    /// <summary>Local joins and leaves after which other bottleneck groups gave way (<see cref="ShareCascade"/>).</summary>
+    public long CascadedChanges { get; private set; }
 
     /// <summary>The current rate of a live flow in bytes/s (0 while it waits out its latency).</summary>
     public double RateOf(int flow) => _flows[flow].Group < 0 ? 0 : _groups.Rate[_flows[flow].Group] * 1e9;
@@ -215,6 +220,7 @@ public sealed partial class FlowNetwork : IEventHandler
             // The group's clock was brought to now by the due event; its next completion is rescheduled there.
             if (_groups.Members[g] > 0)
                 _groups.Rate[g] = _channels.Capacity[g] / _groups.Members[g];
+            ApplyFollowers(_sim.Now);
             Reallocations++;
             FlowsReallocated++;
         }
