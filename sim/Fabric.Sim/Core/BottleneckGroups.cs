@@ -85,9 +85,6 @@ internal sealed class BottleneckGroups
     /// <summary>The groups whose members cross channel <paramref name="c"/> (Other), each with how many times (Count).</summary>
     public ReadOnlySpan<Crossing> GroupsCrossing(int c) => _byChannel[c] is { } list ? CollectionsMarshal.AsSpan(list) : default;
 
-    /// <summary>True when every flow with a share that crosses <paramref name="c"/> is a member of c's own group.</summary>
-    public bool IsPure(int c) => _byChannel[c] is not { } list || list.Count == 0 || (list.Count == 1 && list[0].Other == c);
-
     /// <summary>Brings the group's served count up to <paramref name="now"/> at its current rate.</summary>
     public void Advance(int g, long now)
     {

@@ -21,105 +21,110 @@ public sealed partial class FlowNetwork
         return false;
     }
 
-    // A new flow whose only bottleneck-to-be is one channel b where every flow is b's group (or b carries only it):
-    // it joins b's group at b's new equal share, provided its other channels keep slack at that rate, and b's members,
-    // slowed down, free capacity only where no flow is bottlenecked or where the flows bottlenecked there can take it
-    // up alone (ShareCascade). That is the max-min allocation, exactly.
+    // A new flow whose only bottleneck-to-be is one channel b: it joins b's group at b's new share (b's capacity less
+    // the other groups' flows on it, over one member more), provided no flow on b moves faster, its other channels keep
+    // slack at that rate, and what b's members slowing down frees is taken up locally (ShareCascade). A flow whose path
+    // has no bottleneck yet takes the room left on its narrowest channel, where it becomes the bottleneck. Either way
+    // that is the max-min allocation, exactly.
     private bool TryJoinLocally(int id)
     {
         var channels = _flows[id].Channels;
         if (!AllDistinct(channels) || AnyDirty(channels))
             return false;
         var best = -1;
-        var bestShare = double.MaxValue;
         foreach (var c in channels)
         {
-            var n = _groups.Members[c];
-            if (n == 0)
+            if (_groups.Members[c] == 0)
                 continue;
-            if (best >= 0 || !_groups.IsPure(c) || _groups.CrossingsBy(c, c) != n || _channels.Flows[c].Count != n + 1)
+            if (best >= 0)
                 return false;
             best = c;
-            bestShare = _channels.Capacity[c] / (n + 1);
         }
         _cascade.Begin();
-        if (best < 0)
+        double share;
+        if (best >= 0)
         {
-            // No flow is bottlenecked on its path: alone on the channel with the least room left, it takes that room.
+            share = _cascade.FairShare(best, _groups.Members[best] + 1);
+            if (!(share > 0) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, default, _isDirty))
+                return false;
+        }
+        else
+        {
+            var least = double.MaxValue;
             foreach (var c in channels)
             {
                 var room = _channels.Capacity[c] - _groups.Load(c);
-                if (room < bestShare)
+                if (room < least)
                 {
                     best = c;
-                    bestShare = room;
+                    least = room;
                 }
             }
-            if (_channels.Flows[best].Count != 1)
+            share = _cascade.FairShare(best, 1);
+            if (!(share > _channels.Capacity[best] * 1e-9) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, default, _isDirty))
                 return false;
-        }
-        else if (!_cascade.FollowShare(best, bestShare, default, _isDirty))
-        {
-            return false;
         }
         foreach (var c in channels)
         {
             if (c != best)
-                _cascade.AddLoad(c, bestShare);
+                _cascade.AddLoad(c, share);
         }
         if (!_cascade.LoadsFit(_isDirty))
             return false;
         var now = _sim.Now;
         _groups.Advance(best, now);
         _groups.Join(best, id, _flows, _groups.Served[best] + _flows[id].Remaining);
-        _groups.Rate[best] = bestShare;
-        _groups.ScheduleDue(best, _flows, now, _sim, this, GroupDue);
-        ApplyFollowers(now);
-        Reallocations++;
-        FlowsReallocated++;
+        ApplyShares(now);
         return true;
     }
 
-    // A leaving flow of a group g where every flow is g's: the others speed up to g's new equal share, provided none
-    // of the leaver's other channels is anyone's bottleneck, every channel the members cross keeps slack, and the
-    // flows bottlenecked where they cross can give way alone (ShareCascade). Plans the change; Complete applies it.
+    // A leaving flow of group g: the others speed up to g's new share (its capacity less the other groups' flows on
+    // it, over one member fewer), provided none of the leaver's other channels is anyone's bottleneck, every channel
+    // the members cross keeps slack, and the flows bottlenecked where they cross can give way locally (ShareCascade).
+    // Plans the change; Complete applies it.
     private bool LeavesLocally(int id)
     {
         var g = _flows[id].Group;
         var channels = _flows[id].Channels;
-        if (!AllDistinct(channels) || !_groups.IsPure(g) || AnyDirty(channels))
+        if (!AllDistinct(channels) || AnyDirty(channels))
             return false;
         foreach (var c in channels)
         {
             if (c != g && _groups.Members[c] > 0)
                 return false;
         }
-        var n = _groups.Members[g];
-        if (_groups.CrossingsBy(g, g) != n || _channels.Flows[g].Count != n)
-            return false;
         _cascade.Begin();
+        var n = _groups.Members[g];
         if (n == 1)
             return true;
+        var share = _cascade.FairShare(g, n - 1);
+        if (!(share > 0))
+            return false;
         foreach (var c in channels)
         {
             if (c != g)
                 _cascade.AddLoad(c, -_groups.Rate[g]);
         }
-        return _cascade.FollowShare(g, _channels.Capacity[g] / (n - 1), channels, _isDirty) && _cascade.LoadsFit(_isDirty);
+        return _cascade.Propagate(g, share, channels, _isDirty) && _cascade.LoadsFit(_isDirty);
     }
 
-    // The groups that give way to a local change take their new shares from now on.
-    private void ApplyFollowers(long now)
+    // Every group the planned change reaches takes its new share from now on (the first is the one it started from).
+    private void ApplyShares(long now)
     {
-        foreach (var (g, rate) in _cascade.Followers)
+        var changed = _cascade.Changed;
+        for (var i = 0; i < changed.Count; i++)
         {
+            var g = changed[i];
             _groups.Advance(g, now);
-            _groups.Rate[g] = rate;
+            _groups.Rate[g] = _cascade.NewRate(g);
             _groups.ScheduleDue(g, _flows, now, _sim, this, GroupDue);
+            if (i > 0)
+                FlowsReallocated += _groups.Members[g];
         }
-        FlowsReallocated += _cascade.FollowingFlows;
-        if (_cascade.Followers.Count > 0)
+        if (changed.Count > 1)
             CascadedChanges++;
+        Reallocations++;
+        FlowsReallocated++;
     }
 
     private static bool AllDistinct(int[] channels)

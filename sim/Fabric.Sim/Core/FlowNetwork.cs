@@ -202,7 +202,6 @@ public sealed partial class FlowNetwork : IEventHandler
     private void Complete(int id)
     {
         ref var f = ref _flows[id];
-        var g = f.Group;
         var local = _quantum == 0 && LeavesLocally(id);
         _groups.Leave(id, _flows);
         var channels = f.Channels;
@@ -216,18 +215,9 @@ public sealed partial class FlowNetwork : IEventHandler
             _channels.BytesCarried[c] += f.Bytes;
         f.Active = false;
         if (local)
-        {
-            // The group's clock was brought to now by the due event; its next completion is rescheduled there.
-            if (_groups.Members[g] > 0)
-                _groups.Rate[g] = _channels.Capacity[g] / _groups.Members[g];
-            ApplyFollowers(_sim.Now);
-            Reallocations++;
-            FlowsReallocated++;
-        }
+            ApplyShares(_sim.Now);
         else
-        {
             MarkDirty(channels);
-        }
         Finish(id);
     }
 

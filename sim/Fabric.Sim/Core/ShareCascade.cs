@@ -4,42 +4,44 @@ namespace Fabric.Sim.Core;
 /// Plans a local change of one bottleneck group's share and what follows from it, without a re-fill. When group g's
 /// members speed up or slow down, every channel they cross changes load by the difference. Where such a channel b is
 /// itself the bottleneck of other flows (group b), b's capacity is re-shared among b's members: they move by the
-/// opposite amount, spread over them. That is still exactly max-min when b's members cross no other bottleneck (so
-/// the change stops there), b's new share stays at least every other rate on b, and every other channel whose load
-/// moves keeps slack. Typical case: a memory NIC's flows speed up when one leaves, and on the GPU NIC links they
-/// cross, the flows bottlenecked there (reading from lightly loaded NICs) give way.
+/// opposite amount, spread over them, and their own change moves on in the same way. The result is still exactly
+/// max-min when every group is reached at most once (the change reaches no channel from two sides), each group's new
+/// share stays at least every other rate on its channel, and every other channel whose load moves keeps slack.
+/// Typical case: a memory NIC's flows speed up when one leaves, and on the GPU NIC links they cross, the flows
+/// bottlenecked there (reading from lightly loaded NICs) give way.
 /// </summary>
 internal sealed class ShareCascade(ChannelState channels, BottleneckGroups groups)
 {
     private const double Tolerance = 1e-9;
 
     private readonly double[] _delta = new double[channels.Count];
-    private readonly int[] _stamp = new int[channels.Count];
+    private readonly int[] _loadStamp = new int[channels.Count];
+    private readonly double[] _newRate = new double[channels.Count];
+    private readonly int[] _rateStamp = new int[channels.Count];
     private readonly List<int> _moved = [];
-    private readonly List<(int Group, double Rate)> _followers = [];
+    private readonly List<int> _changed = [];
     private int _round;
 
-    /// <summary>The groups that follow the planned change, with their new shares.</summary>
-    public IReadOnlyList<(int Group, double Rate)> Followers => _followers;
+    /// <summary>The groups whose share the plan changes, the first being the one it started from.</summary>
+    public IReadOnlyList<int> Changed => _changed;
 
-    /// <summary>Members of the groups that follow.</summary>
-    public int FollowingFlows { get; private set; }
+    /// <summary>The planned share of a group in <see cref="Changed"/>, bytes per ns.</summary>
+    public double NewRate(int g) => _newRate[g];
 
     /// <summary>Starts a new plan.</summary>
     public void Begin()
     {
         _round++;
         _moved.Clear();
-        _followers.Clear();
-        FollowingFlows = 0;
+        _changed.Clear();
     }
 
-    /// <summary>Channel <paramref name="c"/>'s load moves by <paramref name="delta"/> bytes per ns (no one's bottleneck).</summary>
+    /// <summary>Channel <paramref name="c"/>'s load moves by <paramref name="delta"/> bytes per ns.</summary>
     public void AddLoad(int c, double delta)
     {
-        if (_stamp[c] != _round)
+        if (_loadStamp[c] != _round)
         {
-            _stamp[c] = _round;
+            _loadStamp[c] = _round;
             _delta[c] = 0;
             _moved.Add(c);
         }
@@ -47,52 +49,82 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
     }
 
     /// <summary>
-    /// Group <paramref name="g"/>'s members move from its current share to <paramref name="newRate"/>, all but the
-    /// crossings of <paramref name="leaving"/>'s channels (a member that leaves). False when what follows is not local.
+    /// Group <paramref name="g"/>'s share of channel <paramref name="g"/>: its capacity less what the flows of other
+    /// groups on it take, spread over <paramref name="members"/>; NaN unless each member crosses it once. (Every flow
+    /// on a clean channel has a group.)
     /// </summary>
-    public bool FollowShare(int g, double newRate, ReadOnlySpan<int> leaving, bool[] isDirty)
+    public double FairShare(int g, int members)
     {
-        var change = newRate - groups.Rate[g];
-        foreach (ref readonly var crossing in groups.ChannelsCrossedBy(g))
+        var others = 0.0;
+        foreach (ref readonly var x in groups.GroupsCrossing(g))
         {
-            var c = crossing.Other;
-            var staying = crossing.Count - (leaving.IndexOf(c) >= 0 ? 1 : 0);
-            if (c == g || staying == 0)
-                continue;
-            if (groups.Members[c] == 0)
-                AddLoad(c, change * staying);
-            else if (!Follows(c, g, newRate, change * staying, isDirty))
+            if (x.Other != g)
+                others += x.Count * groups.Rate[x.Other];
+            else if (x.Count != groups.Members[g])
+                return double.NaN;
+        }
+        return (channels.Capacity[g] - others) / members;
+    }
+
+    /// <summary>True when no flow on channel <paramref name="c"/> outside its group moves faster than <paramref name="rate"/>.</summary>
+    public bool Tops(int c, double rate)
+    {
+        foreach (ref readonly var x in groups.GroupsCrossing(c))
+        {
+            if (x.Other != c && RateOf(x.Other) > rate * (1 + Tolerance))
                 return false;
         }
         return true;
     }
 
-    // Group b gives way to g's change of load on b: its members share what is left of b's capacity.
-    private bool Follows(int b, int g, double newRateOfG, double loadChange, bool[] isDirty)
+    /// <summary>
+    /// Group <paramref name="g"/>'s members move from its current share to <paramref name="newRate"/>, all but the
+    /// crossings of <paramref name="leaving"/>'s channels (a member that leaves); plans what follows. False when it
+    /// is not local.
+    /// </summary>
+    public bool Propagate(int g, double newRate, ReadOnlySpan<int> leaving, bool[] isDirty)
+    {
+        SetRate(g, newRate);
+        for (var i = 0; i < _changed.Count; i++)
+        {
+            var x = _changed[i];
+            var change = _newRate[x] - groups.Rate[x];
+            foreach (ref readonly var crossing in groups.ChannelsCrossedBy(x))
+            {
+                var c = crossing.Other;
+                var count = crossing.Count - (x == g && leaving.IndexOf(c) >= 0 ? 1 : 0);
+                if (c == x || count == 0)
+                    continue;
+                if (groups.Members[c] == 0)
+                    AddLoad(c, change * count);
+                else if (!GivesWay(c, change * count, isDirty))
+                    return false;
+            }
+        }
+        return true;
+    }
+
+    // Group b's channel takes loadChange from the flows of one changed group: b's members share what is left.
+    private bool GivesWay(int b, double loadChange, bool[] isDirty)
     {
         var members = groups.Members[b];
-        if (isDirty[b] || groups.CrossingsBy(b, b) != members)
+        if (_rateStamp[b] == _round || isDirty[b] || groups.CrossingsBy(b, b) != members)
             return false;
         var rate = groups.Rate[b] - (loadChange / members);
         if (rate <= channels.Capacity[b] * Tolerance)
             return false;
-        // b stays the bottleneck of its members only while no flow on b moves faster than they do.
-        foreach (ref readonly var x in groups.GroupsCrossing(b))
-        {
-            var other = x.Other == g ? newRateOfG : groups.Rate[x.Other];
-            if (x.Other != b && other > rate * (1 + Tolerance))
-                return false;
-        }
-        var change = rate - groups.Rate[b];
-        foreach (ref readonly var crossing in groups.ChannelsCrossedBy(b))
-        {
-            if (crossing.Other != b)
-                AddLoad(crossing.Other, change * crossing.Count);
-        }
-        _followers.Add((b, rate));
-        FollowingFlows += members;
-        return true;
+        SetRate(b, rate);
+        return Tops(b, rate);
     }
+
+    private void SetRate(int g, double rate)
+    {
+        _rateStamp[g] = _round;
+        _newRate[g] = rate;
+        _changed.Add(g);
+    }
+
+    private double RateOf(int g) => _rateStamp[g] == _round ? _newRate[g] : groups.Rate[g];
 
     /// <summary>True when every channel whose load moves is clean, no one's bottleneck, and keeps slack.</summary>
     public bool LoadsFit(bool[] isDirty)
