@@ -19,6 +19,8 @@ internal sealed class BottleneckGroups
     private readonly PriorityQueue<(int Flow, int Version), double>?[] _finish;
     private readonly int[] _dueVersion;
     private readonly long[] _dueAt;
+    private readonly double[] _rate;
+    private readonly double[] _load;
 
     public BottleneckGroups(ChannelState channelState)
     {
@@ -27,7 +29,8 @@ internal sealed class BottleneckGroups
         _byChannel = new List<Crossing>?[channels];
         _byGroup = new List<Crossing>?[channels];
         Blocked = new int[channels];
-        Rate = new double[channels];
+        _rate = new double[channels];
+        _load = new double[channels];
         Served = new double[channels];
         Time = new long[channels];
         Members = new int[channels];
@@ -37,8 +40,8 @@ internal sealed class BottleneckGroups
         Array.Fill(_dueAt, -1);
     }
 
-    /// <summary>Bytes per ns each member moves.</summary>
-    public double[] Rate { get; }
+    /// <summary>Bytes per ns each member moves (set with <see cref="SetRate"/>).</summary>
+    public ReadOnlySpan<double> Rate => _rate;
 
     /// <summary>Bytes each member has moved since the group formed, as of <see cref="Time"/>.</summary>
     public double[] Served { get; }
@@ -53,16 +56,21 @@ internal sealed class BottleneckGroups
     /// </summary>
     public int[] Blocked { get; }
 
-    /// <summary>The summed rate of the flows crossing channel <paramref name="c"/>, bytes per ns.</summary>
-    public double Load(int c)
+    /// <summary>
+    /// The summed rate of the flows crossing channel <paramref name="c"/>, bytes per ns: kept up to date as shares and
+    /// crossings change, so reading it is O(1).
+    /// </summary>
+    public double Load(int c) => _load[c];
+
+    /// <summary>Sets group <paramref name="g"/>'s share, moving the load of every channel its members cross.</summary>
+    public void SetRate(int g, double rate)
     {
-        var load = 0.0;
-        if (_byChannel[c] is { } list)
-        {
-            foreach (ref readonly var x in CollectionsMarshal.AsSpan(list))
-                load += x.Count * Rate[x.Other];
-        }
-        return load;
+        var change = rate - _rate[g];
+        if (change == 0)
+            return;
+        _rate[g] = rate;
+        foreach (ref readonly var x in ChannelsCrossedBy(g))
+            _load[x.Other] += x.Count * change;
     }
 
     /// <summary>How many times members of group <paramref name="g"/> cross channel <paramref name="c"/>.</summary>
@@ -139,6 +147,7 @@ internal sealed class BottleneckGroups
 
     private void Cross(int c, int g, int delta)
     {
+        _load[c] += delta * _rate[g];
         var byChannel = _byChannel[c] ??= [];
         var byGroup = _byGroup[g] ??= [];
         var span = CollectionsMarshal.AsSpan(byChannel);
@@ -153,6 +162,8 @@ internal sealed class BottleneckGroups
                 {
                     SwapRemove(byChannel, i, _byGroup);
                     SwapRemove(byGroup, mirror, _byChannel);
+                    if (byChannel.Count == 0)
+                        _load[c] = 0; // no rounding left behind on an idle channel
                 }
                 return;
             }
@@ -212,7 +223,7 @@ internal sealed class BottleneckGroups
             _finish[g]?.Clear();
             Served[g] = 0;
             Time[g] = now;
-            Rate[g] = 0;
+            _rate[g] = 0; // an empty group crosses nothing, so no load moves
             _dueVersion[g]++;
             _dueAt[g] = -1;
             return;

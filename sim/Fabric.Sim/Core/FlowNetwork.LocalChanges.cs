@@ -116,7 +116,7 @@ public sealed partial class FlowNetwork
         {
             var g = changed[i];
             _groups.Advance(g, now);
-            _groups.Rate[g] = _cascade.NewRate(g);
+            _groups.SetRate(g, _cascade.NewRate(g));
             _groups.ScheduleDue(g, _flows, now, _sim, this, GroupDue);
             if (i > 0)
                 FlowsReallocated += _groups.Members[g];

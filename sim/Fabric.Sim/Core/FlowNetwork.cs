@@ -301,7 +301,7 @@ public sealed partial class FlowNetwork : IEventHandler
         }
         foreach (var g in touched)
         {
-            _groups.Rate[g] = _fill.GroupRate(g, _groups);
+            _groups.SetRate(g, _fill.GroupRate(g, _groups));
             _groups.ScheduleDue(g, _flows, now, _sim, this, GroupDue);
         }
     }
