@@ -45,7 +45,7 @@ public sealed partial class FlowNetwork
         if (best >= 0)
         {
             share = _cascade.FairShare(best, _groups.Members[best] + 1);
-            if (!(share > 0) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, default, _isDirty))
+            if (!(share > 0) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, null, _isDirty))
                 return false;
         }
         else
@@ -61,7 +61,7 @@ public sealed partial class FlowNetwork
                 }
             }
             share = _cascade.FairShare(best, 1);
-            if (!(share > _channels.Capacity[best] * 1e-9) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, default, _isDirty))
+            if (!(share > _channels.Capacity[best] * 1e-9) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, null, _isDirty))
                 return false;
         }
         foreach (var c in channels)

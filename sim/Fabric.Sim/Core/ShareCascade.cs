@@ -20,6 +20,7 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
     private readonly int[] _rateStamp = new int[channels.Count];
     private readonly List<int> _moved = [];
     private readonly List<int> _changed = [];
+    private int[]? _leaving;
     private int _round;
 
     /// <summary>The groups whose share the plan changes, the first being the one it started from.</summary>
@@ -34,6 +35,7 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
         _round++;
         _moved.Clear();
         _changed.Clear();
+        _leaving = null;
     }
 
     /// <summary>Channel <paramref name="c"/>'s load moves by <paramref name="delta"/> bytes per ns.</summary>
@@ -82,27 +84,51 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
     /// crossings of <paramref name="leaving"/>'s channels (a member that leaves); plans what follows. False when it
     /// is not local.
     /// </summary>
-    public bool Propagate(int g, double newRate, ReadOnlySpan<int> leaving, bool[] isDirty)
+    public bool Propagate(int g, double newRate, int[]? leaving, bool[] isDirty)
     {
         SetRate(g, newRate);
-        for (var i = 0; i < _changed.Count; i++)
+        _leaving = leaving;
+        // g's own members cross many channels (a busy memory NIC's ~50 GPU links): each is checked on the spot, as if
+        // g's change were all that moves its load; LoadsFit adds g's change to the few channels that more moves load.
+        var change = newRate - groups.Rate[g];
+        foreach (ref readonly var crossing in groups.ChannelsCrossedBy(g))
+        {
+            var c = crossing.Other;
+            var count = Staying(c, crossing.Count);
+            if (c == g || count == 0)
+                continue;
+            if (groups.Members[c] > 0)
+            {
+                if (!GivesWay(c, change * count, isDirty))
+                    return false;
+            }
+            else if (isDirty[c] || !Fits(c, change * count))
+            {
+                return false;
+            }
+        }
+        for (var i = 1; i < _changed.Count; i++)
         {
             var x = _changed[i];
-            var change = _newRate[x] - groups.Rate[x];
+            var followerChange = _newRate[x] - groups.Rate[x];
             foreach (ref readonly var crossing in groups.ChannelsCrossedBy(x))
             {
                 var c = crossing.Other;
-                var count = crossing.Count - (x == g && leaving.IndexOf(c) >= 0 ? 1 : 0);
-                if (c == x || count == 0)
+                if (c == x)
                     continue;
                 if (groups.Members[c] == 0)
-                    AddLoad(c, change * count);
-                else if (!GivesWay(c, change * count, isDirty))
+                    AddLoad(c, followerChange * crossing.Count);
+                else if (!GivesWay(c, followerChange * crossing.Count, isDirty))
                     return false;
             }
         }
         return true;
     }
+
+    // The members of the group the change started from that cross c, less the one leaving.
+    private int Staying(int c, int count) => _leaving is not null && Array.IndexOf(_leaving, c) >= 0 ? count - 1 : count;
+
+    private bool Fits(int c, double delta) => delta <= 0 || groups.Load(c) + delta <= channels.Capacity[c] * (1 - Tolerance);
 
     // Group b's channel takes loadChange from the flows of one changed group: b's members share what is left.
     private bool GivesWay(int b, double loadChange, bool[] isDirty)
@@ -126,14 +152,23 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
 
     private double RateOf(int g) => _rateStamp[g] == _round ? _newRate[g] : groups.Rate[g];
 
-    /// <summary>True when every channel whose load moves is clean, no one's bottleneck, and keeps slack.</summary>
+    /// <summary>True when every channel whose load moves (besides those Propagate checked) is clean and keeps slack.</summary>
     public bool LoadsFit(bool[] isDirty)
+    {
+        if (_changed.Count == 0)
+            return AllFit(isDirty);
+        var g = _changed[0];
+        var change = _newRate[g] - groups.Rate[g];
+        foreach (var c in _moved)
+            _delta[c] += change * Staying(c, groups.CrossingsBy(c, g));
+        return AllFit(isDirty);
+    }
+
+    private bool AllFit(bool[] isDirty)
     {
         foreach (var c in _moved)
         {
-            if (isDirty[c] || groups.Members[c] > 0)
-                return false;
-            if (_delta[c] > 0 && groups.Load(c) + _delta[c] > channels.Capacity[c] * (1 - Tolerance))
+            if (isDirty[c] || !Fits(c, _delta[c]))
                 return false;
         }
         return true;
