@@ -20,12 +20,14 @@ internal static class SweepCommand
         var prefetches = new Option<string?>("--prefetch") { Description = "comma-separated prefetch modes (default: the workload's)" };
         var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
         var output = new Option<string>("--out", "-o") { Description = "directory for sweep.csv and report.html", DefaultValueFactory = _ => "sweep-out" };
+        var jobs = new Option<int>("--jobs", "-j") { Description = "points run side by side, one core each (default: every core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("sweep", "Vary slots, policy, prefetch or topology; write CSV and an HTML report with SVG charts.");
-        foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, output })
+        foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, output, jobs })
             cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
-            var points = new List<SweepPoint>();
+            if (r.GetValue(jobs) < 1)
+                throw new TopologyException($"--jobs {r.GetValue(jobs)}: give at least 1.");
             var plan = new List<(Topology.Topology T, Workload W)>();
             foreach (var path in r.GetValue(topologies)!)
             {
@@ -41,15 +43,16 @@ internal static class SweepCommand
                     }
                 }
             }
-            for (var i = 0; i < plan.Count; i++)
+            var done = 0;
+            var points = SweepRunner.Run(plan, r.GetValue(jobs), (_, p) =>
             {
-                var (t, w) = plan[i];
-                var result = SimRunner.Run(t, w);
-                points.Add(new SweepPoint(t.Name, w.Policy, w.Prefetch, w.Slots, (double)w.Slots / w.Model.TotalExperts, result));
-                AnsiConsole.MarkupLine(CultureInfo.InvariantCulture,
-                    $"[grey][[{i + 1}/{plan.Count}]][/] {Markup.Escape(t.Name)} slots {w.Slots} {w.Policy}/{w.Prefetch}: " +
-                    $"[bold]{result.TotalTokensPerSecond:0.0} tokens/s[/], hit rate {result.HitRate:P1}, stall {Units.FormatDuration(result.StallNs)}");
-            }
+                lock (plan)
+                {
+                    AnsiConsole.MarkupLine(CultureInfo.InvariantCulture,
+                        $"[grey][[{++done}/{plan.Count}]][/] {Markup.Escape(p.Topology)} slots {p.Slots} {p.Policy}/{p.Prefetch}: " +
+                        $"[bold]{p.Result.TotalTokensPerSecond:0.0} tokens/s[/], hit rate {p.Result.HitRate:P1}, stall {Units.FormatDuration(p.Result.StallNs)}");
+                }
+            });
             var dir = r.GetValue(output)!;
             Directory.CreateDirectory(dir);
             File.WriteAllText(Path.Combine(dir, "sweep.csv"), SweepReport.Csv(points));
