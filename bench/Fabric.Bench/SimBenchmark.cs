@@ -130,7 +130,8 @@ public sealed class SimBenchmark : IBenchmark
         }));
         Console.WriteLine($"  {result.Tokens:N0} tokens in {result.WallSeconds:0.0} s wall ({result.Events:N0} events, {result.Events / result.WallSeconds:N0}/s); " +
             $"simulated {Units.FormatDuration(result.MakespanNs)}, {result.TotalTokensPerSecond:0} tokens/s, hit rate {result.HitRate:P1}, busiest link {result.Channels.FirstOrDefault()?.Name} at {result.Channels.FirstOrDefault()?.Utilisation:P0}");
-        Console.WriteLine($"  {result.Reallocations:N0} share recomputations over {result.FlowsReallocated / (double)Math.Max(1, result.Reallocations):0.0} flows each; " +
+        Console.WriteLine($"  {result.Reallocations:N0} share recomputations over {result.FlowsReallocated / (double)Math.Max(1, result.Reallocations):0.0} flows each " +
+            $"({result.Refills:N0} re-fills, {result.CascadedChanges:N0} local changes that other groups gave way to); " +
             $"{result.WallSeconds / Math.Max(1, tokens):0.000} s per token step of all engines; {result.WallSeconds / 60 * 1000 / Math.Max(1, tokens):0.0}x the 60 s target for 1,000 tokens");
     }
 

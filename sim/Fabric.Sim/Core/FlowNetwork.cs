@@ -72,6 +72,9 @@ public sealed partial class FlowNetwork : IEventHandler
     /// <summary>Local joins and leaves after which other bottleneck groups gave way (<see cref="ShareCascade"/>).</summary>
     public long CascadedChanges { get; private set; }
 
+    /// <summary>Recomputations that were not local: incremental re-fills (<see cref="MaxMinFill"/>).</summary>
+    public long Refills { get; private set; }
+
     /// <summary>The current rate of a live flow in bytes/s (0 while it waits out its latency).</summary>
     public double RateOf(int flow) => _flows[flow].Group < 0 ? 0 : _groups.Rate[_flows[flow].Group] * 1e9;
 
@@ -273,6 +276,7 @@ public sealed partial class FlowNetwork : IEventHandler
         if (_dirty.Count == 0)
             return;
         Reallocations++;
+        Refills++;
         var now = _sim.Now;
         var changed = _fill.Run(_flows, _groups, CollectionsMarshal.AsSpan(_dirty));
         foreach (var c in CollectionsMarshal.AsSpan(_dirty))

@@ -23,6 +23,10 @@ public sealed class SimResult
     public long Reallocations { get; init; }
     public long FlowsReallocated { get; init; }
 
+    /// <summary>How many of the recomputations were re-fills, and how many local changes cascaded to other groups.</summary>
+    public long Refills { get; init; }
+    public long CascadedChanges { get; init; }
+
     public long Tokens => Engines.Sum(e => e.Tokens);
 
     /// <summary>Decode tokens per second summed over engines.</summary>

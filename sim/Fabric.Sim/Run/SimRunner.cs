@@ -58,6 +58,8 @@ public static class SimRunner
             WallSeconds = stopwatch.Elapsed.TotalSeconds,
             Reallocations = world.Network.Reallocations,
             FlowsReallocated = world.Network.FlowsReallocated,
+            Refills = world.Network.Refills,
+            CascadedChanges = world.Network.CascadedChanges,
         };
     }
 }
