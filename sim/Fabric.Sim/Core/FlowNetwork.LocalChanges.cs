@@ -1,26 +1,13 @@
 namespace Fabric.Sim.Core;
 
 /// <summary>
-/// The joins and leaves that change only one bottleneck group's share, decided and applied without a re-fill. Each
-/// check is a sufficient condition for the result to be exactly the max-min allocation; when one fails, the change
-/// goes to <see cref="MaxMinFill"/>.
+/// The joins and leaves decided and applied without a re-fill: the changed flow's group and the groups that give way
+/// to it (<see cref="ShareCascade"/>) take new shares. Each check is a sufficient condition for the result to be
+/// exactly the max-min allocation; when one fails, or a channel it touches waits for the re-fill already
+/// (<see cref="DirtyChannels"/>), the change goes to <see cref="MaxMinFill"/>. Exact mode only.
 /// </summary>
 public sealed partial class FlowNetwork
 {
-    // The local cases skip the fill (exact mode only). They must not touch a channel whose change still waits for
-    // the fill: the fill re-fills everything on those, and holds everything else as a valid max-min state.
-    private bool AnyDirty(int[] channels)
-    {
-        if (_dirty.Count == 0)
-            return false;
-        foreach (var c in channels)
-        {
-            if (_isDirty[c])
-                return true;
-        }
-        return false;
-    }
-
     // A new flow whose only bottleneck-to-be is one channel b: it joins b's group at b's new share (b's capacity less
     // the other groups' flows on it, over one member more), provided no flow on b moves faster, its other channels keep
     // slack at that rate, and what b's members slowing down frees is taken up locally (ShareCascade). A flow whose path
@@ -29,7 +16,7 @@ public sealed partial class FlowNetwork
     private bool TryJoinLocally(int id)
     {
         var channels = _flows[id].Channels;
-        if (!AllDistinct(channels) || AnyDirty(channels))
+        if (!AllDistinct(channels) || _dirty.ContainsAny(channels))
             return false;
         var best = -1;
         foreach (var c in channels)
@@ -45,7 +32,7 @@ public sealed partial class FlowNetwork
         if (best >= 0)
         {
             share = _cascade.FairShare(best, _groups.Members[best] + 1);
-            if (!(share > 0) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, null, _isDirty))
+            if (!(share > 0) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, null))
                 return false;
         }
         else
@@ -61,7 +48,7 @@ public sealed partial class FlowNetwork
                 }
             }
             share = _cascade.FairShare(best, 1);
-            if (!(share > _channels.Capacity[best] * 1e-9) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, null, _isDirty))
+            if (!(share > _channels.Capacity[best] * 1e-9) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, null))
                 return false;
         }
         foreach (var c in channels)
@@ -69,7 +56,7 @@ public sealed partial class FlowNetwork
             if (c != best)
                 _cascade.AddLoad(c, share);
         }
-        if (!_cascade.LoadsFit(_isDirty))
+        if (!_cascade.LoadsFit())
             return false;
         var now = _sim.Now;
         _groups.Advance(best, now);
@@ -86,7 +73,7 @@ public sealed partial class FlowNetwork
     {
         var g = _flows[id].Group;
         var channels = _flows[id].Channels;
-        if (!AllDistinct(channels) || AnyDirty(channels))
+        if (!AllDistinct(channels) || _dirty.ContainsAny(channels))
             return false;
         foreach (var c in channels)
         {
@@ -105,7 +92,7 @@ public sealed partial class FlowNetwork
             if (c != g)
                 _cascade.AddLoad(c, -_groups.Rate[g]);
         }
-        return _cascade.Propagate(g, share, channels, _isDirty) && _cascade.LoadsFit(_isDirty);
+        return _cascade.Propagate(g, share, channels) && _cascade.LoadsFit();
     }
 
     // Every group the planned change reaches takes its new share from now on (the first is the one it started from).

@@ -1,5 +1,3 @@
-using System.Runtime.InteropServices;
-
 namespace Fabric.Sim.Core;
 
 /// <summary>Told when a transfer has delivered its last byte.</summary>
@@ -35,8 +33,7 @@ public sealed partial class FlowNetwork : IEventHandler
     private readonly BottleneckGroups _groups;
     private readonly MaxMinFill _fill;
     private readonly ShareCascade _cascade;
-    private readonly List<int> _dirty = [];
-    private readonly bool[] _isDirty;
+    private readonly DirtyChannels _dirty;
     private readonly Stack<int> _freeIds = new();
     private Dictionary<int[], int[]>? _sharingChannels;
     private FlowState[] _flows = new FlowState[256];
@@ -55,8 +52,8 @@ public sealed partial class FlowNetwork : IEventHandler
         _channels = new ChannelState(capacityBytesPerSecond);
         _groups = new BottleneckGroups(_channels);
         _fill = new MaxMinFill(_channels);
-        _cascade = new ShareCascade(_channels, _groups);
-        _isDirty = new bool[_channels.Count];
+        _dirty = new DirtyChannels(_channels.Count);
+        _cascade = new ShareCascade(_channels, _groups, _dirty);
     }
 
     /// <summary>Flows started and not yet completed.</summary>
@@ -176,13 +173,7 @@ public sealed partial class FlowNetwork : IEventHandler
     private void MarkDirty(int[] channels)
     {
         foreach (var c in channels)
-        {
-            if (!_isDirty[c])
-            {
-                _isDirty[c] = true;
-                _dirty.Add(c);
-            }
-        }
+            _dirty.Add(c);
         ScheduleReallocation();
     }
 
@@ -273,14 +264,12 @@ public sealed partial class FlowNetwork : IEventHandler
 
     private void Recompute()
     {
-        if (_dirty.Count == 0)
+        if (!_dirty.Any)
             return;
         Reallocations++;
         Refills++;
         var now = _sim.Now;
-        var changed = _fill.Run(_flows, _groups, CollectionsMarshal.AsSpan(_dirty));
-        foreach (var c in CollectionsMarshal.AsSpan(_dirty))
-            _isDirty[c] = false;
+        var changed = _fill.Run(_flows, _groups, _dirty.All);
         _dirty.Clear();
         FlowsReallocated += changed.Length;
         ApplyRates(changed, now);

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace Fabric.Sim.Core;
 
 /// <summary>
@@ -10,7 +12,7 @@ namespace Fabric.Sim.Core;
 /// Typical case: a memory NIC's flows speed up when one leaves, and on the GPU NIC links they cross, the flows
 /// bottlenecked there (reading from lightly loaded NICs) give way.
 /// </summary>
-internal sealed class ShareCascade(ChannelState channels, BottleneckGroups groups)
+internal sealed class ShareCascade(ChannelState channels, BottleneckGroups groups, DirtyChannels dirty)
 {
     private const double Tolerance = 1e-9;
 
@@ -20,7 +22,7 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
     private readonly int[] _rateStamp = new int[channels.Count];
     private readonly List<int> _moved = [];
     private readonly List<int> _changed = [];
-    private int[]? _leaving;
+    private readonly int[] _leavingStamp = new int[channels.Count];
     private int _round;
 
     /// <summary>The groups whose share the plan changes, the first being the one it started from.</summary>
@@ -35,7 +37,6 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
         _round++;
         _moved.Clear();
         _changed.Clear();
-        _leaving = null;
     }
 
     /// <summary>Channel <paramref name="c"/>'s load moves by <paramref name="delta"/> bytes per ns.</summary>
@@ -84,14 +85,18 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
     /// crossings of <paramref name="leaving"/>'s channels (a member that leaves); plans what follows. False when it
     /// is not local.
     /// </summary>
-    public bool Propagate(int g, double newRate, int[]? leaving, bool[] isDirty)
+    public bool Propagate(int g, double newRate, int[]? leaving)
     {
         SetRate(g, newRate);
-        _leaving = leaving;
+        foreach (var c in leaving ?? [])
+            _leavingStamp[c] = _round;
         // g's own members cross many channels (a busy memory NIC's ~50 GPU links): each is checked on the spot, as if
         // g's change were all that moves its load; LoadsFit adds g's change to the few channels that more moves load.
         var change = newRate - groups.Rate[g];
-        foreach (ref readonly var crossing in groups.ChannelsCrossedBy(g))
+        // Slowing down only frees capacity: with no bottleneck among the channels g's members cross and none of them
+        // waiting for the re-fill, nothing gives way and every load fits, so there is nothing to walk.
+        var walk = change > 0 || groups.Blocked[g] != 0 || dirty.Any;
+        foreach (ref readonly var crossing in walk ? groups.ChannelsCrossedBy(g) : default)
         {
             var c = crossing.Other;
             var count = Staying(c, crossing.Count);
@@ -99,10 +104,10 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
                 continue;
             if (groups.Members[c] > 0)
             {
-                if (!GivesWay(c, change * count, isDirty))
+                if (!GivesWay(c, change * count))
                     return false;
             }
-            else if (isDirty[c] || !Fits(c, change * count))
+            else if (dirty.Contains(c) || !Fits(c, change * count))
             {
                 return false;
             }
@@ -118,7 +123,7 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
                     continue;
                 if (groups.Members[c] == 0)
                     AddLoad(c, followerChange * crossing.Count);
-                else if (!GivesWay(c, followerChange * crossing.Count, isDirty))
+                else if (!GivesWay(c, followerChange * crossing.Count))
                     return false;
             }
         }
@@ -126,15 +131,16 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
     }
 
     // The members of the group the change started from that cross c, less the one leaving.
-    private int Staying(int c, int count) => _leaving is not null && Array.IndexOf(_leaving, c) >= 0 ? count - 1 : count;
+    private int Staying(int c, int count) => _leavingStamp[c] == _round ? count - 1 : count;
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private bool Fits(int c, double delta) => delta <= 0 || groups.Load(c) + delta <= channels.Capacity[c] * (1 - Tolerance);
 
     // Group b's channel takes loadChange from the flows of one changed group: b's members share what is left.
-    private bool GivesWay(int b, double loadChange, bool[] isDirty)
+    private bool GivesWay(int b, double loadChange)
     {
         var members = groups.Members[b];
-        if (_rateStamp[b] == _round || isDirty[b] || groups.CrossingsBy(b, b) != members)
+        if (_rateStamp[b] == _round || dirty.Contains(b) || groups.CrossingsBy(b, b) != members)
             return false;
         var rate = groups.Rate[b] - (loadChange / members);
         if (rate <= channels.Capacity[b] * Tolerance)
@@ -153,22 +159,22 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
     private double RateOf(int g) => _rateStamp[g] == _round ? _newRate[g] : groups.Rate[g];
 
     /// <summary>True when every channel whose load moves (besides those Propagate checked) is clean and keeps slack.</summary>
-    public bool LoadsFit(bool[] isDirty)
+    public bool LoadsFit()
     {
         if (_changed.Count == 0)
-            return AllFit(isDirty);
+            return AllFit();
         var g = _changed[0];
         var change = _newRate[g] - groups.Rate[g];
         foreach (var c in _moved)
             _delta[c] += change * Staying(c, groups.CrossingsBy(c, g));
-        return AllFit(isDirty);
+        return AllFit();
     }
 
-    private bool AllFit(bool[] isDirty)
+    private bool AllFit()
     {
         foreach (var c in _moved)
         {
-            if (isDirty[c] || !Fits(c, _delta[c]))
+            if (dirty.Contains(c) || !Fits(c, _delta[c]))
                 return false;
         }
         return true;
