@@ -92,7 +92,7 @@ public sealed class SimRunTests
     [Fact]
     public void Makespan_IsWhenTheLastEngineFinished_WhenNoFetchOutlivesIt()
     {
-        // Without prefetch every fetch is waited for, so the last event of the run is the last engine's last step.
+        // Without prefetch every fetch is waited for, so nothing outlives the last engine's last step.
         var r = SimRunner.Run(Loopback(), Tiny(slots: 8, tokens: 7));
         Assert.Equal(r.Engines.Max(e => e.FinishedAtNs), r.MakespanNs);
         Assert.NotEqual(0, r.MakespanNs % 10_000_000);

@@ -66,6 +66,9 @@ public sealed partial class FlowNetwork : IEventHandler
     public long Reallocations { get; private set; }
     public long FlowsReallocated { get; private set; }
 
+    /// <summary>When the last flow completed, ns.</summary>
+    public long LastCompletionNs { get; private set; }
+
     /// <summary>Local joins and leaves after which other bottleneck groups gave way (<see cref="ShareCascade"/>).</summary>
     public long CascadedChanges { get; private set; }
 
@@ -246,6 +249,7 @@ public sealed partial class FlowNetwork : IEventHandler
         var tag = f.Tag;
         f.InUse = false;
         f.Version++;
+        LastCompletionNs = _sim.Now;
         f.Listener = null!;
         f.Channels = null!;
         f.Route = null!;

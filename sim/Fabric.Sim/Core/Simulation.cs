@@ -35,9 +35,6 @@ public sealed class Simulation
     /// <summary>The virtual time in nanoseconds.</summary>
     public long Now { get; private set; }
 
-    /// <summary>The time of the last event run (<see cref="Run"/> may move the clock past it, to its limit).</summary>
-    public long LastEventNs { get; private set; }
-
     /// <summary>Events run so far.</summary>
     public long EventsProcessed { get; private set; }
 
@@ -61,7 +58,6 @@ public sealed class Simulation
         if (!_queue.TryDequeue(out var e, out var key))
             return false;
         Now = key.Time;
-        LastEventNs = key.Time;
         EventsProcessed++;
         e.Handler.OnEvent(e.Kind, e.A, e.B);
         return true;

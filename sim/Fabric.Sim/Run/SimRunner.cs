@@ -32,8 +32,9 @@ public static class SimRunner
             e.Result.Misses = e.Pager.Stats.Misses;
             e.Result.PrefetchPrecision = e.Pager.Stats.PrefetchPrecision;
         }
-        // The last event ends the run; the clock itself stands at the end of the last progress window.
-        var makespan = Math.Max(1, sim.LastEventNs);
+        // The run ends when its last engine finishes or its last transfer (a prefetch) lands, whichever is later: not
+        // where the clock stands (the end of the last progress window) nor at a stale event after the end.
+        var makespan = Math.Max(1, Math.Max(engines.Max(e => (long?)e.Result.FinishedAtNs) ?? 0, world.Network.LastCompletionNs));
         var carried = world.Network.BytesCarried;
         var channels = new List<ChannelLoad>();
         for (var c = 0; c < carried.Length; c++)
