@@ -34,7 +34,7 @@ public sealed class SimCliTests
         var keep = Path.Combine(Path.GetTempPath(), "fabric-e2e-validate-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
-            var (code, output, error) = await SimAsync($"validate --preset tiny --tokens 8 --keep \"{keep}\"");
+            var (code, output, error) = await SimAsync($"validate --preset tiny --tokens 8 --repeat 2 --keep \"{keep}\"");
             Assert.True(code == 0, error);
             foreach (var scheme in new[] { "shm", "tcp" })
             {
@@ -52,14 +52,27 @@ public sealed class SimCliTests
                     using var calibration = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(keep, $"calibration-{when}-{scheme}.json")));
                     Assert.True(calibration.RootElement.GetProperty("fetch_log").GetArrayLength() > 0);
                 }
+                // The second repetition recorded and calibrated afresh, and the verdict is on the median.
+                Assert.True(File.Exists(Path.Combine(keep, $"trace-{scheme}-2.jsonl")));
+                Assert.True(File.Exists(Path.Combine(keep, $"calibration-after-{scheme}-2.json")));
+                Assert.Contains($"{scheme} median", output, StringComparison.Ordinal);
             }
             Assert.Contains("simulated", output, StringComparison.Ordinal);
+            Assert.Contains("the median of 2 runs' tokens/s", output, StringComparison.Ordinal);
         }
         finally
         {
             if (Directory.Exists(keep))
                 Directory.Delete(keep, recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task Validate_RepeatBelowOne_IsOneSentenceAndExit2()
+    {
+        var (code, _, error) = await SimAsync("validate --repeat 0");
+        Assert.Equal(2, code);
+        Assert.Equal("fabric-sim: --repeat 0: give at least 1.", error.Trim());
     }
 
     [Fact]
