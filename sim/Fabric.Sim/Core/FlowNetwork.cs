@@ -14,7 +14,8 @@ public interface IFlowListener
 /// <para>
 /// What keeps this cheap at thousands of flows: (1) bottleneck groups (<see cref="BottleneckGroups"/>): every flow
 /// whose bottleneck is channel c moves at c's one fair share, so a change of share is one update and one event, not
-/// one per flow; (2) local joins and leaves that are exactly max-min skip any re-fill (FlowNetwork.LocalChanges.cs);
+/// one per flow; (2) local joins and leaves, with the groups that give way to them, skip any re-fill when they are
+/// exactly max-min (FlowNetwork.LocalChanges.cs, <see cref="ShareCascade"/>);
 /// (3) otherwise an incremental exact re-fill (<see cref="MaxMinFill"/>) of only the flows the change reaches;
 /// (4) channels that can never constrain the declared routes are left out (<see cref="RedundantChannels"/>).
 /// </para>
