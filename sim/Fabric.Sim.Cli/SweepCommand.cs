@@ -44,9 +44,10 @@ internal static class SweepCommand
                 }
             }
             var done = 0;
+            var console = new Lock();
             var points = SweepRunner.Run(plan, r.GetValue(jobs), (_, p) =>
             {
-                lock (plan)
+                lock (console)
                 {
                     AnsiConsole.MarkupLine(CultureInfo.InvariantCulture,
                         $"[grey][[{++done}/{plan.Count}]][/] {Markup.Escape(p.Topology)} slots {p.Slots} {p.Policy}/{p.Prefetch}: " +
