@@ -205,7 +205,7 @@ public sealed class FlowNetworkTests
     [Fact]
     public void Router_TakesLowestLatencyPath_AndNeverForwardsThroughAGpu()
     {
-        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "h100-node-dram.yaml"));
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "h100-node-dram.yaml"));
         var router = new Router(t);
         var route = router.Find(t.Get("node0.dram1").Id, t.Get("node0.gpu0").Id)!;
         var names = route.Channels.Select(t.DescribeChannel).ToList();
@@ -222,7 +222,4 @@ public sealed class FlowNetworkTests
         Assert.Equal(1_000, Roofline.TimeNs(gpu, flops: 1e9, bytes: 1e3));
         Assert.Equal(2_000, Roofline.TimeNs(gpu, flops: 1e3, bytes: 2e6));
     }
-
-    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
 }

@@ -44,7 +44,7 @@ public sealed class RedundantChannelsTests
     [Fact]
     public void DeclaredRoutes_GiveTheSameCompletionsAsTheFullPaths()
     {
-        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "h100-node-cxl.yaml"));
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "h100-node-cxl.yaml"));
         var router = new Router(t);
         var pools = t.Nodes.Where(n => n.IsPool).ToList();
         var gpus = t.Nodes.Where(n => n.Kind == NodeKind.Gpu).ToList();
@@ -98,7 +98,4 @@ public sealed class RedundantChannelsTests
     {
         public void OnEvent(int kind, int a, long b) => net.Start(route, 500, bytes, listener, tag);
     }
-
-    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
 }

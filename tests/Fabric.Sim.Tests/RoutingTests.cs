@@ -4,9 +4,6 @@ namespace Fabric.Sim.Tests;
 
 public sealed class RoutingTests
 {
-    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
-
     private static double[] Frequencies(IRoutingSource r, int layer, int experts, int steps, int layers = 4, int width = 2)
     {
         var counts = new double[experts];
@@ -87,7 +84,7 @@ public sealed class RoutingTests
     [Fact]
     public void Counts_ReproduceMixtralPopularity()
     {
-        var counts = ExpertCounts.Load(Path.Combine(Repo(), "topologies", "data", "mixtral-8x7b-expert-counts.json"));
+        var counts = ExpertCounts.Load(Path.Combine(RepoFiles.Root, "topologies", "data", "mixtral-8x7b-expert-counts.json"));
         Assert.Equal(32, counts.Length);
         Assert.All(counts, c => Assert.Equal(8, c.Length));
         var r = new SyntheticRouting(32, 8, 2, 1, 1, weights: counts);
@@ -122,7 +119,7 @@ public sealed class RoutingTests
         {
             Assert.Equal(0, RoutingTrace.Load(a).OutsideNs(3));
             Assert.Equal(703, RoutingTrace.Load(b).OutsideNs(3));
-            var t = Fabric.Sim.Topology.TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+            var t = Fabric.Sim.Topology.TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "loopback.yaml"));
             Fabric.Sim.Run.EngineResult Run(string path) => Fabric.Sim.Run.SimRunner.Run(t, WorkloadLoader.Resolve(new WorkloadDocument
             {
                 Engines = [new EnginePlacementDocument { Gpu = "host" }],
@@ -168,7 +165,7 @@ public sealed class RoutingTests
             Assert.Equal(6, trace.Steps);
             Assert.Equal(2, trace.Model.NumHiddenLayers);
             Assert.Equal(100 + (5 * 50), trace.TotalStallNs);
-            var t = Fabric.Sim.Topology.TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+            var t = Fabric.Sim.Topology.TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "loopback.yaml"));
             var w = WorkloadLoader.Resolve(new WorkloadDocument
             {
                 Engines = [new EnginePlacementDocument { Gpu = "host" }],

@@ -7,10 +7,7 @@ namespace Fabric.Sim.Tests;
 
 public sealed class SimRunTests
 {
-    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
-
-    private static Topology.Topology Loopback() => TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+    private static Topology.Topology Loopback() => TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "loopback.yaml"));
 
     private static Workload Tiny(int slots, string policy = "lru", string prefetch = "none", int seed = 1, double zipf = 0.8, int tokens = 40) =>
         new()
@@ -133,8 +130,8 @@ public sealed class SimRunTests
     [Fact]
     public void Run_IsDeterministicForASeed()
     {
-        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "h100-node-dram.yaml"));
-        var w = WorkloadLoader.LoadFile(Path.Combine(Repo(), "topologies", "workloads", "mixtral-counts.yaml"), t) with { DecodeTokens = 4 };
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "h100-node-dram.yaml"));
+        var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "mixtral-counts.yaml"), t) with { DecodeTokens = 4 };
         var a = SimRunner.Run(t, w);
         var b = SimRunner.Run(t, w);
         Assert.Equal(a.Engines.SelectMany(e => e.StepNs), b.Engines.SelectMany(e => e.StepNs));
@@ -147,8 +144,8 @@ public sealed class SimRunTests
     public void SharedUplink_SlowsEnginesBehindIt()
     {
         // Two GPUs behind one PCIe switch share its uplink: alone, one engine fetches faster than each of two together.
-        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "h100-node-dram.yaml"));
-        var w = WorkloadLoader.LoadFile(Path.Combine(Repo(), "topologies", "workloads", "mixtral-counts.yaml"), t) with { DecodeTokens = 4 };
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "h100-node-dram.yaml"));
+        var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "mixtral-counts.yaml"), t) with { DecodeTokens = 4 };
         var one = SimRunner.Run(t, w with { Engines = ["node0.gpu0"], Pool = ["node0.dram0"] });
         var two = SimRunner.Run(t, w with { Engines = ["node0.gpu0", "node0.gpu1"], Pool = ["node0.dram0"] });
         Assert.True(two.Engines[0].StallNs > one.Engines[0].StallNs * 1.5);
@@ -158,14 +155,14 @@ public sealed class SimRunTests
     [Fact]
     public void ShippedWorkloads_LoadAndRun()
     {
-        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "rdma-pool.yaml"));
-        var w = WorkloadLoader.LoadFile(Path.Combine(Repo(), "topologies", "workloads", "moe32x64-synthetic.yaml"), t) with { DecodeTokens = 2 };
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "rdma-pool.yaml"));
+        var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "moe32x64-synthetic.yaml"), t) with { DecodeTokens = 2 };
         Assert.Equal(64, w.Engines.Count);
         var r = SimRunner.Run(t, w);
         Assert.Equal(128, r.Tokens);
         Assert.Contains(r.Channels, c => c.Kind == "rdma");
         var loop = Loopback();
-        var tiny = WorkloadLoader.LoadFile(Path.Combine(Repo(), "topologies", "workloads", "loopback-tiny.yaml"), loop);
+        var tiny = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "loopback-tiny.yaml"), loop);
         Assert.Equal(32, SimRunner.Run(loop, tiny).Tokens);
     }
 

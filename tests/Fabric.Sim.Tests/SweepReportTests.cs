@@ -8,13 +8,10 @@ namespace Fabric.Sim.Tests;
 
 public sealed class SweepReportTests
 {
-    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
-
     [Fact]
     public void Sweep_WritesOneCsvRowPerPoint_AndAnSvgChartPerMetric()
     {
-        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "loopback.yaml"));
         var points = new List<SweepPoint>();
         foreach (var slots in new[] { 4, 16 })
         {

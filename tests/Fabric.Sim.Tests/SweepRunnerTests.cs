@@ -7,13 +7,10 @@ namespace Fabric.Sim.Tests;
 
 public sealed class SweepRunnerTests
 {
-    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
-
     [Fact]
     public void SweepRunner_SideBySide_GivesEachPointTheResultOfARunOnItsOwn_InPlanOrder()
     {
-        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "loopback.yaml"));
         var plan = new List<(Topology.Topology, Workload)>();
         foreach (var slots in new[] { 4, 8, 16 })
         {
@@ -43,7 +40,7 @@ public sealed class SweepRunnerTests
     [Fact]
     public void SweepRunner_APointThatCannotRun_FailsWithItsOwnError()
     {
-        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "loopback.yaml"));
         var w = new Workload
         {
             Name = "tiny", Model = ModelPresets.Tiny, Engines = ["host"], Slots = 4, DecodeTokens = 4,

@@ -10,9 +10,6 @@ public sealed class TopologyTests
           - { name: dram0, type: dram, memory: 1TiB }
         """;
 
-    private static string Repo([System.Runtime.CompilerServices.CallerFilePath] string here = "") =>
-        Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
-
     private static string Problem(string yaml) => Assert.Throws<TopologyException>(() => TopologyLoader.Load(yaml, "t.yaml")).Message;
 
     [Fact]
@@ -163,7 +160,7 @@ public sealed class TopologyTests
     [InlineData("rdma-1024.yaml", 128 * 29 + 32 * 6 + 1)]
     public void ShippedTopologies_Load(string file, int nodes)
     {
-        var t = TopologyLoader.LoadFile(Path.Combine(Repo(), "topologies", file));
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", file));
         Assert.Equal(nodes, t.Nodes.Count);
     }
 
@@ -213,7 +210,7 @@ public sealed class TopologyTests
             """);
         try
         {
-            var yaml = File.ReadAllText(Path.Combine(Repo(), "topologies", "loopback.yaml"));
+            var yaml = File.ReadAllText(Path.Combine(RepoFiles.Root, "topologies", "loopback.yaml"));
             var m = Calibrator.ReadBenchJson(json);
             Assert.Equal(["shm", "tcp"], m.Select(x => x.Transport));
             var rewritten = Calibrator.Rewrite(yaml, m, "test bench", new DateOnly(2026, 1, 2));
