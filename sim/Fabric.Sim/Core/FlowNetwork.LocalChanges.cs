@@ -37,17 +37,16 @@ public sealed partial class FlowNetwork
         }
         else
         {
-            var least = double.MaxValue;
+            share = double.MaxValue;
             foreach (var c in channels)
             {
                 var room = _channels.Capacity[c] - _groups.Load(c);
-                if (room < least)
+                if (room < share)
                 {
                     best = c;
-                    least = room;
+                    share = room;
                 }
             }
-            share = _cascade.FairShare(best, 1);
             if (!(share > _channels.Capacity[best] * 1e-9) || !_cascade.Tops(best, share) || !_cascade.Propagate(best, share, null))
                 return false;
         }

@@ -161,20 +161,11 @@ internal sealed class ShareCascade(ChannelState channels, BottleneckGroups group
     /// <summary>True when every channel whose load moves (besides those Propagate checked) is clean and keeps slack.</summary>
     public bool LoadsFit()
     {
-        if (_changed.Count == 0)
-            return AllFit();
         var g = _changed[0];
         var change = _newRate[g] - groups.Rate[g];
         foreach (var c in _moved)
-            _delta[c] += change * Staying(c, groups.CrossingsBy(c, g));
-        return AllFit();
-    }
-
-    private bool AllFit()
-    {
-        foreach (var c in _moved)
         {
-            if (dirty.Contains(c) || !Fits(c, _delta[c]))
+            if (dirty.Contains(c) || !Fits(c, _delta[c] + (change * Staying(c, groups.CrossingsBy(c, g)))))
                 return false;
         }
         return true;
