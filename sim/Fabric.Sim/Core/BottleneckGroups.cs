@@ -13,7 +13,6 @@ namespace Fabric.Sim.Core;
 /// </summary>
 internal sealed class BottleneckGroups
 {
-    private readonly ChannelState _channels;
     private readonly List<Crossing>?[] _byChannel;
     private readonly List<Crossing>?[] _byGroup;
     private readonly PriorityQueue<(int Flow, int Version), double>?[] _finish;
@@ -22,10 +21,8 @@ internal sealed class BottleneckGroups
     private readonly double[] _rate;
     private readonly double[] _load;
 
-    public BottleneckGroups(ChannelState channelState)
+    public BottleneckGroups(int channels)
     {
-        _channels = channelState;
-        var channels = channelState.Count;
         _byChannel = new List<Crossing>?[channels];
         _byGroup = new List<Crossing>?[channels];
         Blocked = new int[channels];
@@ -114,7 +111,7 @@ internal sealed class BottleneckGroups
                 Blocked[g]++;
         }
         if (++Members[g] == 1)
-            BottleneckAppeared(g, flows, +1);
+            BottleneckAppeared(g, +1);
     }
 
     /// <summary>Takes <paramref name="flow"/> out of its group (its heap entry goes stale).</summary>
@@ -131,17 +128,16 @@ internal sealed class BottleneckGroups
         f.Group = -1;
         f.Version++;
         if (--Members[g] == 0)
-            BottleneckAppeared(g, flows, -1);
+            BottleneckAppeared(g, -1);
     }
 
     // Channel c became (or stopped being) the bottleneck of some flow: every other group crossing it is (un)blocked.
-    private void BottleneckAppeared(int c, FlowState[] flows, int delta)
+    private void BottleneckAppeared(int c, int delta)
     {
-        foreach (var id in CollectionsMarshal.AsSpan(_channels.Flows[c]))
+        foreach (ref readonly var x in GroupsCrossing(c))
         {
-            var g = flows[id].Group;
-            if (g >= 0 && g != c)
-                Blocked[g] += delta;
+            if (x.Other != c)
+                Blocked[x.Other] += delta * x.Count;
         }
     }
 

@@ -51,7 +51,7 @@ public sealed partial class FlowNetwork : IEventHandler
         _sim = sim;
         _quantum = rateQuantumNs;
         _channels = new ChannelState(capacityBytesPerSecond);
-        _groups = new BottleneckGroups(_channels);
+        _groups = new BottleneckGroups(_channels.Count);
         _fill = new MaxMinFill(_channels);
         _dirty = new DirtyChannels(_channels.Count);
         _cascade = new ShareCascade(_channels, _groups, _dirty);
