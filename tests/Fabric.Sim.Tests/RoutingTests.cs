@@ -82,6 +82,41 @@ public sealed class RoutingTests
     }
 
     [Fact]
+    public void EnginesOfOneWorkload_ShareTheModelsHotExperts_ButDrawTheirOwnTokens()
+    {
+        // Which experts are hot is the model's: with a ranking per engine, 1,024 engines would spread their misses
+        // evenly over the pool nodes where a real deployment piles them onto the nodes holding the hot experts.
+        var t = Fabric.Sim.Topology.TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "h100-node-dram.yaml"));
+        var w = WorkloadLoader.Resolve(new WorkloadDocument
+        {
+            Model = "moe-32x64",
+            Seed = 5,
+            Routing = new RoutingDocument { Kind = "synthetic", Zipf = 1.2, TemporalReuse = 0.2, CrossLayer = 0.2 },
+        }, t, ".", "w.yaml");
+        var a = w.Routing(0);
+        var b = w.Routing(7);
+        var differing = 0;
+        var bufferA = new int[4];
+        var bufferB = new int[4];
+        for (var s = 0; s < 20; s++)
+        {
+            for (var l = 0; l < 32; l++)
+            {
+                a.Next(s, l, bufferA);
+                b.Next(s, l, bufferB);
+                differing += bufferA.SequenceEqual(bufferB) ? 0 : 1;
+            }
+        }
+        Assert.True(differing > 600, $"only {differing} of 640 visits differ between the two engines");
+        for (var layer = 0; layer < 32; layer += 5)
+        {
+            var fa = Frequencies(w.Routing(1), layer, 64, 1500, layers: 32, width: 4);
+            var fb = Frequencies(w.Routing(2), layer, 64, 1500, layers: 32, width: 4);
+            Assert.Equal(Array.IndexOf(fa, fa.Max()), Array.IndexOf(fb, fb.Max()));
+        }
+    }
+
+    [Fact]
     public void Counts_ReproduceMixtralPopularity()
     {
         var counts = ExpertCounts.Load(Path.Combine(RepoFiles.Root, "topologies", "data", "mixtral-8x7b-expert-counts.json"));

@@ -1,79 +1,48 @@
 namespace Fabric.Sim.Workloads;
 
 /// <summary>
-/// Synthetic routing: each layer has a Zipf popularity over its experts (a per-layer random ranking), and each choice
-/// of a sequence is, in order of precedence, (1) with <c>temporalReuse</c> an expert this sequence used at this layer
-/// in the previous step, (2) with <c>crossLayer</c> the image of the same slot's expert in the previous layer under a
-/// fixed per-layer mapping, or (3) a draw from the popularity. Choices within a token are distinct. With
-/// <c>weights</c> given, the popularity is those weights per layer instead of Zipf (the counts workload).
+/// One engine's synthetic routing: each choice of a sequence is, in order of precedence, (1) with
+/// <c>temporalReuse</c> an expert this sequence used at this layer in the previous step, (2) with <c>crossLayer</c>
+/// the image of the same slot's expert in the previous layer under the model's cross-layer mapping, or (3) a draw
+/// from the model's per-layer popularity (<see cref="ExpertPopularity"/>, shared by every engine of a workload).
+/// Choices within a token are distinct.
 /// </summary>
 public sealed class SyntheticRouting : IRoutingSource
 {
-    private readonly int _layers;
-    private readonly int _experts;
     private readonly int _topK;
     private readonly int _batch;
     private readonly double _temporalReuse;
     private readonly double _crossLayer;
     private readonly Random _random;
-    private readonly double[][] _cumulative;
-    private readonly int[][] _mapping;
+    private readonly ExpertPopularity _popularity;
     private readonly int[][] _previousStep;
     private readonly int[] _previousLayer;
     private bool _haveLayer;
 
+    /// <summary>A routing with a popularity of its own, chosen by <paramref name="seed"/> (one engine alone, tests).</summary>
     public SyntheticRouting(int layers, int experts, int topK, int batch, int seed, double zipf = 0,
         double temporalReuse = 0, double crossLayer = 0, IReadOnlyList<double[]>? weights = null)
+        : this(new ExpertPopularity(layers, experts, seed, zipf, weights), topK, batch, seed, temporalReuse, crossLayer)
     {
-        _layers = layers;
-        _experts = experts;
+    }
+
+    /// <summary>One engine's token stream (<paramref name="seed"/>) over a popularity it shares with the others.</summary>
+    public SyntheticRouting(ExpertPopularity popularity, int topK, int batch, int seed, double temporalReuse = 0, double crossLayer = 0)
+    {
+        _popularity = popularity;
         _topK = topK;
         _batch = batch;
         _temporalReuse = temporalReuse;
         _crossLayer = crossLayer;
         _random = new Random(seed);
-        var structure = new Random(unchecked(seed * 7919 + 17));
-        _cumulative = new double[layers][];
-        _mapping = new int[layers][];
-        for (var l = 0; l < layers; l++)
-        {
-            var w = new double[experts];
-            if (weights is not null)
-            {
-                var src = weights[l % weights.Count];
-                for (var e = 0; e < experts; e++)
-                    w[e] = e < src.Length ? Math.Max(src[e], 0) : 0;
-            }
-            else
-            {
-                var rank = Enumerable.Range(0, experts).ToArray();
-                structure.Shuffle(rank);
-                for (var e = 0; e < experts; e++)
-                    w[rank[e]] = 1 / Math.Pow(e + 1, zipf);
-            }
-            var total = w.Sum();
-            var c = new double[experts];
-            var acc = 0.0;
-            for (var e = 0; e < experts; e++)
-            {
-                acc += w[e] / total;
-                c[e] = acc;
-            }
-            c[^1] = 1.0;
-            _cumulative[l] = c;
-            var map = Enumerable.Range(0, experts).ToArray();
-            structure.Shuffle(map);
-            _mapping[l] = map;
-        }
-        _previousStep = new int[layers][];
-        for (var l = 0; l < layers; l++)
+        _previousStep = new int[popularity.Layers][];
+        for (var l = 0; l < popularity.Layers; l++)
             _previousStep[l] = new int[batch * topK];
         _previousLayer = new int[batch * topK];
     }
 
-    /// <summary>The probability of each expert of <paramref name="layer"/> under the popularity alone.</summary>
-    public double Popularity(int layer, int expert) =>
-        _cumulative[layer][expert] - (expert == 0 ? 0 : _cumulative[layer][expert - 1]);
+    /// <summary>The popularity it draws from.</summary>
+    public ExpertPopularity Popularity => _popularity;
 
     public long RecordedComputeNs(int step, int layer) => -1;
 
@@ -98,9 +67,9 @@ public sealed class SyntheticRouting : IRoutingSource
                     if (!firstStep && u < _temporalReuse)
                         candidate = prevStep[(b * _topK) + _random.Next(_topK)];
                     else if (_haveLayer && u < _temporalReuse + _crossLayer)
-                        candidate = _mapping[layer][_previousLayer[(b * _topK) + k]];
+                        candidate = _popularity.Follow(layer, _previousLayer[(b * _topK) + k]);
                     else
-                        candidate = Draw(layer);
+                        candidate = _popularity.Draw(layer, _random.NextDouble());
                     if (!row[..k].Contains(candidate))
                         choice = candidate;
                 }
@@ -118,12 +87,5 @@ public sealed class SyntheticRouting : IRoutingSource
         experts[..prevStep.Length].CopyTo(prevStep);
         _haveLayer = true;
         return _batch * _topK;
-    }
-
-    private int Draw(int layer)
-    {
-        var c = _cumulative[layer];
-        var i = Array.BinarySearch(c, _random.NextDouble());
-        return Math.Min(i < 0 ? ~i : i, _experts - 1);
     }
 }

@@ -109,7 +109,8 @@ public static class WorkloadLoader
                 var cross = Probability(routingDoc.CrossLayer, "cross_layer", origin);
                 if (reuse + cross > 1)
                     throw new TopologyException($"{origin}: temporal_reuse + cross_layer must not exceed 1.");
-                routing = i => new SyntheticRouting(layers, experts, topK, batch, seed * 1_000_003 + i, zipf, reuse, cross);
+                var popularity = new ExpertPopularity(layers, experts, seed, zipf);
+                routing = i => new SyntheticRouting(popularity, topK, batch, seed * 1_000_003 + i, reuse, cross);
                 description = string.Create(CultureInfo.InvariantCulture, $"synthetic (zipf {zipf}, temporal reuse {reuse}, cross-layer {cross})");
                 break;
             }
@@ -122,7 +123,8 @@ public static class WorkloadLoader
                     throw new TopologyException($"{origin}: the counts file names more experts per layer than the model's {experts}.");
                 var reuse = Probability(routingDoc.TemporalReuse, "temporal_reuse", origin);
                 var cross = Probability(routingDoc.CrossLayer, "cross_layer", origin);
-                routing = i => new SyntheticRouting(layers, experts, topK, batch, seed * 1_000_003 + i, 0, reuse, cross, counts);
+                var popularity = new ExpertPopularity(layers, experts, seed, weights: counts);
+                routing = i => new SyntheticRouting(popularity, topK, batch, seed * 1_000_003 + i, reuse, cross);
                 description = $"popularity counts from {Path.GetFileName(routingDoc.Counts)} ({counts.Length} layers)";
                 break;
             }
