@@ -16,8 +16,6 @@ internal sealed class BottleneckGroups
     private readonly List<Crossing>?[] _byChannel;
     private readonly List<Crossing>?[] _byGroup;
     private readonly PriorityQueue<(int Flow, int Version), double>?[] _finish;
-    private readonly int[] _dueVersion;
-    private readonly long[] _dueAt;
     private readonly double[] _rate;
     private readonly double[] _load;
 
@@ -32,9 +30,6 @@ internal sealed class BottleneckGroups
         Time = new long[channels];
         Members = new int[channels];
         _finish = new PriorityQueue<(int, int), double>?[channels];
-        _dueVersion = new int[channels];
-        _dueAt = new long[channels];
-        Array.Fill(_dueAt, -1);
     }
 
     /// <summary>Bytes per ns each member moves (set with <see cref="SetRate"/>).</summary>
@@ -202,17 +197,11 @@ internal sealed class BottleneckGroups
 
     public void PopEarliest(int g) => _finish[g]!.Dequeue();
 
-    /// <summary>True (and the event consumed) when <paramref name="version"/> is the group's latest due event.</summary>
-    public bool TakeDue(int g, int version)
-    {
-        if (_dueVersion[g] != version)
-            return false;
-        _dueAt[g] = -1;
-        return true;
-    }
-
-    /// <summary>Schedules the group's next completion (unless already scheduled for that instant); an empty group resets.</summary>
-    public void ScheduleDue(int g, FlowState[] flows, long now, Simulation sim, IEventHandler handler, int kind)
+    /// <summary>
+    /// When the group's next member is done, ns (not before <paramref name="now"/>); -1 for a group with no member
+    /// left, which resets.
+    /// </summary>
+    public long NextDue(int g, FlowState[] flows, long now)
     {
         if (Members[g] == 0 || !TryPeekEarliest(g, flows, out _, out var finishAt))
         {
@@ -220,17 +209,10 @@ internal sealed class BottleneckGroups
             Served[g] = 0;
             Time[g] = now;
             _rate[g] = 0; // an empty group crosses nothing, so no load moves
-            _dueVersion[g]++;
-            _dueAt[g] = -1;
-            return;
+            return -1;
         }
         var left = finishAt - Served[g];
-        var at = left <= 0 ? now : now + (long)Math.Min(Math.Ceiling(left / Rate[g]), 1e17);
-        if (at == _dueAt[g])
-            return;
-        _dueVersion[g]++;
-        _dueAt[g] = at;
-        sim.Schedule(at, handler, kind, g, _dueVersion[g]);
+        return left <= 0 ? now : now + (long)Math.Min(Math.Ceiling(left / Rate[g]), 1e17);
     }
 }
 

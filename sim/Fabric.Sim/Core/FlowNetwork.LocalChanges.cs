@@ -103,7 +103,7 @@ public sealed partial class FlowNetwork
             var g = changed[i];
             _groups.Advance(g, now);
             _groups.SetRate(g, _cascade.NewRate(g));
-            _groups.ScheduleDue(g, _flows, now, _sim, this, GroupDue);
+            ScheduleDue(g, now);
             if (i > 0)
                 FlowsReallocated += _groups.Members[g];
         }

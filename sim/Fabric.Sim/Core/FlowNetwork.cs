@@ -24,7 +24,7 @@ public interface IFlowListener
 public sealed partial class FlowNetwork : IEventHandler
 {
     private const int Activate = 0;
-    private const int GroupDue = 1;
+    private const int Wake = 1;
     private const int Reallocate = 2;
     private const double DoneBytes = 1e-3;
 
@@ -35,6 +35,10 @@ public sealed partial class FlowNetwork : IEventHandler
     private readonly MaxMinFill _fill;
     private readonly ShareCascade _cascade;
     private readonly DirtyChannels _dirty;
+    private readonly DueGroups _due;
+    private long _wakeAt = long.MaxValue;
+    private int _wakeVersion;
+    private bool _waking;
     private readonly Stack<int> _freeIds = new();
     private Dictionary<int[], int[]>? _sharingChannels;
     private FlowState[] _flows = new FlowState[256];
@@ -54,6 +58,7 @@ public sealed partial class FlowNetwork : IEventHandler
         _groups = new BottleneckGroups(_channels.Count);
         _fill = new MaxMinFill(_channels);
         _dirty = new DirtyChannels(_channels.Count);
+        _due = new DueGroups(_channels.Count);
         _cascade = new ShareCascade(_channels, _groups, _dirty);
     }
 
@@ -137,8 +142,8 @@ public sealed partial class FlowNetwork : IEventHandler
             case Activate:
                 OnActivate(a, (int)b);
                 break;
-            case GroupDue:
-                OnGroupDue(a, (int)b);
+            case Wake:
+                OnWake((int)b);
                 break;
             default:
                 _reallocateScheduled = false;
@@ -181,12 +186,28 @@ public sealed partial class FlowNetwork : IEventHandler
         ScheduleReallocation();
     }
 
-    // The group's earliest finisher is due: complete every member that has moved all its bytes.
-    private void OnGroupDue(int group, int version)
+    // The earliest due group's time has come (unless an earlier wake-up superseded this one): complete every group due
+    // by now, including those that completions make due at once, then wake up for the next.
+    private void OnWake(int version)
     {
-        if (!_groups.TakeDue(group, version))
+        if (version != _wakeVersion)
             return;
+        _wakeAt = long.MaxValue;
         var now = _sim.Now;
+        _waking = true;
+        while (_due.TryPeek(out var group, out var at) && at <= now)
+        {
+            _due.Remove(group);
+            CompleteDue(group, now);
+        }
+        _waking = false;
+        if (_due.TryPeek(out _, out var next))
+            WakeBy(next);
+    }
+
+    // The group's earliest finisher is due: complete every member that has moved all its bytes.
+    private void CompleteDue(int group, long now)
+    {
         _groups.Advance(group, now);
         while (_groups.TryPeekEarliest(group, _flows, out var id, out var finishAt)
             && finishAt - _groups.Served[group] <= DoneBytes + (1e-12 * finishAt))
@@ -194,7 +215,31 @@ public sealed partial class FlowNetwork : IEventHandler
             _groups.PopEarliest(group);
             Complete(id);
         }
-        _groups.ScheduleDue(group, _flows, now, _sim, this, GroupDue);
+        ScheduleDue(group, now);
+    }
+
+    /// <summary>Files group <paramref name="g"/> under its next completion (or out, once it is empty).</summary>
+    private void ScheduleDue(int g, long now)
+    {
+        var at = _groups.NextDue(g, _flows, now);
+        if (at < 0)
+        {
+            _due.Remove(g);
+            return;
+        }
+        _due.Set(g, at);
+        if (!_waking)
+            WakeBy(at);
+    }
+
+    // One wake-up event waits in the simulation's queue for the earliest due group; one that comes too early finds
+    // nothing due and waits again, one that would come too late is superseded.
+    private void WakeBy(long at)
+    {
+        if (at >= _wakeAt)
+            return;
+        _wakeAt = at;
+        _sim.Schedule(at, this, Wake, 0, ++_wakeVersion);
     }
 
     private void Complete(int id)
@@ -300,7 +345,7 @@ public sealed partial class FlowNetwork : IEventHandler
         foreach (var g in touched)
         {
             _groups.SetRate(g, _fill.GroupRate(g, _groups));
-            _groups.ScheduleDue(g, _flows, now, _sim, this, GroupDue);
+            ScheduleDue(g, now);
         }
     }
 }
