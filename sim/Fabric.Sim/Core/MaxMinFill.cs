@@ -33,6 +33,7 @@ internal sealed class MaxMinFill
     private readonly List<int> _refilled = [];
     private readonly List<int> _touched = [];
     private readonly PriorityQueue<int, double> _heap = new();
+    private readonly List<(int Channel, double Share)> _heapItems = [];
     private int _stamp;
     private int _iteration;
 
@@ -189,9 +190,14 @@ internal sealed class MaxMinFill
 
         var heap = _heap;
         heap.Clear();
+        _heapItems.Clear();
         foreach (var c in CollectionsMarshal.AsSpan(_seen))
-            heap.Enqueue(c, Math.Max(_residual[c], 0) / _unfrozen[c]);
-        while (heap.TryDequeue(out var bottleneck, out var key))
+            _heapItems.Add((c, Math.Max(_residual[c], 0) / _unfrozen[c]));
+        heap.EnqueueRange(_heapItems); // heapified in place: the queue is empty
+        // Most channels seen are crossed only by flows that freeze elsewhere first: once every flow is frozen, what
+        // is left in the heap would all be skipped.
+        var unfrozenFlows = _refilled.Count;
+        while (unfrozenFlows > 0 && heap.TryDequeue(out var bottleneck, out var key))
         {
             var n = _unfrozen[bottleneck];
             if (n == 0)
@@ -210,6 +216,7 @@ internal sealed class MaxMinFill
                 if (f.FillStamp == iteration)
                     continue;
                 f.FillStamp = iteration;
+                unfrozenFlows--;
                 f.NewRate = _share[bottleneck];
                 f.NewGroup = bottleneck;
                 foreach (var c in f.Channels)
