@@ -15,18 +15,8 @@ internal sealed class MaxMinFill
 {
     private readonly ChannelState _channels;
     private readonly int[] _regionStamp;
-    private readonly int[] _seenStamp;
     private readonly int[] _touchedStamp;
-    private readonly int[] _crossings;
-    private readonly int[] _oldMembers;
-    private readonly double[] _oldLoad;
-    private readonly double[] _newLoad;
-    private readonly double[] _topRate;
-    private readonly double[] _share;
-    private readonly int[] _frozenHere;
-    private readonly double[] _residual;
-    private readonly int[] _unfrozen;
-    private readonly int[] _start;
+    private readonly ChannelFill[] _fill;
     private int[] _crossers = new int[1024];
     private readonly List<int> _region = [];
     private readonly List<int> _seen = [];
@@ -42,18 +32,8 @@ internal sealed class MaxMinFill
         _channels = channels;
         var n = channels.Count;
         _regionStamp = new int[n];
-        _seenStamp = new int[n];
         _touchedStamp = new int[n];
-        _crossings = new int[n];
-        _oldMembers = new int[n];
-        _oldLoad = new double[n];
-        _newLoad = new double[n];
-        _topRate = new double[n];
-        _share = new double[n];
-        _frozenHere = new int[n];
-        _residual = new double[n];
-        _unfrozen = new int[n];
-        _start = new int[n];
+        _fill = new ChannelFill[n];
     }
 
     /// <summary>
@@ -114,13 +94,13 @@ internal sealed class MaxMinFill
     {
         if (groups.Members[g] == 0)
             return 0;
-        var refilledHere = _seenStamp[g] == _iteration && _frozenHere[g] == _iteration;
-        return refilledHere && IsClosed(g) ? _share[g] : groups.Rate[g];
+        var refilledHere = _fill[g].SeenStamp == _iteration && _fill[g].FrozenHere == _iteration;
+        return refilledHere && IsClosed(g) ? _fill[g].Share : groups.Rate[g];
     }
 
     // Every flow on c was re-filled by the last fill: c's share is the fill's own.
     private bool IsClosed(int c) =>
-        _regionStamp[c] == _stamp || (_seenStamp[c] == _iteration && _channels.Flows[c].Count == _crossings[c]);
+        _regionStamp[c] == _stamp || (_fill[c].SeenStamp == _iteration && _channels.Flows[c].Count == _fill[c].Crossings);
 
     private void Touch(int g)
     {
@@ -153,30 +133,32 @@ internal sealed class MaxMinFill
             ref var f = ref flows[id];
             foreach (var c in f.Channels)
             {
-                if (_seenStamp[c] != iteration)
+                ref var x = ref _fill[c];
+                if (x.SeenStamp != iteration)
                 {
-                    _seenStamp[c] = iteration;
+                    x.SeenStamp = iteration;
                     _seen.Add(c);
-                    _crossings[c] = 0;
-                    _oldMembers[c] = 0;
-                    _oldLoad[c] = 0;
-                    _newLoad[c] = 0;
-                    _topRate[c] = 0;
+                    x.Crossings = 0;
+                    x.OldMembers = 0;
+                    x.OldLoad = 0;
+                    x.NewLoad = 0;
+                    x.TopRate = 0;
                 }
-                _crossings[c]++;
-                _oldLoad[c] += f.OldRate;
+                x.Crossings++;
+                x.OldLoad += f.OldRate;
             }
             if (f.Group >= 0)
-                _oldMembers[f.Group]++;
+                _fill[f.Group].OldMembers++;
         }
         var total = 0;
         foreach (var c in CollectionsMarshal.AsSpan(_seen))
         {
-            var held = _regionStamp[c] == _stamp ? 0 : Math.Max(0, groups.Load(c) - _oldLoad[c]);
-            _residual[c] = _channels.Capacity[c] - held;
-            _unfrozen[c] = 0;
-            _start[c] = total;
-            total += _crossings[c];
+            ref var x = ref _fill[c];
+            var held = _regionStamp[c] == _stamp ? 0 : Math.Max(0, groups.Load(c) - x.OldLoad);
+            x.Residual = _channels.Capacity[c] - held;
+            x.Unfrozen = 0;
+            x.Start = total;
+            total += x.Crossings;
         }
         // The re-filled flows crossing each channel, side by side in one array (the channel's own list also holds
         // the held flows, which the fill must not walk).
@@ -185,44 +167,49 @@ internal sealed class MaxMinFill
         foreach (var id in CollectionsMarshal.AsSpan(_refilled))
         {
             foreach (var c in flows[id].Channels)
-                _crossers[_start[c] + _unfrozen[c]++] = id;
+            {
+                ref var x = ref _fill[c];
+                _crossers[x.Start + x.Unfrozen++] = id;
+            }
         }
 
         var heap = _heap;
         heap.Clear();
         _heapItems.Clear();
         foreach (var c in CollectionsMarshal.AsSpan(_seen))
-            _heapItems.Add((c, Math.Max(_residual[c], 0) / _unfrozen[c]));
+            _heapItems.Add((c, Math.Max(_fill[c].Residual, 0) / _fill[c].Unfrozen));
         heap.EnqueueRange(_heapItems); // heapified in place: the queue is empty
         // Most channels seen are crossed only by flows that freeze elsewhere first: once every flow is frozen, what
         // is left in the heap would all be skipped.
         var unfrozenFlows = _refilled.Count;
         while (unfrozenFlows > 0 && heap.TryDequeue(out var bottleneck, out var key))
         {
-            var n = _unfrozen[bottleneck];
+            ref var b = ref _fill[bottleneck];
+            var n = b.Unfrozen;
             if (n == 0)
                 continue;
-            var share = Math.Max(_residual[bottleneck], 0) / n;
+            var share = Math.Max(b.Residual, 0) / n;
             if (share > key * (1 + 1e-12) + 1e-15)
             {
                 heap.Enqueue(bottleneck, share);
                 continue;
             }
-            _share[bottleneck] = Math.Max(share, 1e-12);
-            _frozenHere[bottleneck] = iteration;
-            foreach (var id in _crossers.AsSpan(_start[bottleneck], _crossings[bottleneck]))
+            b.Share = Math.Max(share, 1e-12);
+            b.FrozenHere = iteration;
+            foreach (var id in _crossers.AsSpan(b.Start, b.Crossings))
             {
                 ref var f = ref flows[id];
                 if (f.FillStamp == iteration)
                     continue;
                 f.FillStamp = iteration;
                 unfrozenFlows--;
-                f.NewRate = _share[bottleneck];
+                f.NewRate = b.Share;
                 f.NewGroup = bottleneck;
                 foreach (var c in f.Channels)
                 {
-                    _residual[c] -= share;
-                    _unfrozen[c]--;
+                    ref var x = ref _fill[c];
+                    x.Residual -= share;
+                    x.Unfrozen--;
                 }
             }
         }
@@ -231,8 +218,9 @@ internal sealed class MaxMinFill
             ref var f = ref flows[id];
             foreach (var c in f.Channels)
             {
-                _newLoad[c] += f.NewRate;
-                _topRate[c] = Math.Max(_topRate[c], f.NewRate);
+                ref var x = ref _fill[c];
+                x.NewLoad += f.NewRate;
+                x.TopRate = Math.Max(x.TopRate, f.NewRate);
             }
         }
     }
@@ -246,20 +234,21 @@ internal sealed class MaxMinFill
             if (IsClosed(c))
                 continue;
             var tolerance = 1e-9 * _channels.Capacity[c];
-            var heldMembers = groups.Members[c] - _oldMembers[c];
+            ref var x = ref _fill[c];
+            var heldMembers = groups.Members[c] - x.OldMembers;
             bool breaks;
             if (heldMembers > 0)
             {
                 var rate = groups.Rate[c];
-                breaks = Math.Abs(_newLoad[c] - _oldLoad[c]) > tolerance
-                    || _topRate[c] > rate + tolerance
-                    || (_frozenHere[c] == _iteration && Math.Abs(_share[c] - rate) > tolerance);
+                breaks = Math.Abs(x.NewLoad - x.OldLoad) > tolerance
+                    || x.TopRate > rate + tolerance
+                    || (x.FrozenHere == _iteration && Math.Abs(x.Share - rate) > tolerance);
             }
             else
             {
                 // Held flows cross c but are bottlenecked elsewhere: a re-filled flow stopping at c might be slower
                 // than one of them; re-filling them all is the simple safe answer.
-                breaks = _frozenHere[c] == _iteration;
+                breaks = x.FrozenHere == _iteration;
             }
             if (breaks)
             {
@@ -268,5 +257,21 @@ internal sealed class MaxMinFill
             }
         }
         return grew;
+    }
+
+    // What one fill keeps per channel, side by side so that a channel's visit touches one place.
+    private struct ChannelFill
+    {
+        public int SeenStamp; // the fill iteration that last saw it
+        public int Crossings; // crossings by re-filled flows
+        public int OldMembers; // re-filled flows that were bottlenecked here
+        public int FrozenHere; // the fill iteration that froze flows here
+        public int Unfrozen; // re-filled flows through it not yet frozen
+        public int Start; // where its re-filled flows begin in the crossers array
+        public double OldLoad; // the re-filled flows' rates before
+        public double NewLoad; // and after
+        public double TopRate; // the fastest re-filled flow after
+        public double Share; // the share it froze flows at
+        public double Residual; // capacity left for the unfrozen flows
     }
 }
