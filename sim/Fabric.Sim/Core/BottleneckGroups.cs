@@ -5,7 +5,8 @@ namespace Fabric.Sim.Core;
 /// <summary>
 /// The flows whose bottleneck is channel g all move at one rate, g's fair share. Each group counts the bytes every
 /// member has moved since it formed (its virtual clock, <see cref="Served"/>) and keeps its members in a heap by the
-/// count at which each is done, so a change of share costs one update and one event however many members it has.
+/// count at which each is done, so a change of share costs one update (and one move of the group's due time, see
+/// <see cref="NextDue"/> and <see cref="DueGroups"/>) however many members it has.
 /// Heap entries of flows that left are skipped when they surface. A channel's load is the sum over the groups whose
 /// members cross it of crossings × share, so a change of share moves every channel's load at once. Each crossing
 /// count is listed twice, under the channel and under the group, so that both "who loads this channel" and "which

@@ -13,8 +13,9 @@ public interface IFlowListener
 /// joins or leaves (at most once per nanosecond however many change in it).
 /// <para>
 /// What keeps this cheap at thousands of flows: (1) bottleneck groups (<see cref="BottleneckGroups"/>): every flow
-/// whose bottleneck is channel c moves at c's one fair share, so a change of share is one update and one event, not
-/// one per flow; (2) local joins and leaves, with the groups that give way to them, skip any re-fill when they are
+/// whose bottleneck is channel c moves at c's one fair share, so a change of share is one update, not one per flow,
+/// and the groups' next completions wait in one indexed heap (<see cref="DueGroups"/>) behind a single wake-up event,
+/// so moving one leaves no stale event behind; (2) local joins and leaves, with the groups that give way to them, skip any re-fill when they are
 /// exactly max-min (FlowNetwork.LocalChanges.cs, <see cref="ShareCascade"/>);
 /// (3) otherwise an incremental exact re-fill (<see cref="MaxMinFill"/>) of only the flows the change reaches;
 /// (4) channels that can never constrain the declared routes are left out (<see cref="RedundantChannels"/>).
