@@ -128,6 +128,8 @@ public sealed class RoutingTests
         // flatten it a little; it stays the clear favourite.
         Assert.Equal(3, Array.IndexOf(f, f.Max()));
         Assert.InRange(f[3], 0.16, 0.22);
+        // The popularity itself is the counts' share exactly.
+        Assert.InRange(new ExpertPopularity(32, 8, 1, weights: counts).Of(1, 3), 0.199, 0.2);
     }
 
     [Fact]

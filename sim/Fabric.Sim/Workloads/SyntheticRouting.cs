@@ -41,9 +41,6 @@ public sealed class SyntheticRouting : IRoutingSource
         _previousLayer = new int[batch * topK];
     }
 
-    /// <summary>The popularity it draws from.</summary>
-    public ExpertPopularity Popularity => _popularity;
-
     public long RecordedComputeNs(int step, int layer) => -1;
 
     public long RecordedOutsideNs(int step) => 0;
