@@ -15,8 +15,8 @@ public interface IFlowListener
 /// What keeps this cheap at thousands of flows: (1) bottleneck groups (<see cref="BottleneckGroups"/>): every flow
 /// whose bottleneck is channel c moves at c's one fair share, so a change of share is one update, not one per flow,
 /// and the groups' next completions wait in one indexed heap (<see cref="DueGroups"/>) behind a single wake-up event,
-/// so moving one leaves no stale event behind; (2) local joins and leaves, with the groups that give way to them, skip any re-fill when they are
-/// exactly max-min (FlowNetwork.LocalChanges.cs, <see cref="ShareCascade"/>);
+/// so moving one leaves no stale event behind; (2) local joins and leaves, with the groups that give way to them,
+/// skip any re-fill when they are exactly max-min (FlowNetwork.LocalChanges.cs, <see cref="ShareCascade"/>);
 /// (3) otherwise an incremental exact re-fill (<see cref="MaxMinFill"/>) of only the flows the change reaches;
 /// (4) channels that can never constrain the declared routes are left out (<see cref="RedundantChannels"/>).
 /// </para>
@@ -37,9 +37,8 @@ public sealed partial class FlowNetwork : IEventHandler
     private readonly ShareCascade _cascade;
     private readonly DirtyChannels _dirty;
     private readonly DueGroups _due;
-    private long _wakeAt = long.MaxValue;
+    private long _wakeAt = long.MaxValue; // the pending wake-up's time; now while one runs
     private int _wakeVersion;
-    private bool _waking;
     private readonly Stack<int> _freeIds = new();
     private Dictionary<int[], int[]>? _sharingChannels;
     private FlowState[] _flows = new FlowState[256];
@@ -193,15 +192,16 @@ public sealed partial class FlowNetwork : IEventHandler
     {
         if (version != _wakeVersion)
             return;
-        _wakeAt = long.MaxValue;
         var now = _sim.Now;
-        _waking = true;
+        // While it runs, a group that falls due (now or later) needs no wake-up of its own: this loop or the next one
+        // takes it.
+        _wakeAt = now;
         while (_due.TryPeek(out var group, out var at) && at <= now)
         {
             _due.Remove(group);
             CompleteDue(group, now);
         }
-        _waking = false;
+        _wakeAt = long.MaxValue;
         if (_due.TryPeek(out _, out var next))
             WakeBy(next);
     }
@@ -229,8 +229,7 @@ public sealed partial class FlowNetwork : IEventHandler
             return;
         }
         _due.Set(g, at);
-        if (!_waking)
-            WakeBy(at);
+        WakeBy(at);
     }
 
     // One wake-up event waits in the simulation's queue for the earliest due group; one that comes too early finds
