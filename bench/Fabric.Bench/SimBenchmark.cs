@@ -89,9 +89,9 @@ public sealed class SimBenchmark : IBenchmark
     private sealed class FlowStarter(Simulation sim, FlowNetwork net, int channels, int seed) : IEventHandler, IFlowListener
     {
         private readonly Random _random = new(seed);
+        private readonly int[][] _paths = [.. Enumerable.Range(0, 16).Select(i => new[] { i % channels, (i * 7 + seed) % channels })];
 
         public long Completed { get; private set; }
-        private readonly int[][] _paths = [.. Enumerable.Range(0, 16).Select(i => new[] { i % channels, (i * 7 + seed) % channels })];
 
         public void OnEvent(int kind, int a, long b) =>
             net.Start(_paths[_random.Next(_paths.Length)], 500, _random.Next(1 << 16, 1 << 22), this, 0);

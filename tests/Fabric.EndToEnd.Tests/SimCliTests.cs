@@ -55,7 +55,6 @@ public sealed class SimCliTests
                 // The second repetition recorded and calibrated afresh.
                 Assert.True(File.Exists(Path.Combine(keep, $"trace-{scheme}-2.jsonl")));
                 Assert.True(File.Exists(Path.Combine(keep, $"calibration-after-{scheme}-2.json")));
-
             }
             Assert.Contains("simulated", output, StringComparison.Ordinal);
             // The verdict is on the median (the table's "shm median" rows may wrap in a narrow console).
