@@ -18,8 +18,5 @@ internal struct FlowState
 
     // Scratch of one recomputation (MaxMinFill).
     public int Stamp;
-    public int FillStamp;
-    public double OldRate;
-    public double NewRate;
     public int NewGroup;
 }

@@ -10,16 +10,26 @@ namespace Fabric.Sim.Core;
 /// channel outside the region carries flows bottlenecked there, its load and its top rate must not move, and a
 /// re-filled flow may stop there only at that channel's share. Otherwise the channel joins the region and the fill
 /// runs again, so the region grows only as far as the change really reaches (at worst the connected component).
+/// <para>
+/// The re-filled flows and the channels they cross are copied once into small dense arrays (<see cref="FillFlow"/>,
+/// <see cref="FillChannel"/>), indexed in the order they were first met, so that the fills, which revisit them several
+/// times as the region grows, walk a few kilobytes in order instead of chasing the network's flow and channel state.
+/// </para>
 /// </summary>
 internal sealed class MaxMinFill
 {
     private readonly ChannelState _channels;
     private readonly int[] _regionStamp;
+    private readonly int[] _localStamp;
+    private readonly int[] _localOf;
     private readonly int[] _touchedStamp;
-    private readonly ChannelFill[] _fill;
-    private int[] _crossers = new int[1024];
+    private FillChannel[] _local = new FillChannel[256];
+    private int _localCount;
+    private FillFlow[] _flows = new FillFlow[256];
+    private int[] _crossing = new int[1024]; // each re-filled flow's channels, as local indices, one flow after another
+    private int _crossingCount;
+    private int[] _crossers = new int[1024]; // each channel's re-filled flows, as local indices, one channel after another
     private readonly List<int> _region = [];
-    private readonly List<int> _seen = [];
     private readonly List<int> _refilled = [];
     private readonly List<int> _touched = [];
     private readonly PriorityQueue<int, double> _heap = new();
@@ -32,19 +42,23 @@ internal sealed class MaxMinFill
         _channels = channels;
         var n = channels.Count;
         _regionStamp = new int[n];
+        _localStamp = new int[n];
+        _localOf = new int[n];
         _touchedStamp = new int[n];
-        _fill = new ChannelFill[n];
     }
 
     /// <summary>
-    /// Re-fills the flows that the change of <paramref name="dirty"/> can reach: sets their NewRate and NewGroup and
-    /// returns them. Nothing in <paramref name="groups"/> or the channel loads changes here.
+    /// Re-fills the flows that the change of <paramref name="dirty"/> can reach: sets their NewGroup and returns them
+    /// (their rates are the groups', see <see cref="GroupRate"/>). Nothing in <paramref name="groups"/> or the channel
+    /// loads changes here.
     /// </summary>
     public ReadOnlySpan<int> Run(FlowState[] flows, BottleneckGroups groups, ReadOnlySpan<int> dirty)
     {
-        var stamp = ++_stamp;
+        ++_stamp;
         _region.Clear();
         _refilled.Clear();
+        _localCount = 0;
+        _crossingCount = 0;
         foreach (var c in dirty)
             AddToRegion(c);
         var scanned = 0;
@@ -54,26 +68,18 @@ internal sealed class MaxMinFill
             {
                 foreach (var id in CollectionsMarshal.AsSpan(_channels.Flows[_region[scanned]]))
                 {
-                    ref var f = ref flows[id];
-                    if (f.Stamp == stamp)
-                        continue;
-                    f.Stamp = stamp;
-                    f.OldRate = f.Group < 0 ? 0 : groups.Rate[f.Group];
-                    _refilled.Add(id);
+                    if (flows[id].Stamp != _stamp)
+                        AddFlow(flows, id, groups);
                 }
             }
-            Fill(flows, groups);
-            if (!GrowRegion(groups))
+            Fill();
+            if (!GrowRegion())
                 break;
         }
-        // A re-filled flow stopped on a channel outside the region joins the held flows bottlenecked there, at their rate.
-        foreach (var id in CollectionsMarshal.AsSpan(_refilled))
-        {
-            ref var f = ref flows[id];
-            if (!IsClosed(f.NewGroup))
-                f.NewRate = groups.Rate[f.NewGroup];
-        }
-        return CollectionsMarshal.AsSpan(_refilled);
+        var refilled = CollectionsMarshal.AsSpan(_refilled);
+        for (var i = 0; i < refilled.Length; i++)
+            flows[refilled[i]].NewGroup = _local[_flows[i].NewGroup].Channel;
+        return refilled;
     }
 
     /// <summary>The groups the last run's flows leave or join (call before they move).</summary>
@@ -94,13 +100,14 @@ internal sealed class MaxMinFill
     {
         if (groups.Members[g] == 0)
             return 0;
-        var refilledHere = _fill[g].SeenStamp == _iteration && _fill[g].FrozenHere == _iteration;
-        return refilledHere && IsClosed(g) ? _fill[g].Share : groups.Rate[g];
+        if (_localStamp[g] == _stamp)
+        {
+            ref var x = ref _local[_localOf[g]];
+            if (x.FrozenHere == _iteration && x.IsClosed)
+                return x.Share;
+        }
+        return groups.Rate[g];
     }
-
-    // Every flow on c was re-filled by the last fill: c's share is the fill's own.
-    private bool IsClosed(int c) =>
-        _regionStamp[c] == _stamp || (_fill[c].SeenStamp == _iteration && _channels.Flows[c].Count == _fill[c].Crossings);
 
     private void Touch(int g)
     {
@@ -113,78 +120,107 @@ internal sealed class MaxMinFill
 
     private void AddToRegion(int c)
     {
-        if (_regionStamp[c] != _stamp)
+        if (_regionStamp[c] == _stamp)
+            return;
+        _regionStamp[c] = _stamp;
+        _region.Add(c);
+        if (_localStamp[c] == _stamp)
+            _local[_localOf[c]].InRegion = true;
+    }
+
+    // Copies flow id into the dense arrays, its old rate counted on every channel it crosses.
+    private void AddFlow(FlowState[] flows, int id, BottleneckGroups groups)
+    {
+        ref var f = ref flows[id];
+        f.Stamp = _stamp;
+        var oldRate = f.Group < 0 ? 0 : groups.Rate[f.Group];
+        var i = _refilled.Count;
+        _refilled.Add(id);
+        if (_flows.Length == i)
+            Array.Resize(ref _flows, i * 2);
+        var channels = f.Channels;
+        if (_crossing.Length < _crossingCount + channels.Length)
+            Array.Resize(ref _crossing, Math.Max(_crossing.Length * 2, _crossingCount + channels.Length));
+        _flows[i] = new FillFlow { Start = _crossingCount, Count = channels.Length };
+        foreach (var c in channels)
         {
-            _regionStamp[c] = _stamp;
-            _region.Add(c);
+            var lc = LocalOf(c, groups);
+            _crossing[_crossingCount++] = lc;
+            _local[lc].Crossings++;
+            _local[lc].OldLoad += oldRate;
         }
+        if (f.Group >= 0)
+            _local[_localOf[f.Group]].OldMembers++; // a flow's group is one of its channels, so it has a local index
+    }
+
+    private int LocalOf(int c, BottleneckGroups groups)
+    {
+        if (_localStamp[c] == _stamp)
+            return _localOf[c];
+        var lc = _localCount++;
+        if (_local.Length == lc)
+            Array.Resize(ref _local, lc * 2);
+        _localStamp[c] = _stamp;
+        _localOf[c] = lc;
+        _local[lc] = new FillChannel
+        {
+            Channel = c,
+            Capacity = _channels.Capacity[c],
+            Load = groups.Load(c),
+            Rate = groups.Rate[c],
+            Members = groups.Members[c],
+            AllCrossings = _channels.Flows[c].Count,
+            InRegion = _regionStamp[c] == _stamp,
+        };
+        return lc;
     }
 
     // Progressive filling of the re-filled flows over every channel they cross, the held flows' rates taken off the
     // capacity. The channel with the smallest fair share fixes the rate of every unfrozen flow through it; freezing a
     // flow at the smallest share never lowers another channel's share, so a lazy min-heap works: a popped channel
     // whose share has grown since it was pushed goes back in with its current share.
-    private void Fill(FlowState[] flows, BottleneckGroups groups)
+    private void Fill()
     {
         var iteration = ++_iteration;
-        _seen.Clear();
-        foreach (var id in CollectionsMarshal.AsSpan(_refilled))
-        {
-            ref var f = ref flows[id];
-            foreach (var c in f.Channels)
-            {
-                ref var x = ref _fill[c];
-                if (x.SeenStamp != iteration)
-                {
-                    x.SeenStamp = iteration;
-                    _seen.Add(c);
-                    x.Crossings = 0;
-                    x.OldMembers = 0;
-                    x.OldLoad = 0;
-                    x.NewLoad = 0;
-                    x.TopRate = 0;
-                }
-                x.Crossings++;
-                x.OldLoad += f.OldRate;
-            }
-            if (f.Group >= 0)
-                _fill[f.Group].OldMembers++;
-        }
+        var channels = _local.AsSpan(0, _localCount);
+        var flows = _flows.AsSpan(0, _refilled.Count);
+        var crossing = _crossing.AsSpan(0, _crossingCount);
         var total = 0;
-        foreach (var c in CollectionsMarshal.AsSpan(_seen))
+        foreach (ref var x in channels)
         {
-            ref var x = ref _fill[c];
-            var held = _regionStamp[c] == _stamp ? 0 : Math.Max(0, groups.Load(c) - x.OldLoad);
-            x.Residual = _channels.Capacity[c] - held;
+            var held = x.InRegion ? 0 : Math.Max(0, x.Load - x.OldLoad);
+            x.Residual = x.Capacity - held;
             x.Unfrozen = 0;
             x.Start = total;
+            x.NewLoad = 0;
+            x.TopRate = 0;
             total += x.Crossings;
         }
         // The re-filled flows crossing each channel, side by side in one array (the channel's own list also holds
         // the held flows, which the fill must not walk).
         if (_crossers.Length < total)
             _crossers = new int[Math.Max(total, _crossers.Length * 2)];
-        foreach (var id in CollectionsMarshal.AsSpan(_refilled))
+        for (var i = 0; i < flows.Length; i++)
         {
-            foreach (var c in flows[id].Channels)
+            foreach (var lc in crossing.Slice(flows[i].Start, flows[i].Count))
             {
-                ref var x = ref _fill[c];
-                _crossers[x.Start + x.Unfrozen++] = id;
+                ref var x = ref channels[lc];
+                _crossers[x.Start + x.Unfrozen++] = i;
             }
         }
 
         var heap = _heap;
         heap.Clear();
         _heapItems.Clear();
-        foreach (var c in CollectionsMarshal.AsSpan(_seen))
-            _heapItems.Add((c, Math.Max(_fill[c].Residual, 0) / _fill[c].Unfrozen));
+        for (var lc = 0; lc < channels.Length; lc++)
+            _heapItems.Add((lc, Math.Max(channels[lc].Residual, 0) / channels[lc].Unfrozen));
         heap.EnqueueRange(_heapItems); // heapified in place: the queue is empty
         // Most channels seen are crossed only by flows that freeze elsewhere first: once every flow is frozen, what
         // is left in the heap would all be skipped.
-        var unfrozenFlows = _refilled.Count;
+        var unfrozenFlows = flows.Length;
         while (unfrozenFlows > 0 && heap.TryDequeue(out var bottleneck, out var key))
         {
-            ref var b = ref _fill[bottleneck];
+            ref var b = ref channels[bottleneck];
             var n = b.Unfrozen;
             if (n == 0)
                 continue;
@@ -196,29 +232,28 @@ internal sealed class MaxMinFill
             }
             b.Share = Math.Max(share, 1e-12);
             b.FrozenHere = iteration;
-            foreach (var id in _crossers.AsSpan(b.Start, b.Crossings))
+            foreach (var i in _crossers.AsSpan(b.Start, b.Crossings))
             {
-                ref var f = ref flows[id];
-                if (f.FillStamp == iteration)
+                ref var f = ref flows[i];
+                if (f.FrozenAt == iteration)
                     continue;
-                f.FillStamp = iteration;
+                f.FrozenAt = iteration;
                 unfrozenFlows--;
                 f.NewRate = b.Share;
                 f.NewGroup = bottleneck;
-                foreach (var c in f.Channels)
+                foreach (var lc in crossing.Slice(f.Start, f.Count))
                 {
-                    ref var x = ref _fill[c];
+                    ref var x = ref channels[lc];
                     x.Residual -= share;
                     x.Unfrozen--;
                 }
             }
         }
-        foreach (var id in CollectionsMarshal.AsSpan(_refilled))
+        foreach (ref readonly var f in flows)
         {
-            ref var f = ref flows[id];
-            foreach (var c in f.Channels)
+            foreach (var lc in crossing.Slice(f.Start, f.Count))
             {
-                ref var x = ref _fill[c];
+                ref var x = ref channels[lc];
                 x.NewLoad += f.NewRate;
                 x.TopRate = Math.Max(x.TopRate, f.NewRate);
             }
@@ -226,23 +261,21 @@ internal sealed class MaxMinFill
     }
 
     // Adds to the region every channel outside it where a held flow would lose its bottleneck; false when none would.
-    private bool GrowRegion(BottleneckGroups groups)
+    private bool GrowRegion()
     {
         var grew = false;
-        foreach (var c in CollectionsMarshal.AsSpan(_seen))
+        foreach (ref var x in _local.AsSpan(0, _localCount))
         {
-            if (IsClosed(c))
+            if (x.IsClosed)
                 continue;
-            var tolerance = 1e-9 * _channels.Capacity[c];
-            ref var x = ref _fill[c];
-            var heldMembers = groups.Members[c] - x.OldMembers;
+            var tolerance = 1e-9 * x.Capacity;
+            var heldMembers = x.Members - x.OldMembers;
             bool breaks;
             if (heldMembers > 0)
             {
-                var rate = groups.Rate[c];
                 breaks = Math.Abs(x.NewLoad - x.OldLoad) > tolerance
-                    || x.TopRate > rate + tolerance
-                    || (x.FrozenHere == _iteration && Math.Abs(x.Share - rate) > tolerance);
+                    || x.TopRate > x.Rate + tolerance
+                    || (x.FrozenHere == _iteration && Math.Abs(x.Share - x.Rate) > tolerance);
             }
             else
             {
@@ -252,26 +285,45 @@ internal sealed class MaxMinFill
             }
             if (breaks)
             {
-                AddToRegion(c);
+                AddToRegion(x.Channel);
                 grew = true;
             }
         }
         return grew;
     }
 
-    // What one fill keeps per channel, side by side so that a channel's visit touches one place.
-    private struct ChannelFill
+    // A re-filled flow: where its channels are in the crossing array, and what the last fill gave it.
+    private struct FillFlow
     {
-        public int SeenStamp; // the fill iteration that last saw it
+        public int Start; // its first channel in the crossing array
+        public int Count; // how many channels it crosses
+        public int FrozenAt; // the fill iteration that froze it
+        public int NewGroup; // the local index of the channel it froze at
+        public double NewRate;
+    }
+
+    // A channel a re-filled flow crosses: the network's state as the run found it, and the fill's working state.
+    private struct FillChannel
+    {
+        public int Channel; // its id in the network
+        public double Capacity;
+        public double Load; // the summed rate of every flow crossing it (BottleneckGroups.Load)
+        public double Rate; // the share of the flows bottlenecked on it
+        public int Members; // how many flows are bottlenecked on it
+        public int AllCrossings; // crossings by every flow, held or re-filled
+        public bool InRegion; // every flow through it is re-filled: none is held
         public int Crossings; // crossings by re-filled flows
         public int OldMembers; // re-filled flows that were bottlenecked here
+        public double OldLoad; // the re-filled flows' rates before
         public int FrozenHere; // the fill iteration that froze flows here
         public int Unfrozen; // re-filled flows through it not yet frozen
         public int Start; // where its re-filled flows begin in the crossers array
-        public double OldLoad; // the re-filled flows' rates before
-        public double NewLoad; // and after
+        public double NewLoad; // the re-filled flows' rates after
         public double TopRate; // the fastest re-filled flow after
         public double Share; // the share it froze flows at
         public double Residual; // capacity left for the unfrozen flows
+
+        // Every flow on it was re-filled: its share is the fill's own.
+        public readonly bool IsClosed => InRegion || AllCrossings == Crossings;
     }
 }
