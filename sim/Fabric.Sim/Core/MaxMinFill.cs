@@ -239,23 +239,15 @@ internal sealed class MaxMinFill
                     continue;
                 f.FrozenAt = iteration;
                 unfrozenFlows--;
-                f.NewRate = b.Share;
                 f.NewGroup = bottleneck;
                 foreach (var lc in crossing.Slice(f.Start, f.Count))
                 {
                     ref var x = ref channels[lc];
                     x.Residual -= share;
                     x.Unfrozen--;
+                    x.NewLoad += b.Share;
+                    x.TopRate = Math.Max(x.TopRate, b.Share);
                 }
-            }
-        }
-        foreach (ref readonly var f in flows)
-        {
-            foreach (var lc in crossing.Slice(f.Start, f.Count))
-            {
-                ref var x = ref channels[lc];
-                x.NewLoad += f.NewRate;
-                x.TopRate = Math.Max(x.TopRate, f.NewRate);
             }
         }
     }
@@ -299,7 +291,6 @@ internal sealed class MaxMinFill
         public int Count; // how many channels it crosses
         public int FrozenAt; // the fill iteration that froze it
         public int NewGroup; // the local index of the channel it froze at
-        public double NewRate;
     }
 
     // A channel a re-filled flow crosses: the network's state as the run found it, and the fill's working state.
