@@ -32,6 +32,7 @@ internal sealed class MaxMinFill
     private readonly List<int> _region = [];
     private readonly List<int> _refilled = [];
     private readonly List<int> _touched = [];
+    private readonly Stack<int> _reach = new();
     private readonly PriorityQueue<int, double> _heap = new();
     private readonly List<(int Channel, double Share)> _heapItems = [];
     private int _stamp;
@@ -61,6 +62,11 @@ internal sealed class MaxMinFill
         _crossingCount = 0;
         foreach (var c in dirty)
             AddToRegion(c);
+        foreach (var c in dirty)
+        {
+            if (groups.Members[c] > 0)
+                AddReach(c, groups);
+        }
         var scanned = 0;
         while (true)
         {
@@ -73,7 +79,7 @@ internal sealed class MaxMinFill
                 }
             }
             Fill();
-            if (!GrowRegion())
+            if (!GrowRegion(groups))
                 break;
         }
         var refilled = CollectionsMarshal.AsSpan(_refilled);
@@ -253,7 +259,7 @@ internal sealed class MaxMinFill
     }
 
     // Adds to the region every channel outside it where a held flow would lose its bottleneck; false when none would.
-    private bool GrowRegion()
+    private bool GrowRegion(BottleneckGroups groups)
     {
         var grew = false;
         foreach (ref var x in _local.AsSpan(0, _localCount))
@@ -279,9 +285,31 @@ internal sealed class MaxMinFill
             {
                 AddToRegion(x.Channel);
                 grew = true;
+                if (heldMembers > 0)
+                    AddReach(x.Channel, groups);
             }
         }
         return grew;
+    }
+
+    // Channel c's group is to change share, so its members' other channels change load: those that are bottlenecks
+    // of other groups change share in turn, and so on. They join the region now rather than one fill at a time (the
+    // check after the fill still decides; a region larger than needed only re-fills more flows).
+    private void AddReach(int c, BottleneckGroups groups)
+    {
+        _reach.Push(c);
+        while (_reach.TryPop(out var g))
+        {
+            foreach (ref readonly var crossing in groups.ChannelsCrossedBy(g))
+            {
+                var d = crossing.Other;
+                if (groups.Members[d] > 0 && _regionStamp[d] != _stamp)
+                {
+                    AddToRegion(d);
+                    _reach.Push(d);
+                }
+            }
+        }
     }
 
     // A re-filled flow: where its channels are in the crossing array, and what the last fill gave it.
