@@ -10,10 +10,12 @@ namespace Fabric.Sim.Core;
 /// channel outside the region carries flows bottlenecked there, its load and its top rate must not move, and a
 /// re-filled flow may stop there only at that channel's share. Otherwise the channel joins the region and the fill
 /// runs again, so the region grows only as far as the change really reaches (at worst the connected component).
+/// Where a group's share is bound to move, the bottlenecks its members cross are taken into the region at once, and
+/// theirs in turn (<see cref="AddReach"/>), rather than found one fill at a time.
 /// <para>
 /// The re-filled flows and the channels they cross are copied once into small dense arrays (<see cref="FillFlow"/>,
-/// <see cref="FillChannel"/>), indexed in the order they were first met, so that the fills, which revisit them several
-/// times as the region grows, walk a few kilobytes in order instead of chasing the network's flow and channel state.
+/// <see cref="FillChannel"/>), indexed in the order they were first met, so that the fills, which revisit them when the
+/// region grows, walk a few kilobytes in order instead of chasing the network's flow and channel state.
 /// </para>
 /// </summary>
 internal sealed class MaxMinFill
