@@ -36,7 +36,7 @@ internal sealed class MaxMinFill
     private readonly List<int> _touched = [];
     private readonly Stack<int> _reach = new();
     private readonly PriorityQueue<int, double> _heap = new();
-    private readonly List<(int Channel, double Share)> _heapItems = [];
+    private readonly List<(int Local, double Share)> _heapItems = [];
     private int _stamp;
     private int _iteration;
 
