@@ -325,11 +325,11 @@ public sealed partial class FlowNetwork : IEventHandler
         ApplyRates(changed, now);
     }
 
-    // Moves each re-filled flow into the group of its new bottleneck (keeping the bytes it has left), updates the
-    // sets each touched group's share and reschedules its next completion.
+    // Moves each re-filled flow into the group of its new bottleneck (keeping the bytes it has left), then sets each
+    // touched group's share and reschedules its next completion.
     private void ApplyRates(ReadOnlySpan<int> refilled, long now)
     {
-        var touched = _fill.TouchedGroups(_flows, refilled);
+        var touched = _fill.TouchedGroups;
         foreach (var g in touched)
             _groups.Advance(g, now);
         foreach (var id in refilled)

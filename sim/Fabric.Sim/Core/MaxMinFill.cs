@@ -85,23 +85,19 @@ internal sealed class MaxMinFill
                 break;
         }
         var refilled = CollectionsMarshal.AsSpan(_refilled);
-        for (var i = 0; i < refilled.Length; i++)
-            flows[refilled[i]].NewGroup = _local[_flows[i].NewGroup].Channel;
-        return refilled;
-    }
-
-    /// <summary>The groups the last run's flows leave or join (call before they move).</summary>
-    public ReadOnlySpan<int> TouchedGroups(FlowState[] flows, ReadOnlySpan<int> refilled)
-    {
         _touched.Clear();
-        foreach (var id in refilled)
+        for (var i = 0; i < refilled.Length; i++)
         {
-            ref var f = ref flows[id];
+            ref var f = ref flows[refilled[i]];
+            f.NewGroup = _local[_flows[i].NewGroup].Channel;
             Touch(f.Group);
             Touch(f.NewGroup);
         }
-        return CollectionsMarshal.AsSpan(_touched);
+        return refilled;
     }
+
+    /// <summary>The groups the last run's flows leave or join.</summary>
+    public ReadOnlySpan<int> TouchedGroups => CollectionsMarshal.AsSpan(_touched);
 
     /// <summary>The rate of group <paramref name="g"/> after the last run (call after the flows have moved).</summary>
     public double GroupRate(int g, BottleneckGroups groups)
