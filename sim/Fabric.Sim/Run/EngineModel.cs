@@ -202,6 +202,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _nextCount = 0;
         }
         Result.Visits++;
+        _world.Visits++;
         _world.Simulation.Schedule(now + dense, this, DenseDoneEvent);
     }
 
@@ -227,8 +228,18 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             for (var i = 0; i < m; i++)
                 Apply(_prefetchPlan[i], demand: false);
         }
-        // The resident experts compute while the fetches fly.
-        _world.Simulation.Schedule(_world.Simulation.Now + (hits * _hitNs), this, ExpertDoneEvent);
+        // The resident experts compute while the fetches fly, then the fetched ones that have landed already.
+        _world.Simulation.Schedule(_world.Simulation.Now + (hits * _hitNs) + ComputeLanded(), this, ExpertDoneEvent);
+    }
+
+    // Takes the fetched experts next in plan order that have landed already into one stretch of compute: the check
+    // for the next one comes when they are done, as it would one expert at a time. Returns the compute time.
+    private long ComputeLanded()
+    {
+        var start = _orderNext;
+        while (_orderNext < _orderCount && _landed[_order[_orderNext]])
+            _orderNext++;
+        return (_orderNext - start) * _expertNs;
     }
 
     // The next fetched expert in plan order: compute it if it has landed, else stall until it does.
@@ -243,8 +254,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                 _stallStart = _world.Simulation.Now;
                 return;
             }
-            _orderNext++;
-            _world.Simulation.Schedule(_world.Simulation.Now + _expertNs, this, ExpertDoneEvent);
+            _world.Simulation.Schedule(_world.Simulation.Now + ComputeLanded(), this, ExpertDoneEvent);
             return;
         }
         if (_pager.DeferredCount > 0)

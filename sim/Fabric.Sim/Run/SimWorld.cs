@@ -25,4 +25,7 @@ public sealed class SimWorld
     public Simulation Simulation { get; }
     public FlowNetwork Network { get; }
     public Router Router { get; }
+
+    /// <summary>Layer visits begun by all engines so far (for progress reports).</summary>
+    public long Visits { get; set; }
 }
