@@ -17,6 +17,5 @@ internal struct FlowState
     public long Tag;
 
     // Scratch of one recomputation (MaxMinFill).
-    public int Stamp;
     public int NewGroup;
 }

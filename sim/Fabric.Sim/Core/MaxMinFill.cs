@@ -22,9 +22,9 @@ internal sealed class MaxMinFill
 {
     private readonly ChannelState _channels;
     private readonly int[] _regionStamp;
-    private readonly int[] _localStamp;
-    private readonly int[] _localOf;
+    private readonly LocalIndex[] _localOf; // a channel's local index, valid where its stamp is this run's
     private readonly int[] _touchedStamp;
+    private int[] _flowStamp = new int[256]; // per flow id: the run that copied it (dense, unlike the flows' state)
     private FillChannel[] _local = new FillChannel[256];
     private int _localCount;
     private FillFlow[] _flows = new FillFlow[256];
@@ -45,8 +45,7 @@ internal sealed class MaxMinFill
         _channels = channels;
         var n = channels.Count;
         _regionStamp = new int[n];
-        _localStamp = new int[n];
-        _localOf = new int[n];
+        _localOf = new LocalIndex[n];
         _touchedStamp = new int[n];
     }
 
@@ -58,6 +57,8 @@ internal sealed class MaxMinFill
     public ReadOnlySpan<int> Run(FlowState[] flows, BottleneckGroups groups, ReadOnlySpan<int> dirty)
     {
         ++_stamp;
+        if (_flowStamp.Length < flows.Length)
+            Array.Resize(ref _flowStamp, flows.Length);
         _region.Clear();
         _refilled.Clear();
         _localCount = 0;
@@ -76,7 +77,7 @@ internal sealed class MaxMinFill
             {
                 foreach (var id in CollectionsMarshal.AsSpan(_channels.Flows[_region[scanned]]))
                 {
-                    if (flows[id].Stamp != _stamp)
+                    if (_flowStamp[id] != _stamp)
                         AddFlow(flows, id, groups);
                 }
             }
@@ -104,9 +105,9 @@ internal sealed class MaxMinFill
     {
         if (groups.Members[g] == 0)
             return 0;
-        if (_localStamp[g] == _stamp)
+        if (_localOf[g].Stamp == _stamp)
         {
-            ref var x = ref _local[_localOf[g]];
+            ref var x = ref _local[_localOf[g].Index];
             if (x.FrozenHere == _iteration && x.IsClosed)
                 return x.Share;
         }
@@ -128,15 +129,15 @@ internal sealed class MaxMinFill
             return;
         _regionStamp[c] = _stamp;
         _region.Add(c);
-        if (_localStamp[c] == _stamp)
-            _local[_localOf[c]].InRegion = true;
+        if (_localOf[c].Stamp == _stamp)
+            _local[_localOf[c].Index].InRegion = true;
     }
 
     // Copies flow id into the dense arrays, its old rate counted on every channel it crosses.
     private void AddFlow(FlowState[] flows, int id, BottleneckGroups groups)
     {
         ref var f = ref flows[id];
-        f.Stamp = _stamp;
+        _flowStamp[id] = _stamp;
         var oldRate = f.Group < 0 ? 0 : groups.Rate[f.Group];
         var i = _refilled.Count;
         _refilled.Add(id);
@@ -154,18 +155,18 @@ internal sealed class MaxMinFill
             _local[lc].OldLoad += oldRate;
         }
         if (f.Group >= 0)
-            _local[_localOf[f.Group]].OldMembers++; // a flow's group is one of its channels, so it has a local index
+            _local[_localOf[f.Group].Index].OldMembers++; // a flow's group is one of its channels, so it has a local index
     }
 
     private int LocalOf(int c, BottleneckGroups groups)
     {
-        if (_localStamp[c] == _stamp)
-            return _localOf[c];
+        ref var index = ref _localOf[c];
+        if (index.Stamp == _stamp)
+            return index.Index;
         var lc = _localCount++;
         if (_local.Length == lc)
             Array.Resize(ref _local, lc * 2);
-        _localStamp[c] = _stamp;
-        _localOf[c] = lc;
+        index = new LocalIndex { Stamp = _stamp, Index = lc };
         _local[lc] = new FillChannel
         {
             Channel = c,
@@ -308,6 +309,12 @@ internal sealed class MaxMinFill
                 }
             }
         }
+    }
+
+    private struct LocalIndex
+    {
+        public int Stamp;
+        public int Index;
     }
 
     // A re-filled flow: where its channels are in the crossing array, and what the last fill gave it.
