@@ -28,10 +28,10 @@ internal static class RunCommand
             var w = WorkloadLoader.LoadFile(r.GetValue(workload)!, t);
             w = w with
             {
-                Slots = r.GetValue(slots) ?? w.Slots,
-                Policy = r.GetValue(policy) ?? w.Policy,
-                Prefetch = r.GetValue(prefetch) ?? w.Prefetch,
-                DecodeTokens = r.GetValue(tokens) ?? w.DecodeTokens,
+                Slots = WorkloadOverrides.Slots(r.GetValue(slots), w) ?? w.Slots,
+                Policy = r.GetValue(policy) is { } p ? WorkloadOverrides.Policy(p) : w.Policy,
+                Prefetch = r.GetValue(prefetch) is { } f ? WorkloadOverrides.Prefetch(f) : w.Prefetch,
+                DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens,
                 RateQuantumNs = r.GetValue(quantum) is { } q ? (Units.TryParseDuration(q, out var ns) ? ns : throw new TopologyException($"--rate-quantum '{q}' is not a duration such as 10us.")) : w.RateQuantumNs,
             };
             var result = SimRunner.Run(t, w);

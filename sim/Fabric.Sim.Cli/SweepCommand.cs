@@ -33,12 +33,12 @@ internal static class SweepCommand
             {
                 var t = TopologyLoader.LoadFile(path);
                 var w = WorkloadLoader.LoadFile(r.GetValue(workload)!, t);
-                w = w with { DecodeTokens = r.GetValue(tokens) ?? w.DecodeTokens };
+                w = w with { DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens };
                 foreach (var s in SlotList(r.GetValue(slots), w))
                 {
-                    foreach (var p in List(r.GetValue(policies), w.Policy))
+                    foreach (var p in List(r.GetValue(policies), w.Policy).Select(WorkloadOverrides.Policy))
                     {
-                        foreach (var f in List(r.GetValue(prefetches), w.Prefetch))
+                        foreach (var f in List(r.GetValue(prefetches), w.Prefetch).Select(WorkloadOverrides.Prefetch))
                             plan.Add((t, w with { Slots = s, Policy = p, Prefetch = f }));
                     }
                 }

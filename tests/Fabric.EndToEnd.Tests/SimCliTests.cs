@@ -76,6 +76,20 @@ public sealed class SimCliTests
         Assert.Equal("fabric-sim: --repeat 0: give at least 1.", error.Trim());
     }
 
+    [Theory]
+    [InlineData("run --policy fifo", "fabric-sim: --policy 'fifo': there is no such policy; use one of lru, lfu, activation, belady.")]
+    [InlineData("run --prefetch all", "fabric-sim: --prefetch 'all': there is no such prefetch mode; use one of none, next-layer, history.")]
+    [InlineData("run --tokens 0", "fabric-sim: --tokens 0: give at least 1 token per engine.")]
+    [InlineData("run --slots -1", "fabric-sim: --slots -1: an engine needs at least one expert slot.")]
+    [InlineData("sweep --policy lru,fifo", "fabric-sim: --policy 'fifo': there is no such policy; use one of lru, lfu, activation, belady.")]
+    [InlineData("sweep --tokens -2", "fabric-sim: --tokens -2: give at least 1 token per engine.")]
+    public async Task WorkloadOverride_OutOfRange_IsOneSentenceAndExit2(string command, string expected)
+    {
+        var (code, _, error) = await SimAsync($"{command} --topology topologies/loopback.yaml --workload topologies/workloads/loopback-tiny.yaml");
+        Assert.Equal(2, code);
+        Assert.Equal(expected, error.Trim());
+    }
+
     [Fact]
     public async Task Run_MissingTopology_IsOneSentenceAndExit2()
     {

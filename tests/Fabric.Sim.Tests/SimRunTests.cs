@@ -175,6 +175,10 @@ public sealed class SimRunTests
         Assert.Equal("w.yaml places an engine on 'gpu7', which topology 'loopback' does not have.", m);
         doc = new WorkloadDocument { Model = "tiny", Policy = "fifo" };
         Assert.StartsWith("w.yaml: there is no policy named 'fifo'", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
+        doc = new WorkloadDocument { Model = "tiny", DecodeTokens = 0 };
+        Assert.Equal("w.yaml: decode_tokens is 0; give at least 1.", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
+        doc = new WorkloadDocument { Model = "tiny", ContextTokens = -1 };
+        Assert.Equal("w.yaml: context_tokens is -1; it cannot be negative.", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
         doc = new WorkloadDocument { Model = "gpt-5" };
         Assert.StartsWith("The model 'gpt-5' is neither a preset", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
     }

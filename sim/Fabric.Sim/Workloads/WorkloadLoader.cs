@@ -93,6 +93,10 @@ public static class WorkloadLoader
         long quantum = 0;
         if (doc.RateQuantum is not null && !Units.TryParseDuration(doc.RateQuantum, out quantum))
             throw new TopologyException($"{origin}: rate_quantum '{doc.RateQuantum}' is not a duration such as 10us.");
+        if (doc.DecodeTokens is < 1)
+            throw new TopologyException($"{origin}: decode_tokens is {doc.DecodeTokens}; give at least 1.");
+        if (doc.ContextTokens is < 0)
+            throw new TopologyException($"{origin}: context_tokens is {doc.ContextTokens}; it cannot be negative.");
         var batch = Math.Max(1, doc.Batch ?? 1);
         var seed = doc.Seed ?? 1;
         var layers = model.NumHiddenLayers;

@@ -1,0 +1,26 @@
+using Fabric.Engine.Paging;
+using Fabric.Sim.Topology;
+using Fabric.Sim.Workloads;
+
+namespace Fabric.Sim.Cli;
+
+/// <summary>
+/// The options that override a workload's settings, checked as the workload file's own values are: a bad one is one
+/// sentence and exit 2, not an error from deep inside the run.
+/// </summary>
+internal static class WorkloadOverrides
+{
+    public static int? Tokens(int? tokens) => tokens is null or > 0 ? tokens
+        : throw new TopologyException($"--tokens {tokens}: give at least 1 token per engine.");
+
+    /// <summary>At most every expert of the model, as the workload file's slots are.</summary>
+    public static int? Slots(int? slots, Workload w) => slots is null ? null
+        : slots > 0 ? Math.Min(slots.Value, w.Model.TotalExperts)
+        : throw new TopologyException($"--slots {slots}: an engine needs at least one expert slot.");
+
+    public static string Policy(string name) => EvictionPolicies.Names.Contains(name) ? name
+        : throw new TopologyException($"--policy '{name}': there is no such policy; use one of {string.Join(", ", EvictionPolicies.Names)}.");
+
+    public static string Prefetch(string name) => Prefetchers.Names.Contains(name) ? name
+        : throw new TopologyException($"--prefetch '{name}': there is no such prefetch mode; use one of {string.Join(", ", Prefetchers.Names)}.");
+}
