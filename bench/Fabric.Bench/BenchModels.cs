@@ -19,11 +19,4 @@ internal static class BenchModels
         }
         return directory;
     }
-
-    /// <summary>The value after <paramref name="name"/> in <paramref name="args"/>, or null.</summary>
-    public static string? Option(string[] args, string name)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
-    }
 }

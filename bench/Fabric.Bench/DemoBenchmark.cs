@@ -17,7 +17,13 @@ public sealed class DemoBenchmark : IBenchmark
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var newTokens = args.Length > 1 && args[0] == "--tokens" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 48;
+        var options = new BenchOptions(Name, args, ["--tokens"]);
+        if (options.Has("--help"))
+        {
+            Console.WriteLine("usage: fabric bench demo [--tokens N]");
+            return 0;
+        }
+        var newTokens = options.Int("--tokens", 48);
         var model = ModelCache.Ensure("small", skew: 1.0);
         var tokensFile = Path.Combine(Path.GetTempPath(), $"fabric-demo-tokens-{Environment.ProcessId}");
         await File.WriteAllTextAsync(tokensFile, "demo:demo-secret\n", cancellationToken);

@@ -19,13 +19,14 @@ public sealed class LoadBenchmark : IBenchmark
 
     public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        if (args.Contains("--help"))
+        var options = new BenchOptions(Name, args, ["--model", "--preset", "--repeat", "--json"]);
+        if (options.Has("--help"))
         {
             Console.WriteLine("usage: fabric bench load [--model DIR | --preset tiny|small|medium] [--repeat N] [--json PATH]");
             return Task.FromResult(0);
         }
-        var directory = BenchModels.Resolve(BenchModels.Option(args, "--model"), BenchModels.Option(args, "--preset") ?? "small");
-        var repeat = int.Parse(BenchModels.Option(args, "--repeat") ?? "3", CultureInfo.InvariantCulture);
+        var directory = BenchModels.Resolve(options.Text("--model"), options.Text("--preset") ?? "small");
+        var repeat = options.Int("--repeat", 3);
         var checkpoint = Checkpoint.Open(directory);
         var files = checkpoint.Files.Select(f => f.Path).ToList();
         var fileBytes = files.Sum(f => new FileInfo(f).Length);
@@ -76,7 +77,7 @@ public sealed class LoadBenchmark : IBenchmark
         Row("bank load, /dev/shm file (read + xxHash64)", Median(shm));
         Row("floor: first touch of as much fresh memory", touch);
 
-        if (BenchModels.Option(args, "--json") is { } json)
+        if (options.Text("--json") is { } json)
         {
             File.WriteAllText(json, JsonSerializer.Serialize(new
             {

@@ -22,15 +22,16 @@ public sealed class PoolClientsBenchmark : IBenchmark
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        if (args.Contains("--help"))
+        var settings = new BenchOptions(Name, args, ["--model", "--preset", "--clients", "--seconds", "--depth", "--json"]);
+        if (settings.Has("--help"))
         {
             Console.WriteLine("usage: fabric bench pool-clients [--model DIR | --preset tiny|small|medium] [--clients N] [--seconds S] [--depth D] [--json PATH]");
             return 0;
         }
-        var directory = BenchModels.Resolve(BenchModels.Option(args, "--model"), BenchModels.Option(args, "--preset") ?? "small");
-        var clients = int.Parse(BenchModels.Option(args, "--clients") ?? "4", CultureInfo.InvariantCulture);
-        var seconds = double.Parse(BenchModels.Option(args, "--seconds") ?? "3", CultureInfo.InvariantCulture);
-        var depth = int.Parse(BenchModels.Option(args, "--depth") ?? "2", CultureInfo.InvariantCulture);
+        var directory = BenchModels.Resolve(settings.Text("--model"), settings.Text("--preset") ?? "small");
+        var clients = settings.Int("--clients", 4);
+        var seconds = settings.Positive("--seconds", 3);
+        var depth = settings.Int("--depth", 2);
 
         var shmPath = $"/dev/shm/fabric-bench-clients-{Environment.ProcessId}";
         using var bank = ExpertBank.Load(Checkpoint.Open(directory), new BankOptions { CreateStore = specs => new ShmRegionStore(shmPath, specs) });
@@ -53,7 +54,7 @@ public sealed class PoolClientsBenchmark : IBenchmark
                 $"{server.Endpoint.Scheme,-9} {alone,14:F2} {aggregate,16:F2} {aggregate / alone,13:F2}× {fairness,17:F2}×"));
             results.Add(new { transport = server.Endpoint.Scheme, one_client_gbps = alone, clients, aggregate_gbps = aggregate, per_client_gbps = many, aggregate_ratio = aggregate / alone, slowest_over_fastest = fairness });
         }
-        if (BenchModels.Option(args, "--json") is { } json)
+        if (settings.Text("--json") is { } json)
             await File.WriteAllTextAsync(json, JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }), cancellationToken);
         return 0;
     }

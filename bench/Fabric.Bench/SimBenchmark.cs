@@ -3,6 +3,7 @@ using Fabric.Sim.Core;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
+using Fabric.Transport;
 
 namespace Fabric.Bench;
 
@@ -20,15 +21,17 @@ public sealed class SimBenchmark : IBenchmark
 
     public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var events = Arg(args, "--events", 5_000_000);
-        var tokens = Arg(args, "--tokens", 1000);
-        var quantum = 0L;
-        var qi = Array.IndexOf(args, "--rate-quantum");
-        if (qi >= 0 && (qi + 1 >= args.Length || !Units.TryParseDuration(args[qi + 1], out quantum)))
+        var options = new BenchOptions(Name, args, ["--events", "--tokens", "--rate-quantum"], ["--skip-scale"]);
+        if (options.Has("--help"))
         {
-            Console.Error.WriteLine("fabric-bench sim: --rate-quantum needs a duration such as 1ms.");
-            return Task.FromResult(2);
+            Console.WriteLine("usage: fabric bench sim [--events N] [--tokens N] [--rate-quantum DURATION] [--skip-scale]");
+            return Task.FromResult(0);
         }
+        var events = options.Int("--events", 5_000_000, min: 1000);
+        var tokens = options.Int("--tokens", 1000);
+        var quantum = 0L;
+        if (options.Text("--rate-quantum") is { } q && !Units.TryParseDuration(q, out quantum))
+            throw new FabricException($"--rate-quantum '{q}' for bench sim: give a duration such as 1ms.");
 
         var baseline = RawQueue(events);
         var core = EventLoop(events);
@@ -38,15 +41,9 @@ public sealed class SimBenchmark : IBenchmark
         Console.WriteLine($"{"simulator events with fair-shared flows",-44} {flows / 1e6,8:0.00} M/s   {flows / baseline:0.00}x baseline " +
             $"({flowsPerSecond / 1e6:0.00} M flows/s: the events per flow depend on how the network schedules its work)");
 
-        if (!args.Contains("--skip-scale"))
+        if (!options.Has("--skip-scale"))
             Scale(tokens, quantum, cancellationToken);
         return Task.FromResult(0);
-    }
-
-    private static int Arg(string[] args, string name, int fallback)
-    {
-        var i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length && int.TryParse(args[i + 1], out var v) ? v : fallback;
     }
 
     // Baseline: the same queue type and key, no handler, no simulation.

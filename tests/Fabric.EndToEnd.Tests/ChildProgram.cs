@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace Fabric.EndToEnd.Tests;
 
-/// <summary>Runs one of Fabric's programs (fabric-pool, fabric-engine, fabric-sim) to completion as a child process.</summary>
+/// <summary>Runs one of Fabric's programs (fabric-pool, fabric-engine, fabric-sim, fabric-bench) to completion as a child process.</summary>
 public static class ChildProgram
 {
     /// <summary>Runs <c>dotnet PROGRAM.dll ARGS</c> from beside the test assembly: (exit code, stdout, stderr); at most 60 s.</summary>

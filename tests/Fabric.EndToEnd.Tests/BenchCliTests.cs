@@ -1,0 +1,20 @@
+namespace Fabric.EndToEnd.Tests;
+
+/// <summary>fabric-bench as a child process: a bad option is one sentence and exit 2, before any work starts.</summary>
+public sealed class BenchCliTests
+{
+    [Theory]
+    [InlineData("sim --tokens -1", "fabric-bench: --tokens '-1' for bench sim: give a whole number of at least 1.")]
+    [InlineData("sim --events", "fabric-bench: --events needs a value.")]
+    [InlineData("sim --rate-quantum soon", "fabric-bench: --rate-quantum 'soon' for bench sim: give a duration such as 1ms.")]
+    [InlineData("load --bogus 1", "fabric-bench: '--bogus' is not an option of bench load; see --help.")]
+    [InlineData("pool-clients --seconds 0", "fabric-bench: --seconds '0' for bench pool-clients: give a number above 0.")]
+    [InlineData("demo --tokens many", "fabric-bench: --tokens 'many' for bench demo: give a whole number of at least 1.")]
+    public async Task BadOption_IsOneSentenceAndExit2(string arguments, string expected)
+    {
+        var (code, output, error) = await ChildProgram.RunAsync("fabric-bench", arguments);
+        Assert.Equal(2, code);
+        Assert.Equal(expected, error.Trim());
+        Assert.Equal("", output.Trim());
+    }
+}
