@@ -77,6 +77,12 @@ public static class GenerateCommand
             var newTokens = r.GetValue(maxNew);
             if (newTokens <= 0)
                 throw new FabricException("--max-new-tokens must be at least 1.");
+            if (r.GetValue(slots) < 0)
+                throw new FabricException("--slots must be 0 (as many as the budget holds) or more.");
+            if (!(r.GetValue(temperature) >= 0) || float.IsInfinity(r.GetValue(temperature)))
+                throw new FabricException("--temperature must be 0 (greedy) or a positive number.");
+            if (!(r.GetValue(topP) is > 0 and <= 1))
+                throw new FabricException("--top-p must lie above 0 and at most 1.");
             await using var engine = await EngineLauncher.CreateAsync(settings, ct);
             using var trace = r.GetValue(traceOut) is { } tracePath ? new RoutingTraceWriter(tracePath) : null;
             if (trace is not null)

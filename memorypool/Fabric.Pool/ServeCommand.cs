@@ -49,6 +49,8 @@ internal static class ServeCommand
             throw new EndpointException($"{stray} cannot be given to --listen; use --shm {stray.Path} to place the bank in shared memory and serve it there.");
         if (shmPath is not null)
             endpoints.Add(FabricEndpoint.Parse("shm://" + shmPath));
+        if (maxRegionBytes < BankLayout.Alignment)
+            throw new FabricException($"--max-region-bytes {maxRegionBytes}: give at least {BankLayout.Alignment} (one aligned page).");
         var metricsUri = metricsUrl is null ? null : ParseMetrics(metricsUrl);
         var tenants = tokensPath is null ? null : TenantTable.Load(tokensPath);
         if (numaNode is { } node)

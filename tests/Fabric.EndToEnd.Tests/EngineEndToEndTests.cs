@@ -61,4 +61,17 @@ public sealed class EngineEndToEndTests : IClassFixture<PoolModel>
         Assert.Contains("give at least", small.Stderr);
         Assert.Single(small.Stderr.Trim().Split('\n'));
     }
+
+    [Theory]
+    [InlineData("--slots -3", "fabric-engine: --slots must be 0 (as many as the budget holds) or more.")]
+    [InlineData("--temperature -1", "fabric-engine: --temperature must be 0 (greedy) or a positive number.")]
+    [InlineData("--top-p 7", "fabric-engine: --top-p must lie above 0 and at most 1.")]
+    [InlineData("--top-p 0", "fabric-engine: --top-p must lie above 0 and at most 1.")]
+    public async Task Generate_OptionOutOfRange_IsOneSentenceAndExit2(string option, string expected)
+    {
+        var (code, output, error) = await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-ids 1,2 {option}");
+        Assert.Equal(2, code);
+        Assert.Equal(expected, error.Trim());
+        Assert.Equal("", output.Trim());
+    }
 }

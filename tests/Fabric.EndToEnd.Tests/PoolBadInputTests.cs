@@ -38,7 +38,7 @@ public sealed class PoolBadInputTests : IDisposable
     }
 
     [Fact]
-    public async Task BadListenUriAndMissingTokensFile_AreOneSentence()
+    public async Task BadListenUri_MissingTokensFile_AndTinyRegionCap_AreOneSentence()
     {
         var (code, _, stderr) = await PoolProcess.RunAsync($"serve --model {_dir} --listen tcp://127.0.0.1");
         Assert.Equal(2, code);
@@ -46,5 +46,8 @@ public sealed class PoolBadInputTests : IDisposable
         (code, _, stderr) = await PoolProcess.RunAsync($"serve --model {_dir} --listen tcp://127.0.0.1:0 --tokens {_dir}/nope");
         Assert.Equal(2, code);
         Assert.Contains("The tokens file", stderr, StringComparison.Ordinal);
+        (code, _, stderr) = await PoolProcess.RunAsync($"serve --model {_dir} --listen tcp://127.0.0.1:0 --max-region-bytes 0");
+        Assert.Equal(2, code);
+        Assert.Equal("fabric-pool: --max-region-bytes 0: give at least 4096 (one aligned page).", stderr.Trim());
     }
 }
