@@ -34,7 +34,7 @@ internal static class RunCommand
                 DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens,
                 RateQuantumNs = r.GetValue(quantum) is { } q ? (Units.TryParseDuration(q, out var ns) ? ns : throw new TopologyException($"--rate-quantum '{q}' is not a duration such as 10us.")) : w.RateQuantumNs,
             };
-            var result = SimRunner.Run(t, w);
+            var result = RunProgressDisplay.Run("simulating", progress => SimRunner.Run(t, w, progress));
             Report.Print(result, w);
             if (r.GetValue(json) is { } path)
             {
