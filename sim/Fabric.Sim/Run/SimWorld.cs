@@ -27,5 +27,7 @@ public sealed class SimWorld
     public Router Router { get; }
 
     /// <summary>Layer visits begun by all engines so far (for progress reports).</summary>
-    public long Visits { get; set; }
+    public long Visits { get; private set; }
+
+    internal void VisitBegun() => Visits++;
 }
