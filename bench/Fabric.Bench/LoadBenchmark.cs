@@ -25,8 +25,8 @@ public sealed class LoadBenchmark : IBenchmark
             Console.WriteLine("usage: fabric bench load [--model DIR | --preset tiny|small|medium] [--repeat N] [--json PATH]");
             return Task.FromResult(0);
         }
-        var directory = BenchModels.Resolve(options.Text("--model"), options.Text("--preset") ?? "small");
         var repeat = options.Int("--repeat", 3);
+        var directory = BenchModels.Resolve(options.Text("--model"), options.Text("--preset") ?? "small");
         var checkpoint = Checkpoint.Open(directory);
         var files = checkpoint.Files.Select(f => f.Path).ToList();
         var fileBytes = files.Sum(f => new FileInfo(f).Length);

@@ -28,10 +28,10 @@ public sealed class PoolClientsBenchmark : IBenchmark
             Console.WriteLine("usage: fabric bench pool-clients [--model DIR | --preset tiny|small|medium] [--clients N] [--seconds S] [--depth D] [--json PATH]");
             return 0;
         }
-        var directory = BenchModels.Resolve(settings.Text("--model"), settings.Text("--preset") ?? "small");
         var clients = settings.Int("--clients", 4);
         var seconds = settings.Positive("--seconds", 3);
         var depth = settings.Int("--depth", 2);
+        var directory = BenchModels.Resolve(settings.Text("--model"), settings.Text("--preset") ?? "small");
 
         var shmPath = $"/dev/shm/fabric-bench-clients-{Environment.ProcessId}";
         using var bank = ExpertBank.Load(Checkpoint.Open(directory), new BankOptions { CreateStore = specs => new ShmRegionStore(shmPath, specs) });

@@ -8,6 +8,7 @@ public sealed class BenchCliTests
     [InlineData("sim --events", "fabric-bench: --events needs a value.")]
     [InlineData("sim --rate-quantum soon", "fabric-bench: --rate-quantum 'soon' for bench sim: give a duration such as 1ms.")]
     [InlineData("load --bogus 1", "fabric-bench: '--bogus' is not an option of bench load; see --help.")]
+    [InlineData("load --repeat 0", "fabric-bench: --repeat '0' for bench load: give a whole number of at least 1.")]
     [InlineData("pool-clients --seconds 0", "fabric-bench: --seconds '0' for bench pool-clients: give a number above 0.")]
     [InlineData("demo --tokens many", "fabric-bench: --tokens 'many' for bench demo: give a whole number of at least 1.")]
     public async Task BadOption_IsOneSentenceAndExit2(string arguments, string expected)
