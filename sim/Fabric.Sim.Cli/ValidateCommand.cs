@@ -34,6 +34,12 @@ internal static class ValidateCommand
     {
         if (repeat < 1)
             throw new FabricException($"--repeat {repeat}: give at least 1.");
+        if (tokens < 1)
+            throw new FabricException($"--tokens {tokens}: give at least 1.");
+        if (!(resident is > 0 and <= 1))
+            throw new FabricException(string.Create(CultureInfo.InvariantCulture, $"--resident {resident}: give a fraction above 0 and at most 1."));
+        if (hitSlowdownOverride is < 1 || (hitSlowdownOverride is { } h && !double.IsFinite(h)))
+            throw new FabricException(string.Create(CultureInfo.InvariantCulture, $"--hit-slowdown {hitSlowdownOverride}: give 1 (none) or more."));
         if (replay && keep is null)
             throw new FabricException("--replay replays the runs kept in --keep DIR: name the directory.");
         if (replay)

@@ -69,12 +69,17 @@ public sealed class SimCliTests
         }
     }
 
-    [Fact]
-    public async Task Validate_RepeatBelowOne_IsOneSentenceAndExit2()
+    [Theory]
+    [InlineData("--repeat 0", "fabric-sim: --repeat 0: give at least 1.")]
+    [InlineData("--tokens 0", "fabric-sim: --tokens 0: give at least 1.")]
+    [InlineData("--resident 2", "fabric-sim: --resident 2: give a fraction above 0 and at most 1.")]
+    [InlineData("--hit-slowdown 0.5", "fabric-sim: --hit-slowdown 0.5: give 1 (none) or more.")]
+    public async Task Validate_OptionOutOfRange_IsOneSentenceAndExit2_BeforeAnyEngineRuns(string option, string expected)
     {
-        var (code, _, error) = await SimAsync("validate --repeat 0");
+        var (code, output, error) = await SimAsync($"validate {option}");
         Assert.Equal(2, code);
-        Assert.Equal("fabric-sim: --repeat 0: give at least 1.", error.Trim());
+        Assert.Equal(expected, error.Trim());
+        Assert.Equal("", output.Trim());
     }
 
     [Theory]
