@@ -228,18 +228,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             for (var i = 0; i < m; i++)
                 Apply(_prefetchPlan[i], demand: false);
         }
-        // The resident experts compute while the fetches fly, then the fetched ones that have landed already.
-        _world.Simulation.Schedule(_world.Simulation.Now + (hits * _hitNs) + ComputeLanded(), this, ExpertDoneEvent);
-    }
-
-    // Takes the fetched experts next in plan order that have landed already into one stretch of compute: the check
-    // for the next one comes when they are done, as it would one expert at a time. Returns the compute time.
-    private long ComputeLanded()
-    {
-        var start = _orderNext;
-        while (_orderNext < _orderCount && _landed[_order[_orderNext]])
-            _orderNext++;
-        return (_orderNext - start) * _expertNs;
+        // The resident experts compute while the fetches fly.
+        _world.Simulation.Schedule(_world.Simulation.Now + (hits * _hitNs), this, ExpertDoneEvent);
     }
 
     // The next fetched expert in plan order: compute it if it has landed, else stall until it does.
@@ -254,7 +244,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                 _stallStart = _world.Simulation.Now;
                 return;
             }
-            _world.Simulation.Schedule(_world.Simulation.Now + ComputeLanded(), this, ExpertDoneEvent);
+            _orderNext++;
+            _world.Simulation.Schedule(_world.Simulation.Now + _expertNs, this, ExpertDoneEvent);
             return;
         }
         if (_pager.DeferredCount > 0)
