@@ -47,6 +47,22 @@ internal sealed class BenchOptions
             : throw new FabricException($"{name} '{text}' for bench {_bench}: give a whole number of at least {min}.");
     }
 
+    /// <summary>The comma-separated whole numbers after <paramref name="name"/>, each at least 1; null when absent.</summary>
+    public int[]? Ints(string name)
+    {
+        if (Text(name) is not { } text)
+            return null;
+        var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var values = new int[items.Length];
+        for (var i = 0; i < items.Length; i++)
+        {
+            if (!int.TryParse(items[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]) || values[i] < 1)
+                throw new FabricException($"{name} '{text}' for bench {_bench}: give whole numbers of at least 1, separated by commas.");
+        }
+        return values.Length > 0 ? values
+            : throw new FabricException($"{name} '{text}' for bench {_bench}: give whole numbers of at least 1, separated by commas.");
+    }
+
     /// <summary>The number after <paramref name="name"/>, above 0; the fallback when absent.</summary>
     public double Positive(string name, double fallback)
     {

@@ -148,19 +148,31 @@ public sealed class EngineBenchmark : IBenchmark
             {
                 string Next() => i + 1 < args.Length ? args[++i] : throw new Fabric.Transport.FabricException($"{args[i]} needs a value.");
                 string[] List() => Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                double[] Numbers() => [.. List().Select(x => double.Parse(x, CultureInfo.InvariantCulture))];
+                double[] Numbers()
+                {
+                    var name = args[i];
+                    return [.. List().Select(x => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v >= 0 ? v
+                        : throw new Fabric.Transport.FabricException($"{name}: '{x}' is not a number of 0 or more."))];
+                }
+                int Count()
+                {
+                    var name = args[i];
+                    var text = Next();
+                    return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v >= 1 ? v
+                        : throw new Fabric.Transport.FabricException($"{name} '{text}': give a whole number of at least 1.");
+                }
                 switch (args[i])
                 {
                     case "--preset": o = o with { Preset = Next() }; break;
-                    case "--tokens": o = o with { Tokens = int.Parse(Next(), CultureInfo.InvariantCulture) }; break;
-                    case "--prompt": o = o with { PromptTokens = int.Parse(Next(), CultureInfo.InvariantCulture) }; break;
+                    case "--tokens": o = o with { Tokens = Count() }; break;
+                    case "--prompt": o = o with { PromptTokens = Count() }; break;
                     case "--transports": o = o with { Transports = List() }; break;
                     case "--fractions": o = o with { Fractions = Numbers() }; break;
                     case "--policies": o = o with { Policies = List() }; break;
                     case "--prefetch": o = o with { Prefetches = List() }; break;
                     case "--skews": o = o with { Skews = Numbers() }; break;
                     case "--json": o = o with { Json = Next() }; break;
-                    case "--repeat": o = o with { Repeat = Math.Max(1, int.Parse(Next(), CultureInfo.InvariantCulture)) }; break;
+                    case "--repeat": o = o with { Repeat = Count() }; break;
                     case "--quick": o = o with { Preset = "small", Tokens = 16, Transports = ["tcp"], Policies = ["lru", "activation", "belady"] }; break;
                     case "-h" or "--help":
                         Console.WriteLine("usage: fabric bench engine [--preset tiny|small|medium] [--tokens N] [--prompt N] [--transports shm,tcp] [--fractions 0.5,0.25,0.125]");

@@ -1,6 +1,6 @@
 using System.Globalization;
-using System.Text.Json;
 using Fabric.Engine.Paging;
+using Fabric.Sim.Workloads;
 
 namespace Fabric.Bench;
 
@@ -17,23 +17,18 @@ public sealed class PagerBenchmark : IBenchmark
 
     public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        string? trace = null;
-        int[] slotCounts = [];
-        for (var i = 0; i < args.Length; i++)
+        var options = new BenchOptions(Name, args, ["--trace", "--slots"]);
+        if (options.Has("--help"))
         {
-            if (args[i] == "--trace" && i + 1 < args.Length)
-                trace = args[++i];
-            else if (args[i] == "--slots" && i + 1 < args.Length)
-                slotCounts = [.. args[++i].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture))];
-            else
-            {
-                Console.WriteLine("usage: fabric bench pager --trace PATH [--slots 8,16]   (record PATH with fabric engine generate --trace-out)");
-                return Task.FromResult(args[i] is "-h" or "--help" ? 0 : 2);
-            }
+            Console.WriteLine("usage: fabric bench pager --trace PATH [--slots 8,16]   (record PATH with fabric engine generate --trace-out)");
+            return Task.FromResult(0);
         }
-        if (trace is null)
-            throw new Fabric.Transport.FabricException("bench pager needs --trace PATH (record one with ./fabric engine generate --trace-out PATH).");
-        var (layers, experts, topK, visits) = Read(trace);
+        var trace = options.Text("--trace")
+            ?? throw new Fabric.Transport.FabricException("bench pager needs --trace PATH (record one with ./fabric engine generate --trace-out PATH).");
+        var slotCounts = options.Ints("--slots") ?? [];
+        var recorded = RoutingTrace.Load(trace);
+        var (layers, experts, topK) = (recorded.Model.NumHiddenLayers, recorded.Model.NumLocalExperts, recorded.Model.NumExpertsPerTok);
+        var visits = recorded.Visits.Select(v => (v.Layer, v.Experts)).ToList();
         var future = BeladyPolicy.AccessSequence(visits.Select(v => (v.Layer, (IEnumerable<int>)v.Experts)));
         if (slotCounts.Length == 0)
             slotCounts = [layers * experts / 2, layers * experts / 4, layers * experts / 8];
@@ -87,31 +82,5 @@ public sealed class PagerBenchmark : IBenchmark
             pager.EndLayer();
         }
         return pager.Stats;
-    }
-
-    private static (int Layers, int Experts, int TopK, List<(int Layer, int[] Experts)> Visits) Read(string path)
-    {
-        int layers = 0, experts = 0, topK = 0;
-        var visits = new List<(int, int[])>();
-        foreach (var line in File.ReadLines(path))
-        {
-            if (string.IsNullOrWhiteSpace(line))
-                continue;
-            using var doc = JsonDocument.Parse(line);
-            var root = doc.RootElement;
-            if (root.GetProperty("kind").GetString() == "header")
-            {
-                var m = root.GetProperty("model");
-                layers = m.GetProperty("num_hidden_layers").GetInt32();
-                experts = m.GetProperty("num_local_experts").GetInt32();
-                topK = m.GetProperty("num_experts_per_tok").GetInt32();
-                continue;
-            }
-            if (root.GetProperty("kind").GetString() != "route")
-                continue;
-            visits.Add((root.GetProperty("layer").GetInt32(),
-                [.. root.GetProperty("experts").EnumerateArray().SelectMany(p => p.EnumerateArray().Select(e => e.GetInt32()))]));
-        }
-        return (layers, experts, topK, visits);
     }
 }

@@ -11,6 +11,10 @@ public sealed class BenchCliTests
     [InlineData("load --repeat 0", "fabric-bench: --repeat '0' for bench load: give a whole number of at least 1.")]
     [InlineData("pool-clients --seconds 0", "fabric-bench: --seconds '0' for bench pool-clients: give a number above 0.")]
     [InlineData("demo --tokens many", "fabric-bench: --tokens 'many' for bench demo: give a whole number of at least 1.")]
+    [InlineData("engine --skews x", "fabric-bench: --skews: 'x' is not a number of 0 or more.")]
+    [InlineData("engine --tokens 0", "fabric-bench: --tokens '0': give a whole number of at least 1.")]
+    [InlineData("pager --trace /nonexistent/t.jsonl", "fabric-bench: The routing trace '/nonexistent/t.jsonl' does not exist; record one with `./fabric engine generate --trace-out /nonexistent/t.jsonl`.")]
+    [InlineData("pager --trace t.jsonl --slots 8,0", "fabric-bench: --slots '8,0' for bench pager: give whole numbers of at least 1, separated by commas.")]
     public async Task BadOption_IsOneSentenceAndExit2(string arguments, string expected)
     {
         var (code, output, error) = await ChildProgram.RunAsync("fabric-bench", arguments);
