@@ -125,6 +125,23 @@ public sealed class TopologyTests
     }
 
     [Fact]
+    public void CountOutOfRange_IsOneSentence_AndMakesNothing()
+    {
+        Assert.StartsWith("t.yaml has 2 problems: Node 'g{i}' in t.yaml has count -2; give 1 to 1,000,000.",
+            Problem("nodes:\n  - { name: \"g{i}\", type: gpu, count: -2 }\n"));
+        Assert.Equal("Link 1 (dram0 → gpu0) in t.yaml has count 0; give 1 to 1,000,000.",
+            Problem(MinimalNodes + "\nlinks:\n  - { from: dram0, to: gpu0, bandwidth: 1GB/s, count: 0 }\n"));
+    }
+
+    [Fact]
+    public void TemplatesMultiplyingPastTheLimit_AreOneSentence_NotAnOutOfMemoryKill()
+    {
+        // 100,000 instances of 1,000 nodes each would be 10^8 nodes; the loader refuses past 4 million, before making any.
+        var m = Problem("templates:\n  rack:\n    nodes: [{ name: \"n{i}\", type: cpu, count: 1000 }]\ninstances:\n  - { template: rack, count: 100000, name: \"r{i}\" }\n");
+        Assert.Equal("t.yaml would have more than 4,000,000 nodes and links; check the counts of its templates and instances.", m);
+    }
+
+    [Fact]
     public void SeveralProblems_AreAllReported()
     {
         var m = Problem(MinimalNodes + "\nlinks:\n  - { from: dram0, to: nope, bandwidth: 1GB/s }\n  - { from: dram0, to: gpu0 }\n");

@@ -40,6 +40,12 @@ public static partial class TopologyLoader
         }
     }
 
+    /// <summary>The most a <c>count</c> may be.</summary>
+    public const int MaxCount = 1_000_000;
+
+    /// <summary>The most nodes and links a topology may have (a 100,000-GPU cluster has well under a million).</summary>
+    public const int MaxElements = 4_000_000;
+
     /// <summary>Resolves and validates a parsed document.</summary>
     public static Topology Resolve(TopologyDocument doc, string origin = "topology")
     {
@@ -49,11 +55,36 @@ public static partial class TopologyLoader
         var pendingLinks = new List<(LinkDocument Doc, string From, string To, string Where)>();
         var templates = doc.Templates ?? [];
 
+        // A count of 1..MaxCount; otherwise a problem, and nothing made.
+        int CountOf(int? count, string what, string where)
+        {
+            var n = count ?? 1;
+            if (n is < 1 or > MaxCount)
+            {
+                problems.Add($"{what} in {where} has count {n}; give 1 to {MaxCount:N0}.");
+                return 0;
+            }
+            return n;
+        }
+
+        // The nodes and links the document would expand to, counted before any is made (at most MaxElements + 1).
+        long SizeOf(List<NodeDocument>? nodeDocs, List<LinkDocument>? linkDocs, List<InstanceDocument>? instances, int depth)
+        {
+            long size = (nodeDocs ?? []).Sum(n => (long)Math.Max(n.Count ?? 1, 0)) + (linkDocs ?? []).Sum(l => (long)Math.Max(l.Count ?? 1, 0));
+            foreach (var inst in instances ?? [])
+            {
+                if (depth < 8 && inst.Template is not null && templates.TryGetValue(inst.Template, out var t))
+                    size += Math.Max(inst.Count ?? 1, 0) * SizeOf(t.Nodes, t.Links, t.Instances, depth + 1);
+                size = Math.Min(size, MaxElements + 1L);
+            }
+            return size;
+        }
+
         void AddGroup(List<NodeDocument>? nodeDocs, List<LinkDocument>? linkDocs, List<InstanceDocument>? instances, string prefix, int depth, string where)
         {
             foreach (var n in nodeDocs ?? [])
             {
-                var count = n.Count ?? 1;
+                var count = CountOf(n.Count, $"Node '{n.Name}'", where);
                 for (var i = 0; i < count; i++)
                 {
                     var name = prefix + Expand(n.Name, i);
@@ -86,7 +117,7 @@ public static partial class TopologyLoader
                     problems.Add($"An instance in {where} names the unknown template '{inst.Template}'.");
                     continue;
                 }
-                var count = inst.Count ?? 1;
+                var count = CountOf(inst.Count, $"The instance of '{inst.Template}'", where);
                 for (var i = 0; i < count; i++)
                 {
                     var instName = Expand(inst.Name ?? (count == 1 ? inst.Template : inst.Template + "{i}"), i);
@@ -102,12 +133,14 @@ public static partial class TopologyLoader
                     problems.Add($"Link {linkIndex} in {where} ({l.From ?? "?"} → {l.To ?? "?"}) goes nowhere: it needs both 'from' and 'to'.");
                     continue;
                 }
-                var count = l.Count ?? 1;
+                var count = CountOf(l.Count, $"Link {linkIndex} ({l.From} → {l.To})", where);
                 for (var i = 0; i < count; i++)
                     pendingLinks.Add((l, prefix + Expand(l.From, i), prefix + Expand(l.To, i), where));
             }
         }
 
+        if (SizeOf(doc.Nodes, doc.Links, doc.Instances, 0) > MaxElements)
+            throw new TopologyException($"{origin} would have more than {MaxElements:N0} nodes and links; check the counts of its templates and instances.");
         AddGroup(doc.Nodes, doc.Links, doc.Instances, "", 0, origin);
 
         var calibrated = ResolveCalibration(doc.Calibration, problems);
