@@ -177,6 +177,12 @@ public sealed class SimRunTests
         Assert.StartsWith("w.yaml: there is no policy named 'fifo'", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
         doc = new WorkloadDocument { Model = "tiny", DecodeTokens = 0 };
         Assert.Equal("w.yaml: decode_tokens is 0; give at least 1.", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
+        doc = new WorkloadDocument { Model = "tiny", Batch = 0 };
+        Assert.Equal("w.yaml: batch is 0; give at least 1.", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
+        doc = new WorkloadDocument { Model = "tiny", ResidentFraction = 7 };
+        Assert.Equal("w.yaml: resident_fraction is 7; give a fraction above 0 and at most 1.", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
+        doc = new WorkloadDocument { Model = "tiny", Routing = new RoutingDocument { Kind = "synthetic", Zipf = -1 } };
+        Assert.Equal("w.yaml: zipf is -1; give 0 (flat) or more.", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
         doc = new WorkloadDocument { Model = "tiny", ContextTokens = -1 };
         Assert.Equal("w.yaml: context_tokens is -1; it cannot be negative.", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
         doc = new WorkloadDocument { Model = "gpt-5" };

@@ -74,6 +74,8 @@ public static class WorkloadLoader
         }
 
         var totalExperts = model.TotalExperts;
+        if (doc.ResidentFraction is { } fraction && !(fraction is > 0 and <= 1))
+            throw new TopologyException(string.Create(CultureInfo.InvariantCulture, $"{origin}: resident_fraction is {fraction}; give a fraction above 0 and at most 1."));
         var slots = doc.Slots ?? (doc.ResidentFraction is { } f
             ? (int)Math.Round(f * totalExperts)
             : trace?.Slots is > 0 ? trace.Slots : totalExperts / 4);
@@ -97,7 +99,9 @@ public static class WorkloadLoader
             throw new TopologyException($"{origin}: decode_tokens is {doc.DecodeTokens}; give at least 1.");
         if (doc.ContextTokens is < 0)
             throw new TopologyException($"{origin}: context_tokens is {doc.ContextTokens}; it cannot be negative.");
-        var batch = Math.Max(1, doc.Batch ?? 1);
+        if (doc.Batch is < 1)
+            throw new TopologyException($"{origin}: batch is {doc.Batch}; give at least 1.");
+        var batch = doc.Batch ?? 1;
         var seed = doc.Seed ?? 1;
         var layers = model.NumHiddenLayers;
         var experts = model.NumLocalExperts;
@@ -109,6 +113,8 @@ public static class WorkloadLoader
             case "synthetic":
             {
                 var zipf = routingDoc.Zipf ?? 0;
+                if (!(zipf >= 0) || double.IsInfinity(zipf))
+                    throw new TopologyException(string.Create(CultureInfo.InvariantCulture, $"{origin}: zipf is {zipf}; give 0 (flat) or more."));
                 var reuse = Probability(routingDoc.TemporalReuse, "temporal_reuse", origin);
                 var cross = Probability(routingDoc.CrossLayer, "cross_layer", origin);
                 if (reuse + cross > 1)
