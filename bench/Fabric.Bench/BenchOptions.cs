@@ -54,13 +54,10 @@ internal sealed class BenchOptions
             return null;
         var items = text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var values = new int[items.Length];
-        for (var i = 0; i < items.Length; i++)
-        {
-            if (!int.TryParse(items[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]) || values[i] < 1)
-                throw new FabricException($"{name} '{text}' for bench {_bench}: give whole numbers of at least 1, separated by commas.");
-        }
-        return values.Length > 0 ? values
-            : throw new FabricException($"{name} '{text}' for bench {_bench}: give whole numbers of at least 1, separated by commas.");
+        var valid = items.Length > 0;
+        for (var i = 0; i < items.Length && valid; i++)
+            valid = int.TryParse(items[i], NumberStyles.None, CultureInfo.InvariantCulture, out values[i]) && values[i] >= 1;
+        return valid ? values : throw new FabricException($"{name} '{text}' for bench {_bench}: give whole numbers of at least 1, separated by commas.");
     }
 
     /// <summary>The number after <paramref name="name"/>, above 0; the fallback when absent.</summary>

@@ -46,6 +46,9 @@ public static partial class TopologyLoader
     /// <summary>The most nodes and links a topology may have (a 100,000-GPU cluster has well under a million).</summary>
     public const int MaxElements = 4_000_000;
 
+    /// <summary>How deep templates may instantiate templates.</summary>
+    public const int MaxNesting = 8;
+
     /// <summary>Resolves and validates a parsed document.</summary>
     public static Topology Resolve(TopologyDocument doc, string origin = "topology")
     {
@@ -73,7 +76,7 @@ public static partial class TopologyLoader
             long size = (nodeDocs ?? []).Sum(n => (long)Math.Max(n.Count ?? 1, 0)) + (linkDocs ?? []).Sum(l => (long)Math.Max(l.Count ?? 1, 0));
             foreach (var inst in instances ?? [])
             {
-                if (depth < 8 && inst.Template is not null && templates.TryGetValue(inst.Template, out var t))
+                if (depth <= MaxNesting && inst.Template is not null && templates.TryGetValue(inst.Template, out var t))
                     size += Math.Max(inst.Count ?? 1, 0) * SizeOf(t.Nodes, t.Links, t.Instances, depth + 1);
                 size = Math.Min(size, MaxElements + 1L);
             }
@@ -107,9 +110,9 @@ public static partial class TopologyLoader
             }
             foreach (var inst in instances ?? [])
             {
-                if (depth > 8)
+                if (depth > MaxNesting)
                 {
-                    problems.Add($"Templates in {origin} nest more than 8 deep; is a template instantiating itself?");
+                    problems.Add($"Templates in {origin} nest more than {MaxNesting} deep; is a template instantiating itself?");
                     return;
                 }
                 if (inst.Template is null || !templates.TryGetValue(inst.Template, out var t))
