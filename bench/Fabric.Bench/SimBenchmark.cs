@@ -11,8 +11,8 @@ namespace Fabric.Bench;
 /// `./fabric bench sim`: the simulator's event rate on one core beside raw PriorityQueue push/pop in the same run,
 /// and a 1,024-GPU RDMA-pool topology decoding a 32-layer, 64-expert model, with how much of its time the bare queue
 /// would take for its events at that raw rate.
-/// Options: --events N (default 5,000,000), --tokens N (default 1000), --rate-quantum DURATION (default 0: exact sharing),
-/// --skip-scale.
+/// Options: --events N (default 5,000,000), --tokens N (default 1000), --sharing max-min|fifo (default max-min: exact),
+/// --rate-quantum DURATION (default 0: exact sharing), --skip-scale.
 /// </summary>
 public sealed class SimBenchmark : IBenchmark
 {
@@ -22,10 +22,10 @@ public sealed class SimBenchmark : IBenchmark
 
     public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var options = new BenchOptions(Name, args, ["--events", "--tokens", "--rate-quantum"], ["--skip-scale"]);
+        var options = new BenchOptions(Name, args, ["--events", "--tokens", "--sharing", "--rate-quantum"], ["--skip-scale"]);
         if (options.Has("--help"))
         {
-            Console.WriteLine("usage: fabric bench sim [--events N] [--tokens N] [--rate-quantum DURATION] [--skip-scale]");
+            Console.WriteLine("usage: fabric bench sim [--events N] [--tokens N] [--sharing max-min|fifo] [--rate-quantum DURATION] [--skip-scale]");
             return Task.FromResult(0);
         }
         var events = options.Int("--events", 5_000_000, min: 1000);
@@ -33,17 +33,25 @@ public sealed class SimBenchmark : IBenchmark
         var quantum = 0L;
         if (options.Text("--rate-quantum") is { } q && !Units.TryParseDuration(q, out quantum))
             throw new FabricException($"--rate-quantum '{q}' for bench sim: give a duration such as 1ms.");
+        var sharingName = options.Text("--sharing") ?? SharingNames.MaxMin;
+        var sharing = SharingNames.Parse(sharingName)
+            ?? throw new FabricException($"--sharing '{sharingName}' for bench sim: use {string.Join(" or ", SharingNames.All)}.");
+        if (sharing == Sharing.Fifo && quantum > 0)
+            throw new FabricException("--rate-quantum for bench sim applies to max-min sharing only, not to fifo.");
 
         var baseline = RawQueue(events);
         var core = EventLoop(events);
         Console.WriteLine($"{"raw PriorityQueue push+pop",-44} {baseline / 1e6,8:0.00} M/s");
         Console.WriteLine($"{"simulator events (handler dispatch)",-44} {core / 1e6,8:0.00} M/s   {core / baseline:0.00}x baseline");
-        var (flows, flowsPerSecond) = FlowEvents(events / 10);
+        var (flows, flowsPerSecond) = FlowEvents(events / 10, sim => new FlowNetwork(sim, [.. Enumerable.Repeat(25e9, 256)]));
         Console.WriteLine($"{"simulator events with fair-shared flows",-44} {flows / 1e6,8:0.00} M/s   {flows / baseline:0.00}x baseline " +
             $"({flowsPerSecond / 1e6:0.00} M flows/s: the events per flow depend on how the network schedules its work)");
+        var (fifo, fifoPerSecond) = FlowEvents(events / 10, sim => new FifoNetwork(sim, [.. Enumerable.Repeat(25e9, 256)]));
+        Console.WriteLine($"{"simulator events with fifo flows",-44} {fifo / 1e6,8:0.00} M/s   {fifo / baseline:0.00}x baseline " +
+            $"({fifoPerSecond / 1e6:0.00} M flows/s, {fifoPerSecond / flowsPerSecond:0.0}x the fair-shared flows/s)");
 
         if (!options.Has("--skip-scale"))
-            Scale(tokens, quantum, baseline, cancellationToken);
+            Scale(tokens, sharing, quantum, baseline, cancellationToken);
         return Task.FromResult(0);
     }
 
@@ -84,7 +92,7 @@ public sealed class SimBenchmark : IBenchmark
         return sim.EventsProcessed / stopwatch.Elapsed.TotalSeconds;
     }
 
-    private sealed class FlowStarter(Simulation sim, FlowNetwork net, int channels, int seed) : IEventHandler, IFlowListener
+    private sealed class FlowStarter(Simulation sim, IFlowNetwork net, int channels, int seed) : IEventHandler, IFlowListener
     {
         private readonly Random _random = new(seed);
         private readonly int[][] _paths = [.. Enumerable.Range(0, 16).Select(i => new[] { i % channels, (i * 7 + seed) % channels })];
@@ -101,11 +109,12 @@ public sealed class SimBenchmark : IBenchmark
         }
     }
 
-    // 64 independent clients over 256 channels: every event is a flow start, activation, reallocation or completion.
-    private static (double Events, double Flows) FlowEvents(int n)
+    // 64 independent clients over 256 channels, each starting a flow a little after its last one completed: every event
+    // is a start or the network's own (activation, reallocation, completion).
+    private static (double Events, double Flows) FlowEvents(int n, Func<Simulation, IFlowNetwork> network)
     {
         var sim = new Simulation();
-        var net = new FlowNetwork(sim, [.. Enumerable.Repeat(25e9, 256)]);
+        var net = network(sim);
         var starters = Enumerable.Range(0, 64).Select(i => new FlowStarter(sim, net, 256, i)).ToList();
         for (var i = 0; i < starters.Count; i++)
             sim.Schedule(i, starters[i], 0);
@@ -117,14 +126,15 @@ public sealed class SimBenchmark : IBenchmark
         return (sim.EventsProcessed / seconds, starters.Sum(s => s.Completed) / seconds);
     }
 
-    private static void Scale(int tokens, long quantum, double queueRate, CancellationToken cancellationToken)
+    private static void Scale(int tokens, Sharing sharing, long quantum, double queueRate, CancellationToken cancellationToken)
     {
         var root = FindRoot();
         var topology = TopologyLoader.LoadFile(Path.Combine(root, "topologies", "rdma-1024.yaml"));
         var workload = WorkloadLoader.LoadFile(Path.Combine(root, "topologies", "workloads", "moe32x64-synthetic.yaml"), topology)
-            with { DecodeTokens = tokens, RateQuantumNs = quantum };
+            with { DecodeTokens = tokens, Sharing = sharing, RateQuantumNs = quantum };
         Console.WriteLine($"scale: {workload.Engines.Count} engines on {topology.Name} ({topology.Nodes.Count} nodes, {topology.Links.Count} links), " +
-            $"{workload.Model.NumHiddenLayers} layers x {workload.Model.NumLocalExperts} experts, {tokens} tokens each, rate quantum {Units.FormatDuration(quantum)}");
+            $"{workload.Model.NumHiddenLayers} layers x {workload.Model.NumLocalExperts} experts, {tokens} tokens each, " +
+            (sharing == Sharing.Fifo ? "links first come, first served (fifo)" : $"max-min sharing, rate quantum {Units.FormatDuration(quantum)}"));
         var last = Stopwatch.StartNew();
         var result = SimRunner.Run(topology, workload, new Progress<double>(p =>
         {
@@ -137,9 +147,10 @@ public sealed class SimBenchmark : IBenchmark
         }));
         Console.WriteLine($"  {result.Tokens:N0} tokens in {result.WallSeconds:0.0} s wall ({result.Events:N0} events, {result.Events / result.WallSeconds:N0}/s); " +
             $"simulated {Units.FormatDuration(result.MakespanNs)}, {result.TotalTokensPerSecond:0} tokens/s, hit rate {result.HitRate:P1}, busiest link {result.Channels.FirstOrDefault()?.Name} at {result.Channels.FirstOrDefault()?.Utilisation:P0}");
-        Console.WriteLine($"  {result.Reallocations:N0} share recomputations over {result.FlowsReallocated / (double)Math.Max(1, result.Reallocations):0.0} flows each " +
-            $"({result.Refills:N0} re-fills, {result.CascadedChanges:N0} local changes that other groups gave way to); " +
-            $"{result.WallSeconds / Math.Max(1, tokens):0.000} s per token step of all engines; {result.WallSeconds / 60 * 1000 / Math.Max(1, tokens):0.0}x the 60 s target for 1,000 tokens");
+        var recomputations = sharing == Sharing.Fifo ? ""
+            : $"{result.Reallocations:N0} share recomputations over {result.FlowsReallocated / (double)Math.Max(1, result.Reallocations):0.0} flows each " +
+                $"({result.Refills:N0} re-fills, {result.CascadedChanges:N0} local changes that other groups gave way to); ";
+        Console.WriteLine($"  {recomputations}{result.WallSeconds / Math.Max(1, tokens):0.000} s per token step of all engines; {result.WallSeconds / 60 * 1000 / Math.Max(1, tokens):0.0}x the 60 s target for 1,000 tokens");
         Console.WriteLine($"  the bare queue alone, at the raw push+pop rate above, would take {result.Events / queueRate:0.0} s of it for these events " +
             $"({result.Events / queueRate / result.WallSeconds:P0}); the rest is the sharing, the pager and the routing");
     }

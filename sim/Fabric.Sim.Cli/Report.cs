@@ -1,3 +1,4 @@
+using Fabric.Sim.Core;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
@@ -16,6 +17,8 @@ internal static class Report
             $"{r.Engines.Count} engine(s), batch {w.Batch}, {r.Slots} slots ({100.0 * r.Slots / m.TotalExperts:0.#}% resident), " +
             $"policy {r.Policy}, prefetch {r.Prefetch}");
         AnsiConsole.MarkupLine($"[grey]routing: {Markup.Escape(w.RoutingDescription)}[/]");
+        if (r.Sharing == SharingNames.Fifo)
+            AnsiConsole.MarkupLine("[grey]links: first come, first served (fifo), an approximation of max-min[/]");
 
         var engines = new Table().AddColumns("engine", "tokens/s", "hit rate", "stall", "compute", "fetched", "prefetch prec.");
         foreach (var e in r.Engines.Take(16))
@@ -35,6 +38,9 @@ internal static class Report
         foreach (var c in r.Channels.Take(8))
             links.AddRow(Markup.Escape(c.Name), c.Kind, Units.FormatBandwidth(c.Bandwidth), Units.FormatBytes(c.BytesCarried), $"{c.Utilisation:P1}");
         AnsiConsole.Write(links);
-        AnsiConsole.MarkupLine($"[grey]simulated {Units.FormatDuration(r.MakespanNs)} in {r.WallSeconds:0.00} s wall ({r.Events:N0} events, {r.Events / Math.Max(r.WallSeconds, 1e-9):N0}/s; {r.Reallocations:N0} share recomputations over {r.FlowsReallocated / (double)Math.Max(1, r.Reallocations):0.0} flows each)[/]");
+        var sharing = r.Sharing == SharingNames.MaxMin
+            ? $"; {r.Reallocations:N0} share recomputations over {r.FlowsReallocated / (double)Math.Max(1, r.Reallocations):0.0} flows each"
+            : "";
+        AnsiConsole.MarkupLine($"[grey]simulated {Units.FormatDuration(r.MakespanNs)} in {r.WallSeconds:0.00} s wall ({r.Events:N0} events, {r.Events / Math.Max(r.WallSeconds, 1e-9):N0}/s{sharing})[/]");
     }
 }

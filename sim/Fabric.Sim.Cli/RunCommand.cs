@@ -18,9 +18,10 @@ internal static class RunCommand
         var policy = new Option<string?>("--policy") { Description = "override the eviction policy (lru, lfu, activation, belady)" };
         var prefetch = new Option<string?>("--prefetch") { Description = "override the prefetch mode (none, next-layer, history)" };
         var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
+        var sharing = new Option<string?>("--sharing") { Description = "override how transfers share links: max-min (exact) or fifo (an approximation, faster)" };
         var quantum = new Option<string?>("--rate-quantum") { Description = "recompute link shares only every DURATION (e.g. 10us): an approximation; exact is the default" };
         var cmd = new Command("run", "Simulate a workload on a topology: tokens/s, latency, hit rate, stall, busiest links.");
-        foreach (var o in new Option[] { topology, workload, json, slots, policy, prefetch, tokens, quantum })
+        foreach (var o in new Option[] { topology, workload, json, slots, policy, prefetch, tokens, sharing, quantum })
             cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
@@ -32,8 +33,10 @@ internal static class RunCommand
                 Policy = r.GetValue(policy) is { } p ? WorkloadOverrides.Policy(p) : w.Policy,
                 Prefetch = r.GetValue(prefetch) is { } f ? WorkloadOverrides.Prefetch(f) : w.Prefetch,
                 DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens,
+                Sharing = r.GetValue(sharing) is { } m ? WorkloadOverrides.Sharing(m) : w.Sharing,
                 RateQuantumNs = r.GetValue(quantum) is { } q ? (Units.TryParseDuration(q, out var ns) ? ns : throw new TopologyException($"--rate-quantum '{q}' is not a duration such as 10us.")) : w.RateQuantumNs,
             };
+            w = WorkloadOverrides.SharingChecked(w);
             var result = RunProgressDisplay.Run("simulating", progress => SimRunner.Run(t, w, progress));
             Report.Print(result, w);
             if (r.GetValue(json) is { } path)

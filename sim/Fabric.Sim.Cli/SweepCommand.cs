@@ -19,10 +19,11 @@ internal static class SweepCommand
         var policies = new Option<string?>("--policy") { Description = "comma-separated policies (default: the workload's)" };
         var prefetches = new Option<string?>("--prefetch") { Description = "comma-separated prefetch modes (default: the workload's)" };
         var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
+        var sharing = new Option<string?>("--sharing") { Description = "override how transfers share links in every run: max-min (exact) or fifo (an approximation, faster)" };
         var output = new Option<string>("--out", "-o") { Description = "directory for sweep.csv and report.html", DefaultValueFactory = _ => "sweep-out" };
         var jobs = new Option<int>("--jobs", "-j") { Description = "points run side by side, one core each (default: every core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("sweep", "Vary slots, policy, prefetch or topology; write CSV and an HTML report with SVG charts.");
-        foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, output, jobs })
+        foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, sharing, output, jobs })
             cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
@@ -33,7 +34,11 @@ internal static class SweepCommand
             {
                 var t = TopologyLoader.LoadFile(path);
                 var w = WorkloadLoader.LoadFile(r.GetValue(workload)!, t);
-                w = w with { DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens };
+                w = WorkloadOverrides.SharingChecked(w with
+                {
+                    DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens,
+                    Sharing = r.GetValue(sharing) is { } m ? WorkloadOverrides.Sharing(m) : w.Sharing,
+                });
                 foreach (var s in SlotList(r.GetValue(slots), w))
                 {
                     foreach (var p in List(r.GetValue(policies), w.Policy).Select(WorkloadOverrides.Policy))

@@ -1,4 +1,5 @@
 using Fabric.Engine.Paging;
+using Fabric.Sim.Core;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
 
@@ -20,6 +21,14 @@ internal static class WorkloadOverrides
 
     public static string Policy(string name) => EvictionPolicies.Names.Contains(name) ? name
         : throw new TopologyException($"--policy '{name}': there is no such policy; use one of {string.Join(", ", EvictionPolicies.Names)}.");
+
+    public static Sharing Sharing(string name) => SharingNames.Parse(name)
+        ?? throw new TopologyException($"--sharing '{name}': there is no such sharing model; use {string.Join(" or ", SharingNames.All)}.");
+
+    /// <summary>The workload as it is, once its sharing model and its rate quantum go together.</summary>
+    public static Workload SharingChecked(Workload w) => w.Sharing == Core.Sharing.Fifo && w.RateQuantumNs > 0
+        ? throw new TopologyException("A rate quantum (rate_quantum, --rate-quantum) applies to max-min sharing only, not to fifo.")
+        : w;
 
     public static string Prefetch(string name) => Prefetchers.Names.Contains(name) ? name
         : throw new TopologyException($"--prefetch '{name}': there is no such prefetch mode; use one of {string.Join(", ", Prefetchers.Names)}.");

@@ -9,19 +9,23 @@ public sealed class SimCliTests
     private static Task<(int Code, string Stdout, string Stderr)> SimAsync(string arguments) =>
         ChildProgram.RunAsync("fabric-sim", arguments, workingDirectory: Repo());
 
-    [Fact]
-    public async Task Run_LoopbackTiny_PrintsTokensPerSecondAndWritesJson()
+    [Theory]
+    [InlineData("", "max-min")]
+    [InlineData("--sharing fifo", "fifo")]
+    public async Task Run_LoopbackTiny_PrintsTokensPerSecondAndWritesJson(string option, string sharing)
     {
         var json = Path.GetTempFileName();
         try
         {
-            var (code, output, error) = await SimAsync($"run --topology topologies/loopback.yaml --workload topologies/workloads/loopback-tiny.yaml --json \"{json}\"");
+            var (code, output, error) = await SimAsync($"run --topology topologies/loopback.yaml --workload topologies/workloads/loopback-tiny.yaml {option} --json \"{json}\"");
             Assert.Equal(0, code);
             Assert.Equal("", error); // a short run shows no progress when stderr is not a terminal
             Assert.Contains("tokens/s", output, StringComparison.Ordinal);
             Assert.Contains("busiest links", output, StringComparison.Ordinal);
             using var doc = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(json));
             Assert.Equal(32, doc.RootElement.GetProperty("tokens").GetInt64());
+            Assert.Equal(sharing, doc.RootElement.GetProperty("sharing").GetString());
+            Assert.Equal(sharing == "fifo", output.Contains("links: first come, first served (fifo)", StringComparison.Ordinal));
         }
         finally
         {
@@ -89,6 +93,9 @@ public sealed class SimCliTests
     [InlineData("run --slots -1", "fabric-sim: --slots -1: an engine needs at least one expert slot.")]
     [InlineData("sweep --policy lru,fifo", "fabric-sim: --policy 'fifo': there is no such policy; use one of lru, lfu, activation, belady.")]
     [InlineData("sweep --tokens -2", "fabric-sim: --tokens -2: give at least 1 token per engine.")]
+    [InlineData("run --sharing fair", "fabric-sim: --sharing 'fair': there is no such sharing model; use max-min or fifo.")]
+    [InlineData("sweep --sharing fair", "fabric-sim: --sharing 'fair': there is no such sharing model; use max-min or fifo.")]
+    [InlineData("run --sharing fifo --rate-quantum 1ms", "fabric-sim: A rate quantum (rate_quantum, --rate-quantum) applies to max-min sharing only, not to fifo.")]
     public async Task WorkloadOverride_OutOfRange_IsOneSentenceAndExit2(string command, string expected)
     {
         var (code, _, error) = await SimAsync($"{command} --topology topologies/loopback.yaml --workload topologies/workloads/loopback-tiny.yaml");

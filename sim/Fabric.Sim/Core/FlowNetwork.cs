@@ -1,12 +1,5 @@
 namespace Fabric.Sim.Core;
 
-/// <summary>Told when a transfer has delivered its last byte.</summary>
-public interface IFlowListener
-{
-    /// <summary><paramref name="tag"/> is what the starter passed; the flow id may be reused afterwards.</summary>
-    void OnFlowCompleted(int flow, long tag);
-}
-
 /// <summary>
 /// Transfers as fluid flows over directed channels with max-min fair sharing. A flow waits the latency of its path,
 /// then joins every channel it crosses; the rates of all flows are the max-min fair allocation, recomputed when a flow
@@ -22,7 +15,7 @@ public interface IFlowListener
 /// </para>
 /// Capacities in bytes/s on the outside, bytes/ns inside.
 /// </summary>
-public sealed partial class FlowNetwork : IEventHandler
+public sealed partial class FlowNetwork : IFlowNetwork, IEventHandler
 {
     private const int Activate = 0;
     private const int Wake = 1;
@@ -40,7 +33,7 @@ public sealed partial class FlowNetwork : IEventHandler
     private long _wakeAt = long.MaxValue; // the pending wake-up's time; now while one runs
     private int _wakeVersion;
     private readonly Stack<int> _freeIds = new();
-    private Dictionary<int[], int[]>? _sharingChannels;
+    private readonly DeclaredRoutes _routes = new();
     private FlowState[] _flows = new FlowState[256];
     private int _flowCount;
     private bool _reallocateScheduled;
@@ -93,14 +86,11 @@ public sealed partial class FlowNetwork : IEventHandler
     {
         if (LiveFlows > 0)
             throw new InvalidOperationException("Routes are declared before the first flow starts.");
-        _sharingChannels = RedundantChannels.Prune(routes, _channels.Capacity);
+        _routes.Declare(routes, _channels.Capacity);
     }
 
     /// <summary>The channels a flow on <paramref name="route"/> is shared on (all of them unless routes were declared).</summary>
-    public int[] SharingChannels(int[] route) =>
-        _sharingChannels is null ? route
-        : _sharingChannels.TryGetValue(route, out var sharing) ? sharing
-        : throw new InvalidOperationException("A flow was started on a route that was not declared.");
+    public int[] SharingChannels(int[] route) => _routes.ChannelsOf(route);
 
     /// <summary>True while a flow is past its latency and moving bytes (or waiting for its first share).</summary>
     public bool IsTransferring(int flow) => _flows[flow].InUse && _flows[flow].Active;

@@ -12,6 +12,7 @@ public static class ResultJson
         ["workload"] = r.Workload,
         ["policy"] = r.Policy,
         ["prefetch"] = r.Prefetch,
+        ["sharing"] = r.Sharing,
         ["slots"] = r.Slots,
         ["tokens"] = r.Tokens,
         ["tokens_per_second"] = r.TotalTokensPerSecond,

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Fabric.Sim.Core;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
 
@@ -10,7 +11,7 @@ public static class SimRunner
     public static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress = null)
     {
         var stopwatch = Stopwatch.StartNew();
-        var world = new SimWorld(topology, workload.RateQuantumNs);
+        var world = new SimWorld(topology, workload.Sharing, workload.RateQuantumNs);
         var pools = (workload.Pool.Count > 0 ? workload.Pool.Select(p => topology.Get(p)) : topology.Nodes.Where(n => n.IsPool))
             .Select(n => n.Id).ToList();
         if (pools.Count == 0)
@@ -45,11 +46,13 @@ public static class SimRunner
             channels.Add(new ChannelLoad(topology.DescribeChannel(c), link.Kind, link.Bandwidth, carried[c], carried[c] / (link.Bandwidth * makespan / 1e9)));
         }
         channels.Sort((a, b) => b.Utilisation.CompareTo(a.Utilisation));
+        var maxMin = world.Network as FlowNetwork;
         return new SimResult
         {
             Topology = topology.Name,
             Workload = workload.Name,
             Policy = workload.Policy,
+            Sharing = SharingNames.Of(workload.Sharing),
             Prefetch = workload.Prefetch,
             Slots = workload.Slots,
             Engines = engines.Select(e => e.Result).ToList(),
@@ -57,10 +60,10 @@ public static class SimRunner
             MakespanNs = makespan,
             Events = sim.EventsProcessed,
             WallSeconds = stopwatch.Elapsed.TotalSeconds,
-            Reallocations = world.Network.Reallocations,
-            FlowsReallocated = world.Network.FlowsReallocated,
-            Refills = world.Network.Refills,
-            CascadedChanges = world.Network.CascadedChanges,
+            Reallocations = maxMin?.Reallocations ?? 0,
+            FlowsReallocated = maxMin?.FlowsReallocated ?? 0,
+            Refills = maxMin?.Refills ?? 0,
+            CascadedChanges = maxMin?.CascadedChanges ?? 0,
         };
     }
 }

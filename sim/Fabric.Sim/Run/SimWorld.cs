@@ -6,8 +6,10 @@ namespace Fabric.Sim.Run;
 public sealed class SimWorld
 {
     /// <param name="topology">The machine(s) to model.</param>
+    /// <param name="sharing">How transfers share the links: exact max-min (<see cref="FlowNetwork"/>) or first come, first
+    /// served (<see cref="FifoNetwork"/>).</param>
     /// <param name="rateQuantumNs">See <see cref="FlowNetwork"/>: 0 recomputes fair shares exactly at every change.</param>
-    public SimWorld(Topology.Topology topology, long rateQuantumNs = 0)
+    public SimWorld(Topology.Topology topology, Sharing sharing = Sharing.MaxMin, long rateQuantumNs = 0)
     {
         Topology = topology;
         Simulation = new Simulation();
@@ -17,13 +19,13 @@ public sealed class SimWorld
             capacities[2 * l.Id] = l.Bandwidth;
             capacities[(2 * l.Id) + 1] = l.Bandwidth;
         }
-        Network = new FlowNetwork(Simulation, capacities, rateQuantumNs);
+        Network = sharing == Sharing.Fifo ? new FifoNetwork(Simulation, capacities) : new FlowNetwork(Simulation, capacities, rateQuantumNs);
         Router = new Router(topology);
     }
 
     public Topology.Topology Topology { get; }
     public Simulation Simulation { get; }
-    public FlowNetwork Network { get; }
+    public IFlowNetwork Network { get; }
     public Router Router { get; }
 
     /// <summary>Layer visits begun by all engines so far (for progress reports).</summary>

@@ -1,4 +1,5 @@
 using Fabric.MemoryPool.Model;
+using Fabric.Sim.Core;
 
 namespace Fabric.Sim.Workloads;
 
@@ -35,6 +36,9 @@ public sealed record Workload
     /// </summary>
     public double HitSlowdownBesideFetch { get; init; } = 1;
     public int Seed { get; init; } = 1;
+
+    /// <summary>How transfers share the links; max-min is exact, fifo an approximation that runs faster.</summary>
+    public Sharing Sharing { get; init; } = Sharing.MaxMin;
 
     /// <summary>Recompute link shares only on multiples of this many ns (0: exactly at every change); an approximation.</summary>
     public long RateQuantumNs { get; init; }

@@ -40,6 +40,9 @@ public sealed class WorkloadDocument
 
     public int? Seed { get; set; }
 
+    /// <summary>How transfers share the links: max-min (exact, the default) or fifo (an approximation).</summary>
+    public string? Sharing { get; set; }
+
     /// <summary>Recompute link shares only every this often ("10us"); absent or 0 is exact.</summary>
     public string? RateQuantum { get; set; }
     public RoutingDocument? Routing { get; set; }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using Fabric.MemoryPool.Model;
 using Fabric.Engine.Paging;
+using Fabric.Sim.Core;
 using Fabric.Sim.Topology;
 using YamlDotNet.Core;
 
@@ -95,6 +96,10 @@ public static class WorkloadLoader
         long quantum = 0;
         if (doc.RateQuantum is not null && !Units.TryParseDuration(doc.RateQuantum, out quantum))
             throw new TopologyException($"{origin}: rate_quantum '{doc.RateQuantum}' is not a duration such as 10us.");
+        var sharing = doc.Sharing is null ? Sharing.MaxMin
+            : SharingNames.Parse(doc.Sharing) ?? throw new TopologyException($"{origin}: there is no sharing model named '{doc.Sharing}'; use {string.Join(" or ", SharingNames.All)}.");
+        if (sharing == Sharing.Fifo && quantum > 0)
+            throw new TopologyException($"{origin}: rate_quantum applies to max-min sharing only, not to fifo.");
         if (doc.DecodeTokens is < 1)
             throw new TopologyException($"{origin}: decode_tokens is {doc.DecodeTokens}; give at least 1.");
         if (doc.ContextTokens is < 0)
@@ -167,6 +172,7 @@ public static class WorkloadLoader
             ContextTokens = doc.ContextTokens ?? 512,
             LayerOverheadNs = overhead,
             RateQuantumNs = quantum,
+            Sharing = sharing,
             Seed = seed,
             Routing = routing,
             FirstStepIsPrefill = trace is not null,

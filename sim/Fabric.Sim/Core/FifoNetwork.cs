@@ -1,0 +1,85 @@
+namespace Fabric.Sim.Core;
+
+/// <summary>
+/// Transfers served first come, first served: a transfer reaches every channel of its path when its latency is over,
+/// and each channel moves the transfers that reach it one after another at its full bandwidth. A transfer completes
+/// when its slowest channel has served it. An approximation of <see cref="FlowNetwork"/>'s max-min fair sharing: every
+/// channel still carries at most its capacity and is never idle while a transfer waits for it, but a transfer takes
+/// its turn instead of a share, and holds each channel only for its bytes at that channel's bandwidth (not at the
+/// pace of its bottleneck). In exchange nothing is ever re-shared: a start is one pass over the path and one event.
+/// <para>
+/// Leaving out the channels that cannot constrain the declared routes (<see cref="RedundantChannels"/>) changes
+/// nothing here either: such a channel serves a subset of another channel's arrivals no slower, so it is never the
+/// last to finish a transfer.
+/// </para>
+/// </summary>
+public sealed class FifoNetwork : IFlowNetwork, IEventHandler
+{
+    private readonly Simulation _sim;
+    private readonly double[] _bytesPerNs;
+    private readonly double[] _freeAt; // when each channel has served every transfer that reached it, ns
+    private readonly double[] _carried;
+    private readonly DeclaredRoutes _routes = new();
+    private readonly Stack<int> _freeIds = new();
+    private Transfer[] _transfers = new Transfer[256];
+    private int _count;
+
+    /// <param name="sim">The simulation whose clock drives the transfers.</param>
+    /// <param name="capacityBytesPerSecond">Capacity of every directed channel, indexed by channel id.</param>
+    public FifoNetwork(Simulation sim, IReadOnlyList<double> capacityBytesPerSecond)
+    {
+        _sim = sim;
+        _bytesPerNs = [.. capacityBytesPerSecond.Select(c => c / 1e9)];
+        _freeAt = new double[_bytesPerNs.Length];
+        _carried = new double[_bytesPerNs.Length];
+    }
+
+    public int LiveFlows => _count - _freeIds.Count;
+
+    public ReadOnlySpan<double> BytesCarried => _carried;
+
+    public long LastCompletionNs { get; private set; }
+
+    public void DeclareRoutes(IReadOnlyCollection<int[]> routes)
+    {
+        if (LiveFlows > 0)
+            throw new InvalidOperationException("Routes are declared before the first flow starts.");
+        _routes.Declare(routes, _bytesPerNs);
+    }
+
+    public int Start(int[] channels, long latencyNs, long bytes, IFlowListener listener, long tag)
+    {
+        var id = _freeIds.Count > 0 ? _freeIds.Pop() : NewId();
+        _transfers[id] = new Transfer(channels, bytes, listener, tag);
+        var arrives = (double)_sim.Now + latencyNs;
+        var done = arrives;
+        foreach (var c in _routes.ChannelsOf(channels))
+        {
+            var served = Math.Max(arrives, _freeAt[c]) + (bytes / _bytesPerNs[c]);
+            _freeAt[c] = served;
+            done = Math.Max(done, served);
+        }
+        _sim.Schedule((long)Math.Ceiling(done), this, 0, id);
+        return id;
+    }
+
+    public void OnEvent(int kind, int a, long b)
+    {
+        var t = _transfers[a];
+        _transfers[a] = default;
+        _freeIds.Push(a);
+        foreach (var c in t.Route)
+            _carried[c] += t.Bytes;
+        LastCompletionNs = _sim.Now;
+        t.Listener.OnFlowCompleted(a, t.Tag);
+    }
+
+    private int NewId()
+    {
+        if (_count == _transfers.Length)
+            Array.Resize(ref _transfers, _count * 2);
+        return _count++;
+    }
+
+    private readonly record struct Transfer(int[] Route, long Bytes, IFlowListener Listener, long Tag);
+}

@@ -1,0 +1,36 @@
+namespace Fabric.Sim.Core;
+
+/// <summary>Told when a transfer has delivered its last byte.</summary>
+public interface IFlowListener
+{
+    /// <summary><paramref name="tag"/> is what the starter passed; the flow id may be reused afterwards.</summary>
+    void OnFlowCompleted(int flow, long tag);
+}
+
+/// <summary>
+/// Moves transfers over directed channels in virtual time. Two models: <see cref="FlowNetwork"/> (exact max-min fair
+/// sharing) and <see cref="FifoNetwork"/> (each channel serves its transfers in turn, an approximation).
+/// </summary>
+public interface IFlowNetwork
+{
+    /// <summary>Transfers started and not yet completed.</summary>
+    int LiveFlows { get; }
+
+    /// <summary>Bytes each channel has carried (completed transfers only), for utilisation reports.</summary>
+    ReadOnlySpan<double> BytesCarried { get; }
+
+    /// <summary>When the last transfer completed, ns.</summary>
+    long LastCompletionNs { get; }
+
+    /// <summary>
+    /// Declares every route that transfers will take from now on, so that channels which can never constrain them drop
+    /// out of the model (<see cref="RedundantChannels"/>). A transfer on an undeclared route is refused afterwards.
+    /// </summary>
+    void DeclareRoutes(IReadOnlyCollection<int[]> routes);
+
+    /// <summary>
+    /// Starts moving <paramref name="bytes"/> over <paramref name="channels"/> (the array is kept, not copied: share
+    /// one per route). The listener hears of it after <paramref name="latencyNs"/> plus the transfer time.
+    /// </summary>
+    int Start(int[] channels, long latencyNs, long bytes, IFlowListener listener, long tag);
+}
