@@ -48,10 +48,10 @@ public sealed class SimBenchmark : IBenchmark
             $"({flowsPerSecond / 1e6:0.00} M flows/s: the events per flow depend on how the network schedules its work)");
         var (fifo, fifoPerSecond) = FlowEvents(events / 10, sim => new FifoNetwork(sim, [.. Enumerable.Repeat(25e9, 256)]));
         Console.WriteLine($"{"simulator events with fifo flows",-44} {fifo / 1e6,8:0.00} M/s   {fifo / baseline:0.00}x baseline " +
-            $"({fifoPerSecond / 1e6:0.00} M flows/s, {fifoPerSecond / flowsPerSecond:0.0}x the fair-shared flows/s)");
+            $"({fifoPerSecond / 1e6:0.00} M flows/s" + (flowsPerSecond > 0 ? $", {fifoPerSecond / flowsPerSecond:0.0}x the fair-shared flows/s)" : ")"));
 
         if (!options.Has("--skip-scale"))
-            Scale(tokens, sharing, quantum, baseline, cancellationToken);
+            Scale(tokens, sharing, quantum, events >= 1_000_000 ? baseline : RawQueue(1_000_000), cancellationToken);
         return Task.FromResult(0);
     }
 

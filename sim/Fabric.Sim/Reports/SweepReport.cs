@@ -13,14 +13,14 @@ public static class SweepReport
 {
     public static string Csv(IReadOnlyList<SweepPoint> points)
     {
-        var sb = new StringBuilder("topology,policy,prefetch,slots,resident_fraction,tokens_per_second,token_p50_ms,token_p99_ms,hit_rate,stall_seconds,bytes_fetched,busiest_link,busiest_utilisation\n");
+        var sb = new StringBuilder("topology,policy,prefetch,slots,resident_fraction,tokens_per_second,token_p50_ms,token_p99_ms,hit_rate,stall_seconds,bytes_fetched,busiest_link,busiest_utilisation,sharing\n");
         foreach (var p in points)
         {
             var r = p.Result;
             var busiest = r.Channels.FirstOrDefault();
             sb.Append(CultureInfo.InvariantCulture, $"{p.Topology},{p.Policy},{p.Prefetch},{p.Slots},{p.ResidentFraction:0.####},{r.TotalTokensPerSecond:0.###},")
               .Append(CultureInfo.InvariantCulture, $"{r.TokenLatencyPercentile(50) / 1e6:0.###},{r.TokenLatencyPercentile(99) / 1e6:0.###},{r.HitRate:0.####},{r.StallNs / 1e9:0.####},{r.BytesFetched},")
-              .Append(CultureInfo.InvariantCulture, $"\"{busiest?.Name}\",{busiest?.Utilisation ?? 0:0.####}\n");
+              .Append(CultureInfo.InvariantCulture, $"\"{busiest?.Name}\",{busiest?.Utilisation ?? 0:0.####},{r.Sharing}\n");
         }
         return sb.ToString();
     }
@@ -35,6 +35,8 @@ public static class SweepReport
           .Append("<h1>").Append(WebUtility.HtmlEncode(title)).Append("</h1>\n")
           .Append("<p>Each line is one policy and prefetch mode; x is expert slots per engine. Tokens/s is decode throughput summed over engines; ")
           .Append("stall is the time engines waited for expert fetches, summed over engines.</p>\n");
+        if (points.Any(p => p.Result.Sharing == Core.SharingNames.Fifo))
+            sb.Append("<p>Links were modelled first come, first served (fifo): an approximation of max-min fair sharing, within a few percent on the shipped topologies.</p>\n");
         foreach (var topology in points.Select(p => p.Topology).Distinct())
         {
             var mine = points.Where(p => p.Topology == topology).ToList();
