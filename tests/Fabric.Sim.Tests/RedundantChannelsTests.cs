@@ -41,12 +41,8 @@ public sealed class RedundantChannelsTests
         Assert.Equal([0, 0], pruned[route]);
     }
 
-    // Max-min: the feasible rates are the same without the dropped channels. First come, first served: a dropped
-    // channel serves a subset of another's arrivals no slower, so it never finishes a transfer last.
-    [Theory]
-    [InlineData(Sharing.MaxMin)]
-    [InlineData(Sharing.Fifo)]
-    public void DeclaredRoutes_GiveTheSameCompletionsAsTheFullPaths(Sharing model)
+    [Fact]
+    public void DeclaredRoutes_GiveTheSameCompletionsAsTheFullPaths()
     {
         var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "h100-node-cxl.yaml"));
         var router = new Router(t);
@@ -62,7 +58,7 @@ public sealed class RedundantChannelsTests
         List<(long Tag, long At)> Run(bool declare)
         {
             var sim = new Simulation();
-            IFlowNetwork net = model == Sharing.Fifo ? new FifoNetwork(sim, capacities) : new FlowNetwork(sim, capacities);
+            var net = new FlowNetwork(sim, capacities);
             if (declare)
                 net.DeclareRoutes(routes);
             var done = new Done(sim);
@@ -81,13 +77,11 @@ public sealed class RedundantChannelsTests
             Assert.InRange(pruned[i].At, full[i].At - 2, full[i].At + 2);
     }
 
-    [Theory]
-    [InlineData(Sharing.MaxMin)]
-    [InlineData(Sharing.Fifo)]
-    public void AFlowOnAnUndeclaredRoute_IsRefused(Sharing model)
+    [Fact]
+    public void AFlowOnAnUndeclaredRoute_IsRefused()
     {
         var sim = new Simulation();
-        IFlowNetwork net = model == Sharing.Fifo ? new FifoNetwork(sim, [10e9, 10e9]) : new FlowNetwork(sim, [10e9, 10e9]);
+        var net = new FlowNetwork(sim, [10e9, 10e9]);
         net.DeclareRoutes([[0]]);
         var error = Assert.Throws<InvalidOperationException>(() => net.Start([1], 0, 10, new Done(sim), 0));
         Assert.Contains("not declared", error.Message);
@@ -100,7 +94,7 @@ public sealed class RedundantChannelsTests
         public void OnFlowCompleted(int flow, long tag) => List.Add((tag, sim.Now));
     }
 
-    private sealed class Starter(IFlowNetwork net, int[] route, long bytes, IFlowListener listener, long tag) : IEventHandler
+    private sealed class Starter(FlowNetwork net, int[] route, long bytes, IFlowListener listener, long tag) : IEventHandler
     {
         public void OnEvent(int kind, int a, long b) => net.Start(route, 500, bytes, listener, tag);
     }

@@ -7,11 +7,6 @@ namespace Fabric.Sim.Core;
 /// channel still carries at most its capacity and is never idle while a transfer waits for it, but a transfer takes
 /// its turn instead of a share, and holds each channel only for its bytes at that channel's bandwidth (not at the
 /// pace of its bottleneck). In exchange nothing is ever re-shared: a start is one pass over the path and one event.
-/// <para>
-/// Leaving out the channels that cannot constrain the declared routes (<see cref="RedundantChannels"/>) changes
-/// nothing here either: such a channel serves a subset of another channel's arrivals no slower, so it is never the
-/// last to finish a transfer.
-/// </para>
 /// </summary>
 public sealed class FifoNetwork : IFlowNetwork, IEventHandler
 {
@@ -19,7 +14,6 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
     private readonly double[] _bytesPerNs;
     private readonly double[] _freeAt; // when each channel has served every transfer that reached it, ns
     private readonly double[] _carried;
-    private readonly DeclaredRoutes _routes = new();
     private readonly Stack<int> _freeIds = new();
     private Transfer[] _transfers = new Transfer[256];
     private int _count;
@@ -40,11 +34,13 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
 
     public long LastCompletionNs { get; private set; }
 
+    /// <summary>
+    /// Nothing to prune: a channel that <see cref="RedundantChannels"/> would drop serves a subset of another channel's
+    /// transfers, in the same order and no slower, so it never finishes one last; serving every channel of a route
+    /// costs less than looking up the pruned route would.
+    /// </summary>
     public void DeclareRoutes(IReadOnlyCollection<int[]> routes)
     {
-        if (LiveFlows > 0)
-            throw new InvalidOperationException("Routes are declared before the first flow starts.");
-        _routes.Declare(routes, _bytesPerNs);
     }
 
     public int Start(int[] channels, long latencyNs, long bytes, IFlowListener listener, long tag)
@@ -53,7 +49,7 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
         _transfers[id] = new Transfer(channels, bytes, listener, tag);
         var arrives = (double)_sim.Now + latencyNs;
         var done = arrives;
-        foreach (var c in _routes.ChannelsOf(channels))
+        foreach (var c in channels)
         {
             var served = Math.Max(arrives, _freeAt[c]) + (bytes / _bytesPerNs[c]);
             _freeAt[c] = served;

@@ -33,7 +33,7 @@ public sealed partial class FlowNetwork : IFlowNetwork, IEventHandler
     private long _wakeAt = long.MaxValue; // the pending wake-up's time; now while one runs
     private int _wakeVersion;
     private readonly Stack<int> _freeIds = new();
-    private readonly DeclaredRoutes _routes = new();
+    private Dictionary<int[], int[]>? _sharingChannels;
     private FlowState[] _flows = new FlowState[256];
     private int _flowCount;
     private bool _reallocateScheduled;
@@ -86,11 +86,14 @@ public sealed partial class FlowNetwork : IFlowNetwork, IEventHandler
     {
         if (LiveFlows > 0)
             throw new InvalidOperationException("Routes are declared before the first flow starts.");
-        _routes.Declare(routes, _channels.Capacity);
+        _sharingChannels = RedundantChannels.Prune(routes, _channels.Capacity);
     }
 
     /// <summary>The channels a flow on <paramref name="route"/> is shared on (all of them unless routes were declared).</summary>
-    public int[] SharingChannels(int[] route) => _routes.ChannelsOf(route);
+    public int[] SharingChannels(int[] route) =>
+        _sharingChannels is null ? route
+        : _sharingChannels.TryGetValue(route, out var sharing) ? sharing
+        : throw new InvalidOperationException("A flow was started on a route that was not declared.");
 
     /// <summary>True while a flow is past its latency and moving bytes (or waiting for its first share).</summary>
     public bool IsTransferring(int flow) => _flows[flow].InUse && _flows[flow].Active;

@@ -23,8 +23,8 @@ public interface IFlowNetwork
     long LastCompletionNs { get; }
 
     /// <summary>
-    /// Declares every route that transfers will take from now on, so that channels which can never constrain them drop
-    /// out of the model (<see cref="RedundantChannels"/>). A transfer on an undeclared route is refused afterwards.
+    /// Declares every route that transfers will take from now on, so that a model may leave out the channels that can
+    /// never constrain them (<see cref="RedundantChannels"/>).
     /// </summary>
     void DeclareRoutes(IReadOnlyCollection<int[]> routes);
 
