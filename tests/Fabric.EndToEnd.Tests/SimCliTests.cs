@@ -34,6 +34,27 @@ public sealed class SimCliTests
     }
 
     [Fact]
+    public async Task Sweep_WritesCsvAndReport_OneRowPerPoint_WithTheSharingModelItUsed()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "fabric-e2e-sweep-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            var (code, output, error) = await SimAsync($"sweep -t topologies/loopback.yaml -w topologies/workloads/loopback-tiny.yaml --slots 4,8 --policy lru,lfu --sharing fifo -o \"{dir}\"");
+            Assert.True(code == 0, error);
+            Assert.Contains("[4/4]", output, StringComparison.Ordinal);
+            var rows = (await File.ReadAllLinesAsync(Path.Combine(dir, "sweep.csv"))).Skip(1).ToList();
+            Assert.Equal(4, rows.Count);
+            Assert.All(rows, row => Assert.EndsWith(",fifo", row, StringComparison.Ordinal));
+            Assert.Contains("first come, first served", await File.ReadAllTextAsync(Path.Combine(dir, "report.html")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            if (Directory.Exists(dir))
+                Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Validate_RecordsRealEngineOverShmAndTcp_CalibratesFromOtherEngineRuns_AndPrintsTheError()
     {
         var keep = Path.Combine(Path.GetTempPath(), "fabric-e2e-validate-" + Guid.NewGuid().ToString("N")[..8]);
