@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Fabric.Sim.Core;
 using Fabric.Sim.Reports;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
@@ -8,7 +9,7 @@ using Spectre.Console;
 
 namespace Fabric.Sim.Cli;
 
-/// <summary><c>fabric-sim sweep</c>: every combination of topologies, slot counts, policies and prefetch modes.</summary>
+/// <summary><c>fabric-sim sweep</c>: every combination of topologies, slot counts, policies, prefetch modes and sharing models.</summary>
 internal static class SweepCommand
 {
     public static Command Create()
@@ -19,7 +20,7 @@ internal static class SweepCommand
         var policies = new Option<string?>("--policy") { Description = "comma-separated policies (default: the workload's)" };
         var prefetches = new Option<string?>("--prefetch") { Description = "comma-separated prefetch modes (default: the workload's)" };
         var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
-        var sharing = new Option<string?>("--sharing") { Description = "override how transfers share links in every run: max-min (exact) or fifo (an approximation, faster)" };
+        var sharing = new Option<string?>("--sharing") { Description = "comma-separated sharing models: max-min (exact), fifo (an approximation, faster); both to see fifo's error (default: the workload's)" };
         var output = new Option<string>("--out", "-o") { Description = "directory for sweep.csv and report.html", DefaultValueFactory = _ => "sweep-out" };
         var jobs = new Option<int>("--jobs", "-j") { Description = "points run side by side, one core each (default: every core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("sweep", "Vary slots, policy, prefetch or topology; write CSV and an HTML report with SVG charts.");
@@ -34,19 +35,13 @@ internal static class SweepCommand
             {
                 var t = TopologyLoader.LoadFile(path);
                 var w = WorkloadLoader.LoadFile(r.GetValue(workload)!, t);
-                w = WorkloadOverrides.SharingChecked(w with
-                {
-                    DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens,
-                    Sharing = r.GetValue(sharing) is { } m ? WorkloadOverrides.Sharing(m) : w.Sharing,
-                });
-                foreach (var s in SlotList(r.GetValue(slots), w))
-                {
-                    foreach (var p in List(r.GetValue(policies), w.Policy).Select(WorkloadOverrides.Policy))
-                    {
-                        foreach (var f in List(r.GetValue(prefetches), w.Prefetch).Select(WorkloadOverrides.Prefetch))
-                            plan.Add((t, w with { Slots = s, Policy = p, Prefetch = f }));
-                    }
-                }
+                w = w with { DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens };
+                plan.AddRange(
+                    from s in SlotList(r.GetValue(slots), w)
+                    from p in List(r.GetValue(policies), w.Policy).Select(WorkloadOverrides.Policy)
+                    from f in List(r.GetValue(prefetches), w.Prefetch).Select(WorkloadOverrides.Prefetch)
+                    from m in List(r.GetValue(sharing), SharingNames.Of(w.Sharing)).Select(WorkloadOverrides.Sharing)
+                    select (t, WorkloadOverrides.SharingChecked(w with { Slots = s, Policy = p, Prefetch = f, Sharing = m })));
             }
             var done = 0;
             var console = new Lock();
@@ -55,7 +50,8 @@ internal static class SweepCommand
                 lock (console)
                 {
                     AnsiConsole.MarkupLine(CultureInfo.InvariantCulture,
-                        $"[grey][[{++done}/{plan.Count}]][/] {Markup.Escape(p.Topology)} slots {p.Slots} {p.Policy}/{p.Prefetch}: " +
+                        $"[grey][[{++done}/{plan.Count}]][/] {Markup.Escape(p.Topology)} slots {p.Slots} {p.Policy}/{p.Prefetch}" +
+                        $"{(p.Result.Sharing == SharingNames.Fifo ? " (fifo)" : "")}: " +
                         $"[bold]{p.Result.TotalTokensPerSecond:0.0} tokens/s[/], hit rate {p.Result.HitRate:P1}, stall {Units.FormatDuration(p.Result.StallNs)}");
                 }
             });

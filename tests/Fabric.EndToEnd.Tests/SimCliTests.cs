@@ -34,18 +34,22 @@ public sealed class SimCliTests
     }
 
     [Fact]
-    public async Task Sweep_WritesCsvAndReport_OneRowPerPoint_WithTheSharingModelItUsed()
+    public async Task Sweep_WritesCsvAndReport_OneRowPerPoint_AndVariesTheSharingModel()
     {
         var dir = Path.Combine(Path.GetTempPath(), "fabric-e2e-sweep-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
-            var (code, output, error) = await SimAsync($"sweep -t topologies/loopback.yaml -w topologies/workloads/loopback-tiny.yaml --slots 4,8 --policy lru,lfu --sharing fifo -o \"{dir}\"");
+            var (code, output, error) = await SimAsync($"sweep -t topologies/loopback.yaml -w topologies/workloads/loopback-tiny.yaml --slots 4,8 --sharing max-min,fifo -o \"{dir}\"");
             Assert.True(code == 0, error);
             Assert.Contains("[4/4]", output, StringComparison.Ordinal);
             var rows = (await File.ReadAllLinesAsync(Path.Combine(dir, "sweep.csv"))).Skip(1).ToList();
             Assert.Equal(4, rows.Count);
-            Assert.All(rows, row => Assert.EndsWith(",fifo", row, StringComparison.Ordinal));
-            Assert.Contains("first come, first served", await File.ReadAllTextAsync(Path.Combine(dir, "report.html")), StringComparison.Ordinal);
+            Assert.Equal(2, rows.Count(row => row.EndsWith(",fifo", StringComparison.Ordinal)));
+            Assert.Equal(2, rows.Count(row => row.EndsWith(",max-min", StringComparison.Ordinal)));
+            var html = await File.ReadAllTextAsync(Path.Combine(dir, "report.html"));
+            Assert.Contains("first come, first served", html, StringComparison.Ordinal);
+            Assert.Contains("lru / none / fifo", html, StringComparison.Ordinal);
+            Assert.Contains("lru / none / max-min", html, StringComparison.Ordinal);
         }
         finally
         {
