@@ -23,7 +23,7 @@ internal static class SweepCommand
         var sharing = new Option<string?>("--sharing") { Description = "comma-separated sharing models: max-min (exact), fifo (an approximation, faster); both to see fifo's error (default: the workload's)" };
         var output = new Option<string>("--out", "-o") { Description = "directory for sweep.csv and report.html", DefaultValueFactory = _ => "sweep-out" };
         var jobs = new Option<int>("--jobs", "-j") { Description = "points run side by side, one core each (default: every core)", DefaultValueFactory = _ => Environment.ProcessorCount };
-        var cmd = new Command("sweep", "Vary slots, policy, prefetch or topology; write CSV and an HTML report with SVG charts.");
+        var cmd = new Command("sweep", "Vary slots, policy, prefetch, sharing model or topology; write CSV and an HTML report with SVG charts.");
         foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, sharing, output, jobs })
             cmd.Options.Add(o);
         cmd.SetAction(r =>
