@@ -202,7 +202,6 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _nextCount = 0;
         }
         Result.Visits++;
-        _world.VisitBegun();
         _world.Simulation.Schedule(now + dense, this, DenseDoneEvent);
     }
 

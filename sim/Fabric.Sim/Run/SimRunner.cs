@@ -25,7 +25,7 @@ public static class SimRunner
         while (sim.Pending > 0)
         {
             sim.Run(sim.Now + 10_000_000);
-            progress?.Report(Math.Min(1, world.Visits / total));
+            progress?.Report(Math.Min(1, engines.Sum(e => e.Result.Visits) / total));
         }
         foreach (var e in engines)
         {

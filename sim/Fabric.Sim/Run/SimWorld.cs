@@ -27,9 +27,4 @@ public sealed class SimWorld
     public Simulation Simulation { get; }
     public IFlowNetwork Network { get; }
     public Router Router { get; }
-
-    /// <summary>Layer visits begun by all engines so far (for progress reports).</summary>
-    public long Visits { get; private set; }
-
-    internal void VisitBegun() => Visits++;
 }
