@@ -22,4 +22,12 @@ public static class ChildProgram
         await process.WaitForExitAsync(timeout.Token);
         return (process.ExitCode, await stdout, await stderr);
     }
+
+    /// <summary>Bad input: exit 2, nothing on stdout, and <paramref name="sentence"/> alone on stderr.</summary>
+    public static void AssertRefused((int Code, string Stdout, string Stderr) run, string sentence)
+    {
+        Assert.Equal(2, run.Code);
+        Assert.Equal(sentence, run.Stderr.Trim());
+        Assert.Equal("", run.Stdout.Trim());
+    }
 }
