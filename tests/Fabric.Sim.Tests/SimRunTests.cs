@@ -25,17 +25,21 @@ public sealed class SimRunTests
         };
 
     [Theory]
-    [InlineData(1.0)]
-    [InlineData(2.5)]
-    public void Stall_FollowsTheEnginesVisit_InOrderFetchesOverlappingExpertCompute(double hitSlowdown)
+    [InlineData(1.0, Core.Sharing.MaxMin)]
+    [InlineData(2.5, Core.Sharing.MaxMin)]
+    [InlineData(1.0, Core.Sharing.Fifo)]
+    [InlineData(2.5, Core.Sharing.Fifo)]
+    public void Stall_FollowsTheEnginesVisit_InOrderFetchesOverlappingExpertCompute(double hitSlowdown, Core.Sharing sharing)
     {
         // One engine, one shm link, no prefetch. A visit (as MoeEngine runs it): dense part, then its m misses are
         // fetched in order — the k-th lands L + k·S/B after they were issued — while its h resident experts compute
         // (e each); then each fetched expert is waited for and computed. Summed over the run that is the closed form below.
+        // With fifo links the engine works the waits out when it issues the fetches, instead of event by event: the
+        // same closed form.
         var t = Loopback();
         // With a hit slowdown k, a visit's hits computed beside its fetches take k·e each.
         var w = Tiny(slots: 4) with { HitSlowdownBesideFetch = hitSlowdown };
-        var world = new SimWorld(t);
+        var world = new SimWorld(t, sharing);
         var device = t.Get("host");
         var engine = new EngineModel(world, w, 0, device, [t.Get("pool_shm").Id]);
         var cost = new LayerCost(w.Model, device, w.ContextTokens, w.LayerOverheadNs);
@@ -117,21 +121,25 @@ public sealed class SimRunTests
             Assert.True(belady.HitRate >= SimRunner.Run(t, Tiny(slots: 6, policy: policy)).HitRate, policy);
     }
 
-    [Fact]
-    public void Prefetch_IssuesFetchesAheadAndCutsStall()
+    [Theory]
+    [InlineData(Core.Sharing.MaxMin)]
+    [InlineData(Core.Sharing.Fifo)]
+    public void Prefetch_IssuesFetchesAheadAndCutsStall(Core.Sharing sharing)
     {
         var t = Loopback();
-        var none = SimRunner.Run(t, Tiny(slots: 12, zipf: 0));
-        var next = SimRunner.Run(t, Tiny(slots: 12, prefetch: "next-layer", zipf: 0) with { PredictionAccuracy = 1.0 });
+        var none = SimRunner.Run(t, Tiny(slots: 12, zipf: 0) with { Sharing = sharing });
+        var next = SimRunner.Run(t, Tiny(slots: 12, prefetch: "next-layer", zipf: 0) with { PredictionAccuracy = 1.0, Sharing = sharing });
         Assert.True(next.Engines[0].Prefetches > 0);
         Assert.True(next.StallNs < none.StallNs, $"{next.StallNs} !< {none.StallNs}");
     }
 
-    [Fact]
-    public void Run_IsDeterministicForASeed()
+    [Theory]
+    [InlineData(Core.Sharing.MaxMin)]
+    [InlineData(Core.Sharing.Fifo)]
+    public void Run_IsDeterministicForASeed(Core.Sharing sharing)
     {
         var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "h100-node-dram.yaml"));
-        var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "mixtral-counts.yaml"), t) with { DecodeTokens = 4 };
+        var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "mixtral-counts.yaml"), t) with { DecodeTokens = 4, Sharing = sharing };
         var a = SimRunner.Run(t, w);
         var b = SimRunner.Run(t, w);
         Assert.Equal(a.Engines.SelectMany(e => e.StepNs), b.Engines.SelectMany(e => e.StepNs));

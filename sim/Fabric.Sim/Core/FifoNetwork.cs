@@ -17,6 +17,7 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
     private readonly Stack<int> _freeIds = new();
     private Transfer[] _transfers = new Transfer[256];
     private int _count;
+    private int _live;
 
     /// <param name="sim">The simulation whose clock drives the transfers.</param>
     /// <param name="capacityBytesPerSecond">Capacity of every directed channel, indexed by channel id.</param>
@@ -28,10 +29,14 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
         _carried = new double[_bytesPerNs.Length];
     }
 
-    public int LiveFlows => _count - _freeIds.Count;
+    /// <summary>Transfers started with <see cref="Start"/> whose completion has not run yet (booked ones are not counted).</summary>
+    public int LiveFlows => _live;
 
+    /// <summary>Bytes each channel carries for the transfers started or booked so far: a transfer's service is fixed
+    /// when it starts, so its bytes count from then on.</summary>
     public ReadOnlySpan<double> BytesCarried => _carried;
 
+    /// <summary>When the last transfer started or booked so far completes, ns.</summary>
     public long LastCompletionNs { get; private set; }
 
     /// <summary>
@@ -45,18 +50,32 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
 
     public int Start(int[] channels, long latencyNs, long bytes, IFlowListener listener, long tag)
     {
+        var done = Book(channels, latencyNs, bytes);
         var id = _freeIds.Count > 0 ? _freeIds.Pop() : NewId();
-        _transfers[id] = new Transfer(channels, bytes, listener, tag);
+        _transfers[id] = new Transfer(listener, tag);
+        _live++;
+        _sim.Schedule(done, this, 0, id);
+        return id;
+    }
+
+    /// <summary>
+    /// Books a transfer that starts now on every channel of its path and returns when it completes, ns. Nothing is
+    /// scheduled: a caller that knows its completion time this way (an engine model) needs no event to hear of it.
+    /// </summary>
+    public long Book(int[] channels, long latencyNs, long bytes)
+    {
         var arrives = (double)_sim.Now + latencyNs;
         var done = arrives;
         foreach (var c in channels)
         {
             var served = Math.Max(arrives, _freeAt[c]) + (bytes / _bytesPerNs[c]);
             _freeAt[c] = served;
+            _carried[c] += bytes;
             done = Math.Max(done, served);
         }
-        _sim.Schedule((long)Math.Ceiling(done), this, 0, id);
-        return id;
+        var completes = (long)Math.Ceiling(done);
+        LastCompletionNs = Math.Max(LastCompletionNs, completes);
+        return completes;
     }
 
     public void OnEvent(int kind, int a, long b)
@@ -64,9 +83,7 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
         var t = _transfers[a];
         _transfers[a] = default;
         _freeIds.Push(a);
-        foreach (var c in t.Route)
-            _carried[c] += t.Bytes;
-        LastCompletionNs = _sim.Now;
+        _live--;
         t.Listener.OnFlowCompleted(a, t.Tag);
     }
 
@@ -77,5 +94,5 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
         return _count++;
     }
 
-    private readonly record struct Transfer(int[] Route, long Bytes, IFlowListener Listener, long Tag);
+    private readonly record struct Transfer(IFlowListener Listener, long Tag);
 }

@@ -30,10 +30,11 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private readonly Random _predictionRandom;
     private readonly ExpertAssignment[] _plan;
     private readonly ExpertAssignment[] _prefetchPlan;
-    private readonly bool[] _waitingFor;
     private readonly bool[] _landed;
     private readonly Queue<int>[] _fetchQueue;
     private readonly bool[] _fetchBusy;
+    private readonly FifoNetwork? _fifo;
+    private readonly BookedFetches _booked = new();
     private readonly int[] _order;
     private int _orderCount;
     private int _orderNext;
@@ -54,7 +55,6 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private long _nextOutsideNs;
     private int _step;
     private int _layer;
-    private int _waiting;
     private long _visitStart;
     private long _stepStart;
     private readonly int _steps;
@@ -87,10 +87,10 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         }
         _fetchQueue = [.. Enumerable.Range(0, poolNodes.Count).Select(_ => new Queue<int>())];
         _fetchBusy = new bool[poolNodes.Count];
+        _fifo = world.Network as FifoNetwork;
         _predictionRandom = new Random(workload.Seed * 31 + index);
         _plan = new ExpertAssignment[_experts];
         _prefetchPlan = new ExpertAssignment[_experts];
-        _waitingFor = new bool[_experts];
         _landed = new bool[_experts];
         _order = new int[_experts];
         _mark = new bool[_experts];
@@ -122,6 +122,8 @@ public sealed class EngineModel : IEventHandler, IFlowListener
 
     public void OnEvent(int kind, int a, long b)
     {
+        if (_fifo is not null)
+            TakeLandedFetches();
         switch (kind)
         {
             case BeginVisitEvent:
@@ -207,7 +209,6 @@ public sealed class EngineModel : IEventHandler, IFlowListener
 
     private void DenseDone()
     {
-        _waiting = 0;
         _orderCount = 0;
         _orderNext = 0;
         var hits = 0;
@@ -228,12 +229,20 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                 Apply(_prefetchPlan[i], demand: false);
         }
         // The resident experts compute while the fetches fly.
-        _world.Simulation.Schedule(_world.Simulation.Now + (hits * _hitNs), this, ExpertDoneEvent);
+        if (_fifo is not null)
+            ScheduleFetchedExperts(_world.Simulation.Now + (hits * _hitNs));
+        else
+            _world.Simulation.Schedule(_world.Simulation.Now + (hits * _hitNs), this, ExpertDoneEvent);
     }
 
     // The next fetched expert in plan order: compute it if it has landed, else stall until it does.
     private void NextExpert()
     {
+        if (_orderNext < _orderCount && _fifo is not null)
+        {
+            ScheduleFetchedExperts(_world.Simulation.Now);
+            return;
+        }
         if (_orderNext < _orderCount)
         {
             var e = _order[_orderNext];
@@ -271,25 +280,47 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         ComputeDone();
     }
 
+    // With fifo links every fetch's landing time is known when it starts, so the fetched experts' turns (each waited
+    // for, then computed) are worked out at once and the engine acts next when the last is computed: one event where
+    // the event-driven turns take one per expert and one per landing.
+    private void ScheduleFetchedExperts(long startNs)
+    {
+        var t = startNs;
+        for (; _orderNext < _orderCount; _orderNext++)
+        {
+            var e = _order[_orderNext];
+            if (!_landed[e])
+            {
+                var landsAt = _booked.DoneNs((_layer * _experts) + e);
+                if (landsAt > t)
+                {
+                    AddStall(landsAt - t);
+                    t = landsAt;
+                }
+            }
+            t += _expertNs;
+        }
+        _world.Simulation.Schedule(t, this, ExpertDoneEvent);
+    }
+
+    private void TakeLandedFetches()
+    {
+        int key;
+        while ((key = _booked.TakeLanded(_world.Simulation.Now)) >= 0)
+            Landed(new ExpertKey(key / _experts, key % _experts));
+    }
+
+    private void AddStall(long ns)
+    {
+        Result.StallNs += ns;
+        if (_step == 0 && _workload.FirstStepIsPrefill)
+            Result.PrefillStallNs += ns;
+    }
+
     private void Apply(in ExpertAssignment a, bool demand)
     {
-        switch (a.Kind)
-        {
-            case AssignmentKind.Fetch:
-                StartFetch(a.Key, demand);
-                if (demand)
-                {
-                    _waitingFor[a.Key.Expert] = true;
-                    _waiting++;
-                }
-                break;
-            case AssignmentKind.Pending when demand:
-                _waitingFor[a.Key.Expert] = true;
-                _waiting++;
-                break;
-            default:
-                break;
-        }
+        if (a.Kind == AssignmentKind.Fetch)
+            StartFetch(a.Key, demand);
     }
 
     // The next visit's distinct experts, each replaced by a wrong one with probability 1 − accuracy.
@@ -320,7 +351,13 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         // hidden behind that one and moves its bytes when it ends, so the k-th of a burst lands after L + k·S/B.
         // Fetches from different pool nodes proceed side by side.
         var pool = keyIndex % _routeByPool.Length;
-        if (_fetchBusy[pool])
+        if (_fifo is not null)
+        {
+            // One connection's fetches queue behind each other on the links they share, so fifo needs no queue here.
+            var route = _routeByPool[pool];
+            _booked.Add(keyIndex, _fifo.Book(route.Channels, route.LatencyNs, _expertBytes));
+        }
+        else if (_fetchBusy[pool])
         {
             _fetchQueue[pool].Enqueue(keyIndex);
         }
@@ -345,24 +382,20 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _world.Network.Start(_routeByPool[pool].Channels, 0, _expertBytes, this, queued);
         else
             _fetchBusy[pool] = false;
+        Landed(key);
+        if (key.Layer == _layer && _stalledOn == key.Expert)
+        {
+            _stalledOn = -1;
+            AddStall(_world.Simulation.Now - _stallStart);
+            NextExpert();
+        }
+    }
+
+    private void Landed(ExpertKey key)
+    {
         _pager.FetchCompleted(key);
         if (key.Layer == _layer)
-        {
-            if (_waitingFor[key.Expert])
-            {
-                _waitingFor[key.Expert] = false;
-                _waiting--;
-            }
             _landed[key.Expert] = true;
-            if (_stalledOn == key.Expert)
-            {
-                _stalledOn = -1;
-                Result.StallNs += _world.Simulation.Now - _stallStart;
-                if (_step == 0 && _workload.FirstStepIsPrefill)
-                    Result.PrefillStallNs += _world.Simulation.Now - _stallStart;
-                NextExpert();
-            }
-        }
     }
 
     private void ComputeDone()
