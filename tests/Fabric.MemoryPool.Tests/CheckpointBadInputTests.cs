@@ -103,6 +103,14 @@ public sealed class CheckpointBadInputTests : IDisposable
     }
 
     [Fact]
+    public void MoreExpertsThanThePagerAddresses_AreRefused()
+    {
+        var config = ModelPresets.Tiny with { NumLocalExperts = ModelConfig.MaxLayersOrExperts + 1 };
+        var e = Assert.Throws<CheckpointException>(() => config.Validate("config.json"));
+        Assert.Equal("config.json: Fabric handles at most 65,536 layers and 65,536 experts per layer; this model has 4 and 65,537.", e.Message);
+    }
+
+    [Fact]
     public void CorruptIndex_IsRefused()
     {
         File.WriteAllText(_dir.File(Checkpoint.IndexFileName), "{ \"weight_map\": { \"a\": ");

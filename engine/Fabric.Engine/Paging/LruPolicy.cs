@@ -4,33 +4,29 @@ namespace Fabric.Engine.Paging;
 /// Least recently used: evicts the expert whose last use is oldest (ties to the lower slot, as every
 /// <see cref="ScoredPolicy"/>). The slots are kept in a list ordered by (last use, slot), so the victim is the first
 /// evictable slot from the front: O(1) in practice, where a scan of every slot costs O(slots) per eviction. The
-/// slots skipped are the few that are pinned, loading or protected by the prefetch under way.
+/// slots skipped are the few that are pinned, loading or protected by the prefetch under way. A slot's last use and
+/// its two links share one 16-byte entry, so moving a slot touches one cache line of it.
 /// </summary>
-public sealed class LruPolicy : ScoredPolicy
+public sealed class LruPolicy : IEvictionPolicy
 {
-    private int[] _previous = [];
-    private int[] _next = [];
-    private bool[] _linked = [];
+    private const int Unlinked = -2;
+    private Entry[] _entries = [];
     private int _head = -1;
     private int _tail = -1;
 
-    public override string Name => "lru";
+    public string Name => "lru";
 
-    public override void OnUse(int slot, ExpertKey key, long accessIndex)
+    public void OnUse(int slot, ExpertKey key, long accessIndex) => MoveToItsPlace(slot, accessIndex);
+
+    public void OnFill(int slot, ExpertKey key, long accessIndex, bool prefetched) => MoveToItsPlace(slot, accessIndex);
+
+    public void OnEvict(int slot, ExpertKey key)
     {
-        base.OnUse(slot, key, accessIndex);
-        MoveToItsPlace(slot);
     }
 
-    public override void OnFill(int slot, ExpertKey key, long accessIndex, bool prefetched)
+    public int ChooseVictim(SlotTable slots, in EvictionContext context)
     {
-        base.OnFill(slot, key, accessIndex, prefetched);
-        MoveToItsPlace(slot);
-    }
-
-    public override int ChooseVictim(SlotTable slots, in EvictionContext context)
-    {
-        for (var s = _head; s >= 0; s = _next[s])
+        for (var s = _head; s >= 0; s = _entries[s].Next)
         {
             if (slots.IsEvictable(s))
                 return s;
@@ -38,58 +34,63 @@ public sealed class LruPolicy : ScoredPolicy
         return -1;
     }
 
-    protected override double Score(int slot, ExpertKey key, SlotTable slots, in EvictionContext context) => 0;
-
     // Uses come in order, so the place is nearly always the back; a deferred expert's older use walks further in.
-    private void MoveToItsPlace(int slot)
+    private void MoveToItsPlace(int slot, long lastUse)
     {
         Grow(slot);
-        if (_linked[slot])
+        if (_entries[slot].Previous != Unlinked)
             Unlink(slot);
+        _entries[slot].LastUse = lastUse;
         var after = _tail;
         while (after >= 0 && Follows(after, slot))
-            after = _previous[after];
-        var before = after < 0 ? _head : _next[after];
-        _previous[slot] = after;
-        _next[slot] = before;
+            after = _entries[after].Previous;
+        var before = after < 0 ? _head : _entries[after].Next;
+        _entries[slot].Previous = after;
+        _entries[slot].Next = before;
         if (after < 0)
             _head = slot;
         else
-            _next[after] = slot;
+            _entries[after].Next = slot;
         if (before < 0)
             _tail = slot;
         else
-            _previous[before] = slot;
-        _linked[slot] = true;
+            _entries[before].Previous = slot;
     }
 
     private bool Follows(int a, int b)
     {
-        var (useA, useB) = (LastUse(a), LastUse(b));
+        var (useA, useB) = (_entries[a].LastUse, _entries[b].LastUse);
         return useA > useB || (useA == useB && a > b);
     }
 
     private void Unlink(int slot)
     {
-        var (p, n) = (_previous[slot], _next[slot]);
+        var (p, n) = (_entries[slot].Previous, _entries[slot].Next);
         if (p < 0)
             _head = n;
         else
-            _next[p] = n;
+            _entries[p].Next = n;
         if (n < 0)
             _tail = p;
         else
-            _previous[n] = p;
-        _linked[slot] = false;
+            _entries[n].Previous = p;
+        _entries[slot].Previous = Unlinked;
     }
 
     private void Grow(int slot)
     {
-        if (slot < _linked.Length)
+        if (slot < _entries.Length)
             return;
-        var size = Math.Max(slot + 1, _linked.Length * 2);
-        Array.Resize(ref _previous, size);
-        Array.Resize(ref _next, size);
-        Array.Resize(ref _linked, size);
+        var old = _entries.Length;
+        Array.Resize(ref _entries, Math.Max(slot + 1, old * 2));
+        for (var s = old; s < _entries.Length; s++)
+            _entries[s].Previous = Unlinked;
+    }
+
+    private struct Entry
+    {
+        public long LastUse;
+        public int Previous;
+        public int Next;
     }
 }

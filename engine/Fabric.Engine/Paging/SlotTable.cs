@@ -13,32 +13,28 @@ public enum SlotState : byte
 
 /// <summary>
 /// The residency map: which expert each of the device's expert slots holds, in what state, and whether the layer
-/// being computed has it pinned. Plain arrays sized once; no allocation after construction.
+/// being computed has it pinned. Plain arrays sized once; no allocation after construction. Everything about one slot
+/// sits in one 8-byte entry, so a decision about a slot touches one cache line (a simulation keeps a thousand of
+/// these tables and visits each in turn, so few of them are in cache at once).
 /// </summary>
 public sealed class SlotTable
 {
     private readonly int[] _slotOfExpert;
-    private readonly ExpertKey[] _keyOfSlot;
-    private readonly SlotState[] _state;
-    private readonly bool[] _pinned;
-    private readonly bool[] _protected;
-    private readonly bool[] _prefetchedUnused;
+    private readonly Slot[] _slots;
 
     public SlotTable(int layers, int expertsPerLayer, int slots)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(layers);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(expertsPerLayer);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(slots);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(layers, ushort.MaxValue + 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(expertsPerLayer, ushort.MaxValue + 1);
         Layers = layers;
         ExpertsPerLayer = expertsPerLayer;
         Count = slots;
         _slotOfExpert = new int[layers * expertsPerLayer];
         Array.Fill(_slotOfExpert, -1);
-        _keyOfSlot = new ExpertKey[slots];
-        _state = new SlotState[slots];
-        _pinned = new bool[slots];
-        _protected = new bool[slots];
-        _prefetchedUnused = new bool[slots];
+        _slots = new Slot[slots];
     }
 
     public int Layers { get; }
@@ -61,24 +57,33 @@ public sealed class SlotTable
     public int SlotOf(ExpertKey key) => _slotOfExpert[Index(key)];
 
     /// <summary>The expert held by <paramref name="slot"/>; meaningless when the slot is empty.</summary>
-    public ExpertKey KeyOf(int slot) => _keyOfSlot[slot];
+    public ExpertKey KeyOf(int slot) => new(_slots[slot].Layer, _slots[slot].Expert);
 
-    public SlotState StateOf(int slot) => _state[slot];
+    public SlotState StateOf(int slot) => _slots[slot].State;
 
-    public bool IsPinned(int slot) => _pinned[slot];
+    public bool IsPinned(int slot) => _slots[slot].Pinned;
 
     /// <summary>True when the slot holds a prefetched expert that has not been used yet.</summary>
-    public bool IsPrefetchedUnused(int slot) => _prefetchedUnused[slot];
+    public bool IsPrefetchedUnused(int slot) => _slots[slot].PrefetchedUnused;
 
     /// <summary>A victim may be taken only from a ready slot that is neither pinned nor protected by the current prefetch.</summary>
-    public bool IsEvictable(int slot) => _state[slot] == SlotState.Ready && !_pinned[slot] && !_protected[slot];
+    public bool IsEvictable(int slot)
+    {
+        ref readonly var s = ref _slots[slot];
+        return s.State == SlotState.Ready && !s.Pinned && !s.Protected;
+    }
 
     /// <summary>The lowest-numbered empty slot, or -1.</summary>
     public int FindEmpty()
     {
         if (Occupied == Count)
             return -1;
-        return Array.IndexOf(_state, SlotState.Empty);
+        for (var slot = 0; slot < _slots.Length; slot++)
+        {
+            if (_slots[slot].State == SlotState.Empty)
+                return slot;
+        }
+        return -1;
     }
 
     internal int Index(ExpertKey key)
@@ -90,63 +95,80 @@ public sealed class SlotTable
 
     internal void BeginLoad(int slot, ExpertKey key, bool prefetched)
     {
-        if (_state[slot] != SlotState.Empty)
+        ref var s = ref _slots[slot];
+        if (s.State != SlotState.Empty)
             throw new InvalidOperationException($"Slot {slot} is not empty.");
         _slotOfExpert[Index(key)] = slot;
-        _keyOfSlot[slot] = key;
-        _state[slot] = SlotState.Loading;
-        _prefetchedUnused[slot] = prefetched;
+        s.Layer = (ushort)key.Layer;
+        s.Expert = (ushort)key.Expert;
+        s.State = SlotState.Loading;
+        s.PrefetchedUnused = prefetched;
         Occupied++;
         Loading++;
     }
 
     internal void MarkReady(int slot)
     {
-        if (_state[slot] != SlotState.Loading)
-            throw new InvalidOperationException($"Slot {slot} ({_keyOfSlot[slot]}) has no fetch in flight.");
-        _state[slot] = SlotState.Ready;
+        ref var s = ref _slots[slot];
+        if (s.State != SlotState.Loading)
+            throw new InvalidOperationException($"Slot {slot} ({KeyOf(slot)}) has no fetch in flight.");
+        s.State = SlotState.Ready;
         Loading--;
     }
 
     internal void Clear(int slot)
     {
-        if (_state[slot] == SlotState.Empty)
+        ref var s = ref _slots[slot];
+        if (s.State == SlotState.Empty)
             return;
-        if (_pinned[slot])
-            throw new InvalidOperationException($"Slot {slot} ({_keyOfSlot[slot]}) is pinned and cannot be cleared.");
-        if (_state[slot] == SlotState.Loading)
+        if (s.Pinned)
+            throw new InvalidOperationException($"Slot {slot} ({KeyOf(slot)}) is pinned and cannot be cleared.");
+        if (s.State == SlotState.Loading)
             Loading--;
-        _slotOfExpert[Index(_keyOfSlot[slot])] = -1;
-        _state[slot] = SlotState.Empty;
-        _prefetchedUnused[slot] = false;
+        _slotOfExpert[Index(KeyOf(slot))] = -1;
+        s.State = SlotState.Empty;
+        s.PrefetchedUnused = false;
         Occupied--;
     }
 
     internal void Pin(int slot)
     {
-        if (!_pinned[slot])
+        ref var s = ref _slots[slot];
+        if (!s.Pinned)
         {
-            _pinned[slot] = true;
+            s.Pinned = true;
             Pinned++;
         }
     }
 
     internal void Unpin(int slot)
     {
-        if (_pinned[slot])
+        ref var s = ref _slots[slot];
+        if (s.Pinned)
         {
-            _pinned[slot] = false;
+            s.Pinned = false;
             Pinned--;
         }
     }
 
-    internal void SetProtected(int slot, bool value) => _protected[slot] = value;
+    internal void SetProtected(int slot, bool value) => _slots[slot].Protected = value;
 
     /// <summary>Marks a prefetched slot as used; true when this is its first use.</summary>
     internal bool MarkUsed(int slot)
     {
-        var first = _prefetchedUnused[slot];
-        _prefetchedUnused[slot] = false;
+        ref var s = ref _slots[slot];
+        var first = s.PrefetchedUnused;
+        s.PrefetchedUnused = false;
         return first;
+    }
+
+    private struct Slot
+    {
+        public ushort Layer;
+        public ushort Expert;
+        public SlotState State;
+        public bool Pinned;
+        public bool Protected;
+        public bool PrefetchedUnused;
     }
 }

@@ -69,6 +69,9 @@ public sealed record ModelConfig
     /// <summary>Routed experts in the whole model.</summary>
     [IgnoreMember][JsonIgnore] public int TotalExperts => NumHiddenLayers * NumLocalExperts;
 
+    /// <summary>The most layers, and the most experts per layer, a model may have (the pager keeps each in 16 bits).</summary>
+    public const int MaxLayersOrExperts = 65_536;
+
     /// <summary>
     /// Checks the numbers are usable; throws <see cref="CheckpointException"/> naming <paramref name="source"/> and
     /// the first bad field.
@@ -87,6 +90,8 @@ public sealed record ModelConfig
         Positive(NumLocalExperts, "num_local_experts");
         Positive(NumExpertsPerTok, "num_experts_per_tok");
         Positive(MaxPositionEmbeddings, "max_position_embeddings");
+        if (NumHiddenLayers > MaxLayersOrExperts || NumLocalExperts > MaxLayersOrExperts)
+            throw new CheckpointException($"{source}: Fabric handles at most {MaxLayersOrExperts:N0} layers and {MaxLayersOrExperts:N0} experts per layer; this model has {NumHiddenLayers:N0} and {NumLocalExperts:N0}.");
         if (NumExpertsPerTok > NumLocalExperts)
             throw new CheckpointException($"{source}: num_experts_per_tok ({NumExpertsPerTok}) exceeds the number of experts ({NumLocalExperts}).");
         if (NumAttentionHeads % NumKeyValueHeads != 0)
