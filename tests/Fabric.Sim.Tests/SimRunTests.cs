@@ -80,6 +80,24 @@ public sealed class SimRunTests
     }
 
     [Fact]
+    public void MoreExpertsThanSlots_FetchInRounds_AndFifoTakesTheSameTurnsAsMaxMinOnOneLink()
+    {
+        // A batch of 4 routes up to 8 distinct experts per layer into 3 slots: the engine computes what fits, releases
+        // it and fetches the rest (deferred rounds). One engine on one link: every fetch waits only for the engine's
+        // own earlier ones, so fifo (worked out ahead of the clock) and max-min (event by event) agree.
+        var t = Loopback();
+        var w = Tiny(slots: 3, tokens: 12) with { Batch = 4, Routing = i => new SyntheticRouting(4, 8, 2, 4, 100 + i, 0.3) };
+        var exact = SimRunner.Run(t, w);
+        var fifo = SimRunner.Run(t, w with { Sharing = Core.Sharing.Fifo });
+        var e = exact.Engines.Single();
+        Assert.True(e.DemandFetches > 12 * 4 * 3, $"{e.DemandFetches} fetches: the visits did not need more than their slots");
+        Assert.Equal(e.DemandFetches, fifo.Engines.Single().DemandFetches);
+        Assert.Equal(exact.HitRate, fifo.HitRate);
+        Assert.InRange(fifo.StallNs / (double)exact.StallNs, 0.9999, 1.0001);
+        Assert.InRange(fifo.MakespanNs / (double)exact.MakespanNs, 0.9999, 1.0001);
+    }
+
+    [Fact]
     public void ExpertShare_OfARecordedLastLayer_LeavesTheLmHeadOut()
     {
         // The engine runs the LM head after its last layer: a recorded last-layer visit splits like any other layer.

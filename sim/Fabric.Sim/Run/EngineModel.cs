@@ -55,7 +55,6 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private long _nextOutsideNs;
     private int _step;
     private int _layer;
-    private long _visitStart;
     private long _stepStart;
     private readonly int _steps;
 
@@ -122,24 +121,23 @@ public sealed class EngineModel : IEventHandler, IFlowListener
 
     public void OnEvent(int kind, int a, long b)
     {
-        if (_fifo is not null)
-            TakeLandedFetches();
+        var now = _world.Simulation.Now;
         switch (kind)
         {
             case BeginVisitEvent:
-                BeginVisit();
+                BeginVisit(now);
                 break;
             case DenseDoneEvent:
-                DenseDone();
+                DenseDone(now);
                 break;
             case ExpertDoneEvent:
-                NextExpert();
+                NextExpert(now);
                 break;
             case StepDoneEvent:
-                StepDone();
+                StepDone(now);
                 break;
             default:
-                ComputeDone();
+                ComputeDone(now);
                 break;
         }
     }
@@ -147,12 +145,12 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     // A visit runs as the engine's MoeEngine does: the dense part (attention, router) first; then the demand fetches
     // and the prefetches are issued; the resident experts compute while they fly; then each fetched expert in turn is
     // waited for (stall) and computed. Recorded compute time splits into dense and per-expert parts by the roofline.
-    private void BeginVisit()
+    // Every step takes the virtual time it happens at: with fifo links the engine works ahead of the clock (RunAhead).
+    private void BeginVisit(long now)
     {
-        var now = _world.Simulation.Now;
+        TakeLandedFetches(now);
         if (_layer == 0)
             _stepStart = now;
-        _visitStart = now;
         (_current, _next) = (_next, _current);
         _currentCount = _nextCount;
         _currentRecordedNs = _nextRecordedNs;
@@ -207,8 +205,9 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         _world.Simulation.Schedule(now + dense, this, DenseDoneEvent);
     }
 
-    private void DenseDone()
+    private void DenseDone(long now)
     {
+        TakeLandedFetches(now);
         _orderCount = 0;
         _orderNext = 0;
         var hits = 0;
@@ -230,17 +229,18 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         }
         // The resident experts compute while the fetches fly.
         if (_fifo is not null)
-            ScheduleFetchedExperts(_world.Simulation.Now + (hits * _hitNs));
+            RunAhead(now + (hits * _hitNs));
         else
-            _world.Simulation.Schedule(_world.Simulation.Now + (hits * _hitNs), this, ExpertDoneEvent);
+            _world.Simulation.Schedule(now + (hits * _hitNs), this, ExpertDoneEvent);
     }
 
     // The next fetched expert in plan order: compute it if it has landed, else stall until it does.
-    private void NextExpert()
+    private void NextExpert(long now)
     {
+        TakeLandedFetches(now);
         if (_orderNext < _orderCount && _fifo is not null)
         {
-            ScheduleFetchedExperts(_world.Simulation.Now);
+            RunAhead(now);
             return;
         }
         if (_orderNext < _orderCount)
@@ -249,11 +249,11 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             if (!_landed[e])
             {
                 _stalledOn = e;
-                _stallStart = _world.Simulation.Now;
+                _stallStart = now;
                 return;
             }
             _orderNext++;
-            _world.Simulation.Schedule(_world.Simulation.Now + _expertNs, this, ExpertDoneEvent);
+            _world.Simulation.Schedule(now + _expertNs, this, ExpertDoneEvent);
             return;
         }
         if (_pager.DeferredCount > 0)
@@ -274,16 +274,27 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             }
             if (_orderCount == 0 && _pager.DeferredCount > 0)
                 throw new InvalidOperationException($"Engine {Device.Name} cannot make progress: layer {_layer} needs more experts than its {_workload.Slots} slots can take.");
-            NextExpert();
+            NextExpert(now);
             return;
         }
-        ComputeDone();
+        ComputeDone(now);
     }
 
-    // With fifo links every fetch's landing time is known when it starts, so the fetched experts' turns (each waited
-    // for, then computed) are worked out at once and the engine acts next when the last is computed: one event where
-    // the event-driven turns take one per expert and one per landing.
-    private void ScheduleFetchedExperts(long startNs)
+    // With fifo links every fetch's landing time is known when it is issued, and nothing but its own fetches can
+    // change an engine between two of its issues. So from the fetches' issue the engine works out at once its turns
+    // through the fetched experts (each waited for, then computed), the end of the layer, and the next visit up to the
+    // end of its dense part, where it issues fetches again: one event per visit, where the event-driven turns take one
+    // per expert and one per landing. Only the fetches are issued on the clock, as other engines' fetches queue with them.
+    private void RunAhead(long startNs)
+    {
+        var end = FetchedExpertsEnd(startNs);
+        if (_pager.DeferredCount > 0)
+            _world.Simulation.Schedule(end, this, ExpertDoneEvent); // the deferred experts' fetches are issued then
+        else
+            ComputeDone(end);
+    }
+
+    private long FetchedExpertsEnd(long startNs)
     {
         var t = startNs;
         for (; _orderNext < _orderCount; _orderNext++)
@@ -300,13 +311,14 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             }
             t += _expertNs;
         }
-        _world.Simulation.Schedule(t, this, ExpertDoneEvent);
+        return t;
     }
 
-    private void TakeLandedFetches()
+    // With fifo links a fetch lands without an event: the engine takes the fetches landed by now when it next acts.
+    private void TakeLandedFetches(long now)
     {
         int key;
-        while ((key = _booked.TakeLanded(_world.Simulation.Now)) >= 0)
+        while ((key = _booked.TakeLanded(now)) >= 0)
             Landed(new ExpertKey(key / _experts, key % _experts));
     }
 
@@ -387,7 +399,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         {
             _stalledOn = -1;
             AddStall(_world.Simulation.Now - _stallStart);
-            NextExpert();
+            NextExpert(_world.Simulation.Now);
         }
     }
 
@@ -398,34 +410,36 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _landed[key.Expert] = true;
     }
 
-    private void ComputeDone()
+    private void ComputeDone(long now)
     {
         _pager.EndLayer();
         if (++_layer < _layers)
         {
-            BeginVisit();
+            BeginVisit(now);
             return;
         }
         // A recorded step also spent time outside its layers (LM head, sampling) before the next step began.
         if (_currentOutsideNs > 0)
         {
             Result.ComputeNs += _currentOutsideNs;
-            _world.Simulation.Schedule(_world.Simulation.Now + _currentOutsideNs, this, StepDoneEvent);
+            if (_fifo is not null)
+                StepDone(now + _currentOutsideNs);
+            else
+                _world.Simulation.Schedule(now + _currentOutsideNs, this, StepDoneEvent);
             return;
         }
-        StepDone();
+        StepDone(now);
     }
 
-    private void StepDone()
+    private void StepDone(long now)
     {
-        var now = _world.Simulation.Now;
         if (_step == 0 && _workload.FirstStepIsPrefill)
             Result.PrefillNs = now - _stepStart;
         else
             Result.RecordStep(now - _stepStart, _workload.Batch);
         _layer = 0;
         if (++_step < _steps)
-            BeginVisit();
+            BeginVisit(now);
         else
             Result.FinishedAtNs = now;
     }
