@@ -81,21 +81,7 @@ public sealed class ExpertPager
             throw new ArgumentOutOfRangeException(nameof(layer), $"Layer {layer} is outside the model's {Layers} layers.");
         EndLayer();
         _currentLayer = layer;
-        foreach (var e in requestedExperts)
-        {
-            if ((uint)e >= (uint)ExpertsPerLayer)
-                throw new ArgumentOutOfRangeException(nameof(requestedExperts), $"Expert {e} is outside layer {layer}'s {ExpertsPerLayer} experts.");
-            _seen[e] = true;
-        }
-        _layerExpertCount = 0;
-        for (var e = 0; e < ExpertsPerLayer; e++)
-        {
-            if (_seen[e])
-            {
-                _layerExperts[_layerExpertCount++] = e;
-                _seen[e] = false;
-            }
-        }
+        _layerExpertCount = DistinctAscending(layer, requestedExperts);
         if (plan.Length < _layerExpertCount)
             throw new ArgumentException($"The plan holds {plan.Length} entries; layer {layer} needs {_layerExpertCount}.", nameof(plan));
         (_policy as ActivationPolicy)?.OnLayerVisit(layer);
@@ -137,6 +123,46 @@ public sealed class ExpertPager
                 _policy.OnUse(assignment.Slot, key, access);
         }
         return _layerExpertCount;
+    }
+
+    // The distinct requested experts, ascending, into _layerExperts: a decode step routes a handful of a layer's
+    // experts, which an insertion sort orders faster than a pass over all of them; a long prefill routes many.
+    private int DistinctAscending(int layer, ReadOnlySpan<int> requestedExperts)
+    {
+        var experts = _seen.Length;
+        foreach (var e in requestedExperts)
+        {
+            if ((uint)e >= (uint)experts)
+                throw new ArgumentOutOfRangeException(nameof(requestedExperts), $"Expert {e} is outside layer {layer}'s {experts} experts.");
+        }
+        var count = 0;
+        if (requestedExperts.Length * 8 <= experts)
+        {
+            foreach (var e in requestedExperts)
+            {
+                var i = count;
+                while (i > 0 && _layerExperts[i - 1] > e)
+                    i--;
+                if (i > 0 && _layerExperts[i - 1] == e)
+                    continue;
+                for (var j = count; j > i; j--)
+                    _layerExperts[j] = _layerExperts[j - 1];
+                _layerExperts[i] = e;
+                count++;
+            }
+            return count;
+        }
+        foreach (var e in requestedExperts)
+            _seen[e] = true;
+        for (var e = 0; e < experts; e++)
+        {
+            if (_seen[e])
+            {
+                _layerExperts[count++] = e;
+                _seen[e] = false;
+            }
+        }
+        return count;
     }
 
     /// <summary>

@@ -89,9 +89,14 @@ public sealed class SlotTable
     internal int Index(ExpertKey key)
     {
         if ((uint)key.Layer >= (uint)Layers || (uint)key.Expert >= (uint)ExpertsPerLayer)
-            throw new ArgumentOutOfRangeException(nameof(key), $"Expert {key} is outside the model ({Layers} layers of {ExpertsPerLayer} experts).");
+            ThrowOutside(key);
         return (key.Layer * ExpertsPerLayer) + key.Expert;
     }
+
+    // Kept out of Index so that Index, on every lookup, is small enough to inline.
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private void ThrowOutside(ExpertKey key) =>
+        throw new ArgumentOutOfRangeException(nameof(key), $"Expert {key} is outside the model ({Layers} layers of {ExpertsPerLayer} experts).");
 
     internal void BeginLoad(int slot, ExpertKey key, bool prefetched)
     {

@@ -69,7 +69,7 @@ public sealed class ExpertPopularity
     /// <summary>The expert of <paramref name="layer"/> whose popularity interval holds <paramref name="u"/> in [0, 1).</summary>
     public int Draw(int layer, double u)
     {
-        var i = Array.BinarySearch(_cumulative[layer], u);
+        var i = _cumulative[layer].AsSpan().BinarySearch(u);
         return Math.Min(i < 0 ? ~i : i, Experts - 1);
     }
 }

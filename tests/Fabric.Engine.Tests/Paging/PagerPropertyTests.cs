@@ -29,6 +29,22 @@ public sealed class PagerPropertyTests
     }
 
     [Fact]
+    public void BeginLayer_PlansEachRequestedExpertOnce_InAscendingOrder()
+    {
+        // Few requests (a decode step) and many (a prefill) take different paths to the same answer.
+        Gen.Int[1, 200].Select(Gen.Int[0, 63].Array[1, 40]).Sample((experts, requested) =>
+        {
+            requested = [.. requested.Select(e => e % experts)];
+            var pager = new ExpertPager(2, experts, 256, new LruPolicy());
+            var plan = new ExpertAssignment[experts];
+            var n = pager.BeginLayer(1, requested, plan);
+            var expected = requested.Distinct().Order().ToArray();
+            Assert.Equal(expected, pager.CurrentExperts.ToArray());
+            Assert.Equal(expected, plan[..n].Select(a => a.Key.Expert));
+        }, iter: 500);
+    }
+
+    [Fact]
     public void Belady_HitsAtLeastAsOftenAsEveryOnlinePolicy()
     {
         Traces.Sample(trace =>
