@@ -15,7 +15,7 @@ public sealed class SyntheticRouting : IRoutingSource
     private readonly double _crossLayer;
     private readonly Random _random;
     private readonly ExpertPopularity _popularity;
-    private readonly int[][] _previousStep;
+    private readonly int[] _previousStep; // layer by layer, each layer's batch × top-k choices of the previous step
     private readonly int[] _previousLayer;
     private bool _haveLayer;
 
@@ -35,9 +35,7 @@ public sealed class SyntheticRouting : IRoutingSource
         _temporalReuse = temporalReuse;
         _crossLayer = crossLayer;
         _random = new Random(seed);
-        _previousStep = new int[popularity.Layers][];
-        for (var l = 0; l < popularity.Layers; l++)
-            _previousStep[l] = new int[batch * topK];
+        _previousStep = new int[popularity.Layers * batch * topK];
         _previousLayer = new int[batch * topK];
     }
 
@@ -49,7 +47,7 @@ public sealed class SyntheticRouting : IRoutingSource
 
     public int Next(int step, int layer, Span<int> experts)
     {
-        var prevStep = _previousStep[layer];
+        var prevStep = _previousStep.AsSpan(layer * _batch * _topK, _batch * _topK);
         var firstStep = step == 0;
         for (var b = 0; b < _batch; b++)
         {
