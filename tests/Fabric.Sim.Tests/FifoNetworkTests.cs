@@ -45,6 +45,26 @@ public sealed class FifoNetworkTests
     }
 
     [Fact]
+    public void Booking_GivesTheCompletionAStartedTransferHearsOf_WithoutAnEvent()
+    {
+        var (sim, booked) = (new Simulation(), new Simulation());
+        var rec = new Recorder(sim);
+        var (net, bookNet) = (new FifoNetwork(sim, [10e9, 5e9]), new FifoNetwork(booked, [10e9, 5e9]));
+        int[][] routes = [[0], [0, 1], [1]];
+        var times = new List<long>();
+        for (var i = 0; i < 9; i++)
+        {
+            net.Start(routes[i % 3], latencyNs: 100 * i, bytes: 250_000 * (1 + (i % 4)), rec, i);
+            times.Add(bookNet.Book(routes[i % 3], latencyNs: 100 * i, bytes: 250_000 * (1 + (i % 4))));
+        }
+        Assert.Equal(0, booked.Pending);
+        sim.Run();
+        Assert.Equal(rec.Done.OrderBy(d => d.Tag).Select(d => d.At), times);
+        Assert.Equal(net.BytesCarried.ToArray(), bookNet.BytesCarried.ToArray());
+        Assert.Equal(net.LastCompletionNs, bookNet.LastCompletionNs);
+    }
+
+    [Fact]
     public void TransferCrossingTwoLinks_TakesTheNarrower_AndCountsOnBoth()
     {
         var sim = new Simulation();

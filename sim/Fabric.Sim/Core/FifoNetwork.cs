@@ -6,7 +6,8 @@ namespace Fabric.Sim.Core;
 /// when its slowest channel has served it. An approximation of <see cref="FlowNetwork"/>'s max-min fair sharing: every
 /// channel still carries at most its capacity and is never idle while a transfer waits for it, but a transfer takes
 /// its turn instead of a share, and holds each channel only for its bytes at that channel's bandwidth (not at the
-/// pace of its bottleneck). In exchange nothing is ever re-shared: a start is one pass over the path and one event.
+/// pace of its bottleneck). In exchange nothing is ever re-shared: a start is one pass over the path and one event, and
+/// a transfer's completion is known when it starts, so a caller may <see cref="Book"/> it and need no event at all.
 /// </summary>
 public sealed class FifoNetwork : IFlowNetwork, IEventHandler
 {
@@ -15,7 +16,6 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
     private readonly Stack<int> _freeIds = new();
     private Transfer[] _transfers = new Transfer[256];
     private int _count;
-    private int _live;
 
     /// <param name="sim">The simulation whose clock drives the transfers.</param>
     /// <param name="capacityBytesPerSecond">Capacity of every directed channel, indexed by channel id.</param>
@@ -26,7 +26,7 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
     }
 
     /// <summary>Transfers started with <see cref="Start"/> whose completion has not run yet (booked ones are not counted).</summary>
-    public int LiveFlows => _live;
+    public int LiveFlows => _count - _freeIds.Count;
 
     /// <summary>Bytes each channel carries for the transfers started or booked so far: a transfer's service is fixed
     /// when it starts, so its bytes count from then on. A copy, made at each call (for the report at the end).</summary>
@@ -49,7 +49,6 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
         var done = Book(channels, latencyNs, bytes);
         var id = _freeIds.Count > 0 ? _freeIds.Pop() : NewId();
         _transfers[id] = new Transfer(listener, tag);
-        _live++;
         _sim.Schedule(done, this, 0, id);
         return id;
     }
@@ -80,7 +79,6 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
         var t = _transfers[a];
         _transfers[a] = default;
         _freeIds.Push(a);
-        _live--;
         t.Listener.OnFlowCompleted(a, t.Tag);
     }
 

@@ -16,10 +16,11 @@ public interface IFlowNetwork
     /// <summary>Transfers started and not yet completed.</summary>
     int LiveFlows { get; }
 
-    /// <summary>Bytes each channel has carried (completed transfers only), for utilisation reports.</summary>
+    /// <summary>Bytes each channel has carried, for utilisation reports: max-min counts completed transfers, fifo every
+    /// transfer started (its service is fixed then).</summary>
     ReadOnlySpan<double> BytesCarried { get; }
 
-    /// <summary>When the last transfer completed, ns.</summary>
+    /// <summary>When the last transfer completed (fifo: completes, known from its start), ns.</summary>
     long LastCompletionNs { get; }
 
     /// <summary>
