@@ -132,8 +132,10 @@ public sealed class RoutingTests
         Assert.InRange(new ExpertPopularity(32, 8, 1, weights: counts).Of(1, 3), 0.199, 0.2);
     }
 
-    [Fact]
-    public void Trace_StepLines_AddTheirOutsideTimeToEachStep_AfterItsLastLayer()
+    [Theory]
+    [InlineData("max-min")]
+    [InlineData("fifo")]
+    public void Trace_StepLines_AddTheirOutsideTimeToEachStep_AfterItsLastLayer(string sharing)
     {
         var header = """{"kind":"header","model":{"architecture":"mixtral","vocab_size":256,"hidden_size":64,"intermediate_size":128,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"head_dim":16,"num_local_experts":8,"num_experts_per_tok":2,"dtype":"BF16"},"prompt_tokens":1,"policy":"lru","prefetch":"none","slots":4,"transport":"shm"}""";
         var plain = new List<string> { header };
@@ -161,6 +163,7 @@ public sealed class RoutingTests
             {
                 Engines = [new EnginePlacementDocument { Gpu = "host" }],
                 Pool = ["pool_shm"],
+                Sharing = sharing,
                 Routing = new RoutingDocument { Kind = "trace", Trace = path },
             }, t, ".", "w.yaml")).Engines.Single();
             var without = Run(a);
