@@ -145,7 +145,7 @@ public sealed class SimBenchmark : IBenchmark
                 last.Restart();
             }
         }));
-        Console.WriteLine($"  {result.Tokens:N0} tokens in {result.WallSeconds:0.0} s wall ({result.Events:N0} events, {result.Events / result.WallSeconds:N0}/s); " +
+        Console.WriteLine($"  {result.Tokens:N0} tokens in {result.WallSeconds:0.0} s wall on {result.Threads} thread{(result.Threads == 1 ? "" : "s")} ({result.Events:N0} events, {result.Events / result.WallSeconds:N0}/s); " +
             $"simulated {Units.FormatDuration(result.MakespanNs)}, {result.TotalTokensPerSecond:0} tokens/s, hit rate {result.HitRate:P1}, busiest link {result.Channels.FirstOrDefault()?.Name} at {result.Channels.FirstOrDefault()?.Utilisation:P0}");
         var recomputations = sharing == Sharing.Fifo ? ""
             : $"{result.Reallocations:N0} share recomputations over {result.FlowsReallocated / (double)Math.Max(1, result.Reallocations):0.0} flows each " +

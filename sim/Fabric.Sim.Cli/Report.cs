@@ -41,6 +41,7 @@ internal static class Report
         var sharing = r.Sharing == SharingNames.MaxMin
             ? $"; {r.Reallocations:N0} share recomputations over {r.FlowsReallocated / (double)Math.Max(1, r.Reallocations):0.0} flows each"
             : "";
-        AnsiConsole.MarkupLine($"[grey]simulated {Units.FormatDuration(r.MakespanNs)} in {r.WallSeconds:0.00} s wall ({r.Events:N0} events, {r.Events / Math.Max(r.WallSeconds, 1e-9):N0}/s{sharing})[/]");
+        var threads = r.Threads > 1 ? $" on {r.Threads} threads" : "";
+        AnsiConsole.MarkupLine($"[grey]simulated {Units.FormatDuration(r.MakespanNs)} in {r.WallSeconds:0.00} s wall{threads} ({r.Events:N0} events, {r.Events / Math.Max(r.WallSeconds, 1e-9):N0}/s{sharing})[/]");
     }
 }

@@ -214,6 +214,30 @@ public sealed class SimRunTests
     }
 
     [Fact]
+    public void Fifo_GivesTheSameRun_OnAnyNumberOfThreads()
+    {
+        // 64 engines split between 1, 2 or 3 threads that meet at every window: every step of every engine, every
+        // link's bytes and the event count come out the same.
+        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "rdma-pool.yaml"));
+        var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "moe32x64-synthetic.yaml"), t)
+            with { DecodeTokens = 6, Sharing = Core.Sharing.Fifo };
+        static string Json(SimResult r)
+        {
+            var json = ResultJson.ToJson(r);
+            json.Remove("wall_seconds");
+            return json.ToJsonString();
+        }
+        var one = SimRunner.Run(t, w, threads: 1);
+        Assert.True(one.Events > 64 * 6 * 32);
+        foreach (var threads in new[] { 2, 3 })
+        {
+            var many = SimRunner.Run(t, w, threads: threads);
+            Assert.Equal(Json(one), Json(many));
+            Assert.Equal(one.Engines.SelectMany(e => e.StepNs), many.Engines.SelectMany(e => e.StepNs));
+        }
+    }
+
+    [Fact]
     public void Workload_BadPlacement_IsOneSentence()
     {
         var t = Loopback();

@@ -7,7 +7,7 @@ namespace Fabric.Sim.Core;
 /// channel still carries at most its capacity and is never idle while a transfer waits for it, but a transfer takes
 /// its turn instead of a share, and holds each channel only for its bytes at that channel's bandwidth (not at the
 /// pace of its bottleneck). In exchange nothing is ever re-shared: a start is one pass over the path and one event, and
-/// a transfer's completion is known when it starts, so a caller may <see cref="Book"/> it and need no event at all.
+/// a transfer's completion is known when it starts, so a caller may <see cref="Book(int[], long, long)"/> it and need no event at all.
 /// </summary>
 public sealed class FifoNetwork : IFlowNetwork, IEventHandler
 {
@@ -57,9 +57,12 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
     /// Books a transfer that starts now on every channel of its path and returns when it completes, ns. Nothing is
     /// scheduled: a caller that knows its completion time this way (an engine model) needs no event to hear of it.
     /// </summary>
-    public long Book(int[] channels, long latencyNs, long bytes)
+    public long Book(int[] channels, long latencyNs, long bytes) => Book(channels, _sim.Now, latencyNs, bytes);
+
+    /// <summary>Books a transfer that starts at <paramref name="atNs"/> (bookings must come in order of that time).</summary>
+    public long Book(int[] channels, long atNs, long latencyNs, long bytes)
     {
-        var arrives = (double)_sim.Now + latencyNs;
+        var arrives = (double)atNs + latencyNs;
         var done = arrives;
         foreach (var c in channels)
         {

@@ -42,6 +42,21 @@ public sealed class BookedFetches
         return _key[--Count];
     }
 
+    /// <summary>When the fetch of <paramref name="key"/> lands, if it is booked.</summary>
+    public bool TryDoneNs(int key, out long doneNs)
+    {
+        for (var i = Count - 1; i >= 0; i--)
+        {
+            if (_key[i] == key)
+            {
+                doneNs = _doneNs[i];
+                return true;
+            }
+        }
+        doneNs = 0;
+        return false;
+    }
+
     /// <summary>When the fetch of <paramref name="key"/> lands; it must be in flight.</summary>
     public long DoneNs(int key)
     {

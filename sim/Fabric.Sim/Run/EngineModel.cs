@@ -35,6 +35,9 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private readonly bool[] _fetchBusy;
     private readonly FifoNetwork? _fifo;
     private readonly BookedFetches _booked = new();
+    private FifoWindows.Group? _group;
+    private int _pendingKind;
+    private long _parkedAt = -1;
     private readonly int[] _order;
     private int _orderCount;
     private int _orderNext;
@@ -116,12 +119,43 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         _nextCount = _routing.Next(0, 0, _next);
         _nextRecordedNs = _routing.RecordedComputeNs(0, 0);
         _nextOutsideNs = _layers == 1 ? _routing.RecordedOutsideNs(0) : 0;
-        _world.Simulation.Schedule(_world.Simulation.Now, this, BeginVisitEvent);
+        ScheduleOwn(_world.Simulation.Now, BeginVisitEvent);
     }
 
-    public void OnEvent(int kind, int a, long b)
+    public void OnEvent(int kind, int a, long b) => Dispatch(kind, _world.Simulation.Now);
+
+    /// <summary>From now on the engine's events and fetches go through <paramref name="group"/> (<see cref="FifoWindows"/>).</summary>
+    internal void RunIn(FifoWindows.Group group) => _group = group;
+
+    /// <summary>The shortest a fetch of this engine can take, from its issue to its landing, ns.</summary>
+    internal long ShortestFetchNs => _routeByPool.Min(r => r.LatencyNs + (long)(_expertBytes / (r.BottleneckBandwidth / 1e9)));
+
+    /// <summary>Runs the engine's one pending event, due at <paramref name="now"/>.</summary>
+    internal void RunPending(long now) => Dispatch(_pendingKind, now);
+
+    internal void AddBooked(int key, long doneNs) => _booked.Add(key, doneNs);
+
+    /// <summary>Goes on from where the engine waited for its fetches' landing times.</summary>
+    internal void Resume()
     {
-        var now = _world.Simulation.Now;
+        var start = _parkedAt;
+        _parkedAt = -1;
+        RunAhead(start);
+    }
+
+    private void ScheduleOwn(long atNs, int kind)
+    {
+        if (_group is null)
+        {
+            _world.Simulation.Schedule(atNs, this, kind);
+            return;
+        }
+        _pendingKind = kind;
+        _group.Schedule(this, atNs);
+    }
+
+    private void Dispatch(int kind, long now)
+    {
         switch (kind)
         {
             case BeginVisitEvent:
@@ -202,7 +236,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _nextCount = 0;
         }
         Result.Visits++;
-        _world.Simulation.Schedule(now + dense, this, DenseDoneEvent);
+        ScheduleOwn(now + dense, DenseDoneEvent);
     }
 
     private void DenseDone(long now)
@@ -219,13 +253,13 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                 _order[_orderCount++] = _plan[i].Key.Expert;
         }
         for (var i = 0; i < _planCount; i++)
-            Apply(_plan[i], demand: true);
+            Apply(_plan[i], demand: true, now);
         if (_workload.Prefetch != "none")
         {
             var predicted = _pager.Prefetcher.WantsRouterPrediction ? Predict() : 0;
             var m = _pager.PrefetchNext(_prediction.AsSpan(0, predicted), _prefetchPlan);
             for (var i = 0; i < m; i++)
-                Apply(_prefetchPlan[i], demand: false);
+                Apply(_prefetchPlan[i], demand: false, now);
         }
         // The resident experts compute while the fetches fly.
         if (_fifo is not null)
@@ -270,7 +304,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                     _landed[_plan[i].Key.Expert] = false;
                 if (_plan[i].Kind is AssignmentKind.Fetch or AssignmentKind.Pending)
                     _order[_orderCount++] = _plan[i].Key.Expert;
-                Apply(_plan[i], demand: true);
+                Apply(_plan[i], demand: true, now);
             }
             if (_orderCount == 0 && _pager.DeferredCount > 0)
                 throw new InvalidOperationException($"Engine {Device.Name} cannot make progress: layer {_layer} needs more experts than its {_workload.Slots} slots can take.");
@@ -285,13 +319,34 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     // through the fetched experts (each waited for, then computed), the end of the layer, and the next visit up to the
     // end of its dense part, where it issues fetches again: one event per visit, where the event-driven turns take one
     // per expert and one per landing. Only the fetches are issued on the clock, as other engines' fetches queue with them.
+    // Run in windows (FifoWindows), the fetches of the current window are booked at its end: an engine that needs one's
+    // landing waits there (parks) and goes on from here (Resume).
     private void RunAhead(long startNs)
     {
+        if (_group is not null && !LandingsKnown())
+        {
+            _parkedAt = startNs;
+            _group.Park(this);
+            return;
+        }
         var end = FetchedExpertsEnd(startNs);
         if (_pager.DeferredCount > 0)
-            _world.Simulation.Schedule(end, this, ExpertDoneEvent); // the deferred experts' fetches are issued then
+            ScheduleOwn(end, ExpertDoneEvent); // the deferred experts' fetches are issued then
         else
             ComputeDone(end);
+    }
+
+    // Whether every fetched expert still to compute has its landing time (a fetch issued in the current window has
+    // none until the window's fetches are booked).
+    private bool LandingsKnown()
+    {
+        for (var i = _orderNext; i < _orderCount; i++)
+        {
+            var e = _order[i];
+            if (!_landed[e] && !_booked.TryDoneNs((_layer * _experts) + e, out _))
+                return false;
+        }
+        return true;
     }
 
     private long FetchedExpertsEnd(long startNs)
@@ -329,10 +384,10 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             Result.PrefillStallNs += ns;
     }
 
-    private void Apply(in ExpertAssignment a, bool demand)
+    private void Apply(in ExpertAssignment a, bool demand, long now)
     {
         if (a.Kind == AssignmentKind.Fetch)
-            StartFetch(a.Key, demand);
+            StartFetch(a.Key, demand, now);
     }
 
     // The next visit's distinct experts, each replaced by a wrong one with probability 1 − accuracy.
@@ -355,7 +410,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         return count;
     }
 
-    private void StartFetch(ExpertKey key, bool demand)
+    private void StartFetch(ExpertKey key, bool demand, long now)
     {
         var keyIndex = (key.Layer * _experts) + key.Expert;
         // The engine's fetch path serves its fetches from one pool endpoint in order (one connection: a tcp stream, or
@@ -363,7 +418,11 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         // hidden behind that one and moves its bytes when it ends, so the k-th of a burst lands after L + k·S/B.
         // Fetches from different pool nodes proceed side by side.
         var pool = keyIndex % _routeByPool.Length;
-        if (_fifo is not null)
+        if (_group is not null)
+        {
+            _group.Request(this, keyIndex, _routeByPool[pool], now);
+        }
+        else if (_fifo is not null)
         {
             // One connection's fetches queue behind each other on the links they share, so fifo needs no queue here.
             var route = _routeByPool[pool];

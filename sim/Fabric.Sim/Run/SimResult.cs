@@ -22,6 +22,9 @@ public sealed class SimResult
     public required long Events { get; init; }
     public required double WallSeconds { get; init; }
 
+    /// <summary>The threads that ran the engines (fifo runs use several; the results do not depend on how many).</summary>
+    public int Threads { get; init; } = 1;
+
     /// <summary>Fair-share recomputations and the flows they touched (the cost of contention modelling).</summary>
     public long Reallocations { get; init; }
     public long FlowsReallocated { get; init; }

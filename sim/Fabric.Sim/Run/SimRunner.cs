@@ -8,7 +8,16 @@ namespace Fabric.Sim.Run;
 /// <summary>Runs a workload on a topology to the end and gathers the results.</summary>
 public static class SimRunner
 {
-    public static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress = null)
+    /// <summary>The fewest engines worth a thread of their own with fifo links: below that, keeping the threads in step
+    /// costs more than they save.</summary>
+    public const int EnginesPerThread = 32;
+
+    /// <param name="topology">The machines.</param>
+    /// <param name="workload">What runs on them.</param>
+    /// <param name="progress">Told the fraction of layer visits done, every 10 ms of virtual time.</param>
+    /// <param name="threads">With fifo links, how many threads run the engines (<see cref="FifoWindows"/>; the same
+    /// results on any number). By default one per core, with at least <see cref="EnginesPerThread"/> engines each.</param>
+    public static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress = null, int? threads = null)
     {
         var stopwatch = Stopwatch.StartNew();
         var world = new SimWorld(topology, workload.Sharing, workload.RateQuantumNs);
@@ -18,14 +27,38 @@ public static class SimRunner
             throw new TopologyException($"Topology '{topology.Name}' has no pool memory node for the experts.");
         var engines = workload.Engines.Select((name, i) => new EngineModel(world, workload, i, topology.Get(name), pools)).ToList();
         world.Network.DeclareRoutes([.. engines.SelectMany(e => e.Routes).Select(r => r.Channels).Distinct()]);
-        foreach (var e in engines)
-            e.Start();
         var total = (double)workload.DecodeTokens * workload.Model.NumHiddenLayers * engines.Count;
+        void Report() => progress?.Report(Math.Min(1, engines.Sum(e => e.Result.Visits) / total));
         var sim = world.Simulation;
-        while (sim.Pending > 0)
+        long events;
+        var threadsUsed = 1;
+        if (world.Network is FifoNetwork fifo)
         {
-            sim.Run(sim.Now + 10_000_000);
-            progress?.Report(Math.Min(1, engines.Sum(e => e.Result.Visits) / total));
+            var windows = new FifoWindows(engines, fifo, workload.Model.ExpertBytes,
+                threads ?? Math.Clamp(engines.Count / EnginesPerThread, 1, Environment.ProcessorCount));
+            foreach (var e in engines)
+                e.Start();
+            var nextReport = 10_000_000L;
+            windows.Run(end =>
+            {
+                if (end < nextReport)
+                    return;
+                Report();
+                nextReport = end + 10_000_000;
+            });
+            events = windows.Events;
+            threadsUsed = windows.Threads;
+        }
+        else
+        {
+            foreach (var e in engines)
+                e.Start();
+            while (sim.Pending > 0)
+            {
+                sim.Run(sim.Now + 10_000_000);
+                Report();
+            }
+            events = sim.EventsProcessed;
         }
         foreach (var e in engines)
         {
@@ -58,8 +91,9 @@ public static class SimRunner
             Engines = engines.Select(e => e.Result).ToList(),
             Channels = channels,
             MakespanNs = makespan,
-            Events = sim.EventsProcessed,
+            Events = events,
             WallSeconds = stopwatch.Elapsed.TotalSeconds,
+            Threads = threadsUsed,
             Reallocations = maxMin?.Reallocations ?? 0,
             FlowsReallocated = maxMin?.FlowsReallocated ?? 0,
             Refills = maxMin?.Refills ?? 0,

@@ -5,8 +5,9 @@ using Fabric.Sim.Workloads;
 namespace Fabric.Sim.Run;
 
 /// <summary>
-/// Runs the points of a sweep, several at once: each run is single-threaded and shares nothing mutable with the
-/// others, so N cores run N points side by side and every result is the one a run on its own gives.
+/// Runs the points of a sweep, several at once: each run is single-threaded (fifo runs too, which could use more
+/// threads alone) and shares nothing mutable with the others, so N cores run N points side by side and every result is
+/// the one a run on its own gives.
 /// </summary>
 public static class SweepRunner
 {
@@ -24,7 +25,7 @@ public static class SweepRunner
             Parallel.For(0, plan.Count, new ParallelOptions { MaxDegreeOfParallelism = jobs }, i =>
             {
                 var (t, w) = plan[i];
-                var result = SimRunner.Run(t, w);
+                var result = SimRunner.Run(t, w, threads: jobs > 1 ? 1 : null);
                 points[i] = new SweepPoint(t.Name, w.Policy, w.Prefetch, w.Slots, (double)w.Slots / w.Model.TotalExperts, result);
                 finished?.Invoke(i, points[i]);
             });

@@ -1,0 +1,230 @@
+using System.Runtime.ExceptionServices;
+using Fabric.Sim.Core;
+
+namespace Fabric.Sim.Run;
+
+/// <summary>
+/// Runs engines on fifo links in windows of virtual time, the engines split between threads. No fetch lands sooner
+/// than the shortest fetch takes (the window), so within a window no engine can depend on a fetch issued in it, and
+/// an engine depends on no other engine at all: each thread runs its engines through the window alone, and an engine
+/// that must know a new fetch's landing to go on waits for the window's end. There the window's fetches are booked on
+/// the links in one order (time, then engine), and each thread takes its engines on. Nothing depends on how the
+/// engines are split, so a run gives the same results on any number of threads.
+/// </summary>
+internal sealed class FifoWindows
+{
+    private readonly Group[] _groups;
+    private readonly FifoNetwork _network;
+    private readonly long _windowNs;
+    private readonly long _bytes;
+    private readonly int[] _cursor;
+    private long _endNs; // the current window's end
+
+    public FifoWindows(IReadOnlyList<EngineModel> engines, FifoNetwork network, long expertBytes, int threads)
+    {
+        _network = network;
+        _bytes = expertBytes;
+        _windowNs = Math.Max(1, engines.Min(e => e.ShortestFetchNs));
+        threads = Math.Clamp(threads, 1, Math.Max(1, engines.Count));
+        _groups = [.. Enumerable.Range(0, threads).Select(_ => new Group())];
+        _cursor = new int[threads];
+        for (var i = 0; i < engines.Count; i++)
+            engines[i].RunIn(_groups[i * threads / engines.Count]);
+    }
+
+    public long Events => _groups.Sum(g => g.Events);
+
+    /// <summary>The threads the engines are split between.</summary>
+    public int Threads => _groups.Length;
+
+    /// <summary>The length of a window, ns: the shortest any fetch takes.</summary>
+    public long WindowNs => _windowNs;
+
+    /// <summary>Runs every engine to its end; <paramref name="window"/> is told each window's end.</summary>
+    public void Run(Action<long> window)
+    {
+        var helpers = _groups.Skip(1).Select(g => new Helper(g)).ToArray();
+        try
+        {
+            RunWindows(helpers, window);
+        }
+        finally
+        {
+            foreach (var h in helpers)
+                h.Dispose();
+        }
+    }
+
+    private void RunWindows(Helper[] helpers, Action<long> window)
+    {
+        Action<Group> run = g => g.RunUntil(_endNs), go = g => g.Continue();
+        while (true)
+        {
+            var start = long.MaxValue;
+            foreach (var g in _groups)
+                start = Math.Min(start, g.NextNs);
+            if (start == long.MaxValue)
+                break;
+            _endNs = start + _windowNs;
+            Phase(helpers, run);
+            BookInOrder(_endNs);
+            Phase(helpers, go);
+            window(_endNs);
+        }
+    }
+
+    // Each group's fetches are in (time, engine) order already (its engines run in that order, and only while running
+    // do they fetch), so the window's fetches are booked by merging the groups' lists.
+    private void BookInOrder(long windowEndNs)
+    {
+        Array.Clear(_cursor);
+        while (true)
+        {
+            var best = -1;
+            for (var g = 0; g < _groups.Length; g++)
+            {
+                if (_cursor[g] < _groups[g].RequestCount && (best < 0 || _groups[g].Precedes(_cursor[g], _groups[best], _cursor[best])))
+                    best = g;
+            }
+            if (best < 0)
+                return;
+            _groups[best].Book(_cursor[best]++, _network, _bytes, windowEndNs);
+        }
+    }
+
+    private void Phase(Helper[] helpers, Action<Group> work)
+    {
+        foreach (var h in helpers)
+            h.Begin(work);
+        work(_groups[0]);
+        foreach (var h in helpers)
+            h.Wait();
+    }
+
+    /// <summary>One thread's engines: their next events, and the window's fetches and waits.</summary>
+    internal sealed class Group
+    {
+        private readonly PriorityQueue<EngineModel, (long Time, int Engine)> _queue = new();
+        private readonly List<EngineModel> _parked = [];
+        private Booking[] _requests = new Booking[64];
+
+        public long Events { get; private set; }
+
+        public int RequestCount { get; private set; }
+
+        public long NextNs => _queue.TryPeek(out _, out var key) ? key.Time : long.MaxValue;
+
+        public void Schedule(EngineModel engine, long atNs) => _queue.Enqueue(engine, (atNs, engine.Index));
+
+        public void Park(EngineModel engine) => _parked.Add(engine);
+
+        public void Request(EngineModel engine, int key, Route route, long atNs)
+        {
+            if (RequestCount == _requests.Length)
+                Array.Resize(ref _requests, RequestCount * 2);
+            _requests[RequestCount++] = new Booking(engine, key, route, atNs, 0);
+        }
+
+        public void RunUntil(long endNs)
+        {
+            while (_queue.TryPeek(out var engine, out var key) && key.Time < endNs)
+            {
+                _queue.Dequeue();
+                Events++;
+                engine.RunPending(key.Time);
+            }
+        }
+
+        // Whether fetch i comes before the other group's fetch j: by time, then engine (an engine is in one group).
+        public bool Precedes(int i, Group other, int j)
+        {
+            ref var a = ref _requests[i];
+            ref var b = ref other._requests[j];
+            return a.AtNs < b.AtNs || (a.AtNs == b.AtNs && a.Engine.Index < b.Engine.Index);
+        }
+
+        public void Book(int i, FifoNetwork network, long bytes, long windowEndNs)
+        {
+            ref var r = ref _requests[i];
+            r.DoneNs = network.Book(r.Route.Channels, r.AtNs, r.Route.LatencyNs, bytes);
+            if (r.DoneNs < windowEndNs)
+                throw new InvalidOperationException($"A fetch issued at {r.AtNs} ns lands at {r.DoneNs} ns, inside its window (ends {windowEndNs} ns).");
+        }
+
+        public void Continue()
+        {
+            for (var i = 0; i < RequestCount; i++)
+                _requests[i].Engine.AddBooked(_requests[i].Key, _requests[i].DoneNs);
+            Array.Clear(_requests, 0, RequestCount);
+            RequestCount = 0;
+            foreach (var engine in _parked)
+                engine.Resume();
+            _parked.Clear();
+        }
+
+        private record struct Booking(EngineModel Engine, int Key, Route Route, long AtNs, long DoneNs);
+    }
+
+    // A thread of its own for one group: runs the group's part of each phase while the loop's thread runs the first group's.
+    private sealed class Helper : IDisposable
+    {
+        private readonly Group _group;
+        private readonly Thread _thread;
+        private Action<Group>? _work;
+        private volatile int _started;
+        private volatile int _finished;
+        private volatile bool _stopping;
+        private ExceptionDispatchInfo? _failure;
+
+        public Helper(Group group)
+        {
+            _group = group;
+            _thread = new Thread(Loop) { IsBackground = true, Name = "fabric-sim window" };
+            _thread.Start();
+        }
+
+        public void Begin(Action<Group> work)
+        {
+            _work = work;
+            _started++;
+        }
+
+        public void Wait()
+        {
+            var spin = new SpinWait();
+            while (_finished != _started)
+                spin.SpinOnce(sleep1Threshold: -1);
+            _failure?.Throw();
+        }
+
+        public void Dispose()
+        {
+            _stopping = true;
+            _thread.Join();
+        }
+
+        private void Loop()
+        {
+            var spin = new SpinWait();
+            var done = 0;
+            while (!_stopping)
+            {
+                if (_started == done)
+                {
+                    spin.SpinOnce(sleep1Threshold: -1);
+                    continue;
+                }
+                spin = default;
+                try
+                {
+                    _work!(_group);
+                }
+                catch (Exception e)
+                {
+                    _failure = ExceptionDispatchInfo.Capture(e);
+                }
+                _finished = ++done;
+            }
+        }
+    }
+}
