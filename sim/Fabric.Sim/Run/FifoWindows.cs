@@ -24,7 +24,8 @@ internal sealed class FifoWindows
     {
         _network = network;
         _bytes = expertBytes;
-        _windowNs = Math.Max(1, engines.Min(e => e.ShortestFetchNs));
+        _windowNs = engines.Min(e => e.ShortestFetchNs);
+        ArgumentOutOfRangeException.ThrowIfLessThan(_windowNs, 1);
         threads = Math.Clamp(threads, 1, Math.Max(1, engines.Count));
         _groups = [.. Enumerable.Range(0, threads).Select(_ => new Group())];
         _cursor = new int[threads];

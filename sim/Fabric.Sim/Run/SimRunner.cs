@@ -32,7 +32,8 @@ public static class SimRunner
         var sim = world.Simulation;
         long events;
         var threadsUsed = 1;
-        if (world.Network is FifoNetwork fifo)
+        // Windows need every fetch to take some time; an engine reading from its own node would land one at once.
+        if (world.Network is FifoNetwork fifo && engines.Count > 0 && engines.Min(e => e.ShortestFetchNs) >= 1)
         {
             var windows = new FifoWindows(engines, fifo, workload.Model.ExpertBytes,
                 threads ?? Math.Clamp(engines.Count / EnginesPerThread, 1, Environment.ProcessorCount));
