@@ -420,7 +420,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         var pool = keyIndex % _routeByPool.Length;
         if (_group is not null)
         {
-            _group.Request(this, keyIndex, _routeByPool[pool], now);
+            _group.Fetch(this, keyIndex, _routeByPool[pool], now);
         }
         else if (_fifo is not null)
         {

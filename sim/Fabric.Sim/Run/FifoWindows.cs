@@ -84,7 +84,7 @@ internal sealed class FifoWindows
             var best = -1;
             for (var g = 0; g < _groups.Length; g++)
             {
-                if (_cursor[g] < _groups[g].RequestCount && (best < 0 || _groups[g].Precedes(_cursor[g], _groups[best], _cursor[best])))
+                if (_cursor[g] < _groups[g].FetchCount && (best < 0 || _groups[g].Precedes(_cursor[g], _groups[best], _cursor[best])))
                     best = g;
             }
             if (best < 0)
@@ -107,11 +107,11 @@ internal sealed class FifoWindows
     {
         private readonly PriorityQueue<EngineModel, (long Time, int Engine)> _queue = new();
         private readonly List<EngineModel> _parked = [];
-        private Booking[] _requests = new Booking[64];
+        private PendingFetch[] _fetches = new PendingFetch[64];
 
         public long Events { get; private set; }
 
-        public int RequestCount { get; private set; }
+        public int FetchCount { get; private set; }
 
         public long NextNs => _queue.TryPeek(out _, out var key) ? key.Time : long.MaxValue;
 
@@ -119,11 +119,11 @@ internal sealed class FifoWindows
 
         public void Park(EngineModel engine) => _parked.Add(engine);
 
-        public void Request(EngineModel engine, int key, Route route, long atNs)
+        public void Fetch(EngineModel engine, int key, Route route, long atNs)
         {
-            if (RequestCount == _requests.Length)
-                Array.Resize(ref _requests, RequestCount * 2);
-            _requests[RequestCount++] = new Booking(engine, key, route, atNs, 0);
+            if (FetchCount == _fetches.Length)
+                Array.Resize(ref _fetches, FetchCount * 2);
+            _fetches[FetchCount++] = new PendingFetch(engine, key, route, atNs, 0);
         }
 
         public void RunUntil(long endNs)
@@ -139,14 +139,14 @@ internal sealed class FifoWindows
         // Whether fetch i comes before the other group's fetch j: by time, then engine (an engine is in one group).
         public bool Precedes(int i, Group other, int j)
         {
-            ref var a = ref _requests[i];
-            ref var b = ref other._requests[j];
+            ref var a = ref _fetches[i];
+            ref var b = ref other._fetches[j];
             return a.AtNs < b.AtNs || (a.AtNs == b.AtNs && a.Engine.Index < b.Engine.Index);
         }
 
         public void Book(int i, FifoNetwork network, long bytes, long windowEndNs)
         {
-            ref var r = ref _requests[i];
+            ref var r = ref _fetches[i];
             r.DoneNs = network.Book(r.Route.Channels, r.AtNs, r.Route.LatencyNs, bytes);
             if (r.DoneNs < windowEndNs)
                 throw new InvalidOperationException($"A fetch issued at {r.AtNs} ns lands at {r.DoneNs} ns, inside its window (ends {windowEndNs} ns).");
@@ -154,16 +154,16 @@ internal sealed class FifoWindows
 
         public void Continue()
         {
-            for (var i = 0; i < RequestCount; i++)
-                _requests[i].Engine.AddBooked(_requests[i].Key, _requests[i].DoneNs);
-            Array.Clear(_requests, 0, RequestCount);
-            RequestCount = 0;
+            for (var i = 0; i < FetchCount; i++)
+                _fetches[i].Engine.AddBooked(_fetches[i].Key, _fetches[i].DoneNs);
+            Array.Clear(_fetches, 0, FetchCount);
+            FetchCount = 0;
             foreach (var engine in _parked)
                 engine.Resume();
             _parked.Clear();
         }
 
-        private record struct Booking(EngineModel Engine, int Key, Route Route, long AtNs, long DoneNs);
+        private record struct PendingFetch(EngineModel Engine, int Key, Route Route, long AtNs, long DoneNs);
     }
 
     // A thread of its own for one group: runs the group's part of each phase while the loop's thread runs the first group's.
