@@ -20,8 +20,9 @@ internal static class RunCommand
         var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
         var sharing = new Option<string?>("--sharing") { Description = "override how transfers share links: max-min (exact) or fifo (an approximation, faster)" };
         var quantum = new Option<string?>("--rate-quantum") { Description = "recompute link shares only every DURATION (e.g. 10us): an approximation; exact is the default" };
+        var threads = new Option<int?>("--threads") { Description = "with fifo links, how many threads run the engines (default: one per core, at least 32 engines each); the results are the same on any number" };
         var cmd = new Command("run", "Simulate a workload on a topology: tokens/s, latency, hit rate, stall, busiest links.");
-        foreach (var o in new Option[] { topology, workload, json, slots, policy, prefetch, tokens, sharing, quantum })
+        foreach (var o in new Option[] { topology, workload, json, slots, policy, prefetch, tokens, sharing, quantum, threads })
             cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
@@ -37,7 +38,8 @@ internal static class RunCommand
                 RateQuantumNs = r.GetValue(quantum) is { } q ? (Units.TryParseDuration(q, out var ns) ? ns : throw new TopologyException($"--rate-quantum '{q}' is not a duration such as 10us.")) : w.RateQuantumNs,
             };
             w = WorkloadOverrides.SharingChecked(w);
-            var result = RunProgressDisplay.Run("simulating", progress => SimRunner.Run(t, w, progress));
+            var threadCount = WorkloadOverrides.Threads(r.GetValue(threads));
+            var result = RunProgressDisplay.Run("simulating", progress => SimRunner.Run(t, w, progress, threadCount));
             Report.Print(result, w);
             if (r.GetValue(json) is { } path)
             {

@@ -14,6 +14,9 @@ internal static class WorkloadOverrides
     public static int? Tokens(int? tokens) => tokens is null or > 0 ? tokens
         : throw new TopologyException($"--tokens {tokens}: give at least 1 token per engine.");
 
+    public static int? Threads(int? threads) => threads is null or > 0 ? threads
+        : throw new TopologyException($"--threads {threads}: give at least 1 thread.");
+
     /// <summary>At most every expert of the model, as the workload file's slots are.</summary>
     public static int? Slots(int? slots, Workload w) => slots is null ? null
         : slots > 0 ? Math.Min(slots.Value, w.Model.TotalExperts)

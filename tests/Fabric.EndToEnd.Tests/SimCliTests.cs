@@ -12,6 +12,7 @@ public sealed class SimCliTests
     [Theory]
     [InlineData("", "max-min")]
     [InlineData("--sharing fifo", "fifo")]
+    [InlineData("--sharing fifo --threads 3", "fifo")]
     public async Task Run_LoopbackTiny_PrintsTokensPerSecondAndWritesJson(string option, string sharing)
     {
         var json = Path.GetTempFileName();
@@ -115,6 +116,7 @@ public sealed class SimCliTests
     [InlineData("sweep --tokens -2", "fabric-sim: --tokens -2: give at least 1 token per engine.")]
     [InlineData("run --sharing fair", "fabric-sim: --sharing 'fair': there is no such sharing model; use max-min or fifo.")]
     [InlineData("sweep --sharing fair", "fabric-sim: --sharing 'fair': there is no such sharing model; use max-min or fifo.")]
+    [InlineData("run --threads 0", "fabric-sim: --threads 0: give at least 1 thread.")]
     [InlineData("run --sharing fifo --rate-quantum 1ms", "fabric-sim: A rate quantum (rate_quantum, --rate-quantum) applies to max-min sharing only, not to fifo.")]
     public async Task WorkloadOverride_OutOfRange_IsOneSentenceAndExit2(string command, string expected)
     {
