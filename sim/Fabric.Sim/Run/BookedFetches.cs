@@ -58,13 +58,6 @@ public sealed class BookedFetches
     }
 
     /// <summary>When the fetch of <paramref name="key"/> lands; it must be in flight.</summary>
-    public long DoneNs(int key)
-    {
-        for (var i = Count - 1; i >= 0; i--)
-        {
-            if (_key[i] == key)
-                return _doneNs[i];
-        }
-        throw new InvalidOperationException($"No fetch of expert {key} is in flight.");
-    }
+    public long DoneNs(int key) =>
+        TryDoneNs(key, out var doneNs) ? doneNs : throw new InvalidOperationException($"No fetch of expert {key} is in flight.");
 }

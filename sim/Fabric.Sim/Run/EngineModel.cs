@@ -323,50 +323,44 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     // landing waits there (parks) and goes on from here (Resume).
     private void RunAhead(long startNs)
     {
-        if (_group is not null && !LandingsKnown())
+        if (!TryFetchedExpertsEnd(startNs, out var end))
         {
+            if (_group is null)
+                throw new InvalidOperationException($"Engine {Device.Name} waits for a fetch that was never booked.");
             _parkedAt = startNs;
             _group.Park(this);
             return;
         }
-        var end = FetchedExpertsEnd(startNs);
         if (_pager.DeferredCount > 0)
             ScheduleOwn(end, ExpertDoneEvent); // the deferred experts' fetches are issued then
         else
             ComputeDone(end);
     }
 
-    // Whether every fetched expert still to compute has its landing time (a fetch issued in the current window has
-    // none until the window's fetches are booked).
-    private bool LandingsKnown()
+    // When the fetched experts still to compute are done, each waited for and computed in turn; false, with nothing
+    // changed, when one's landing is not known yet (a fetch issued in the current window, before the window's end).
+    private bool TryFetchedExpertsEnd(long startNs, out long endNs)
     {
+        endNs = startNs;
+        var stall = 0L;
         for (var i = _orderNext; i < _orderCount; i++)
         {
             var e = _order[i];
-            if (!_landed[e] && !_booked.TryDoneNs((_layer * _experts) + e, out _))
-                return false;
-        }
-        return true;
-    }
-
-    private long FetchedExpertsEnd(long startNs)
-    {
-        var t = startNs;
-        for (; _orderNext < _orderCount; _orderNext++)
-        {
-            var e = _order[_orderNext];
             if (!_landed[e])
             {
-                var landsAt = _booked.DoneNs((_layer * _experts) + e);
-                if (landsAt > t)
+                if (!_booked.TryDoneNs((_layer * _experts) + e, out var landsAt))
+                    return false;
+                if (landsAt > endNs)
                 {
-                    AddStall(landsAt - t);
-                    t = landsAt;
+                    stall += landsAt - endNs;
+                    endNs = landsAt;
                 }
             }
-            t += _expertNs;
+            endNs += _expertNs;
         }
-        return t;
+        _orderNext = _orderCount;
+        AddStall(stall);
+        return true;
     }
 
     // With fifo links a fetch lands without an event: the engine takes the fetches landed by now when it next acts.
