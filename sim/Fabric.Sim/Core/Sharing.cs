@@ -8,7 +8,7 @@ public enum Sharing
 
     /// <summary>
     /// Each channel serves the transfers that reach it one after another at its full bandwidth (<see cref="FifoNetwork"/>):
-    /// an approximation that needs no re-sharing and one event per transfer.
+    /// an approximation that needs no re-sharing, and whose transfers' completions are known when they start.
     /// </summary>
     Fifo,
 }

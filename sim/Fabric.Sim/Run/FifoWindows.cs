@@ -20,12 +20,13 @@ internal sealed class FifoWindows
     private readonly int[] _cursor;
     private long _endNs; // the current window's end
 
-    public FifoWindows(IReadOnlyList<EngineModel> engines, FifoNetwork network, long expertBytes, int threads)
+    // windowNs: the shortest any of the engines' fetches takes (EngineModel.ShortestFetchNs).
+    public FifoWindows(IReadOnlyList<EngineModel> engines, FifoNetwork network, long expertBytes, long windowNs, int threads)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(windowNs, 1);
         _network = network;
         _bytes = expertBytes;
-        _windowNs = engines.Min(e => e.ShortestFetchNs);
-        ArgumentOutOfRangeException.ThrowIfLessThan(_windowNs, 1);
+        _windowNs = windowNs;
         threads = Math.Clamp(threads, 1, Math.Max(1, engines.Count));
         _groups = [.. Enumerable.Range(0, threads).Select(_ => new Group())];
         _cursor = new int[threads];
@@ -37,9 +38,6 @@ internal sealed class FifoWindows
 
     /// <summary>The threads the engines are split between.</summary>
     public int Threads => _groups.Length;
-
-    /// <summary>The length of a window, ns: the shortest any fetch takes.</summary>
-    public long WindowNs => _windowNs;
 
     /// <summary>Runs every engine to its end; <paramref name="window"/> is told each window's end.</summary>
     public void Run(Action<long> window)

@@ -30,15 +30,17 @@ public static class SimRunner
         var total = (double)workload.DecodeTokens * workload.Model.NumHiddenLayers * engines.Count;
         void Report() => progress?.Report(Math.Min(1, engines.Sum(e => e.Result.Visits) / total));
         var sim = world.Simulation;
-        long events;
-        var threadsUsed = 1;
         // Windows need every fetch to take some time; an engine reading from its own node would land one at once.
-        if (world.Network is FifoNetwork fifo && engines.Count > 0 && engines.Min(e => e.ShortestFetchNs) >= 1)
+        var shortestFetch = engines.Count > 0 ? engines.Min(e => e.ShortestFetchNs) : 0;
+        var windows = world.Network is FifoNetwork fifo && shortestFetch >= 1
+            ? new FifoWindows(engines, fifo, workload.Model.ExpertBytes, shortestFetch,
+                threads ?? Math.Clamp(engines.Count / EnginesPerThread, 1, Environment.ProcessorCount))
+            : null;
+        foreach (var e in engines)
+            e.Start();
+        long events;
+        if (windows is not null)
         {
-            var windows = new FifoWindows(engines, fifo, workload.Model.ExpertBytes,
-                threads ?? Math.Clamp(engines.Count / EnginesPerThread, 1, Environment.ProcessorCount));
-            foreach (var e in engines)
-                e.Start();
             var nextReport = 10_000_000L;
             windows.Run(end =>
             {
@@ -48,12 +50,9 @@ public static class SimRunner
                 nextReport = end + 10_000_000;
             });
             events = windows.Events;
-            threadsUsed = windows.Threads;
         }
         else
         {
-            foreach (var e in engines)
-                e.Start();
             while (sim.Pending > 0)
             {
                 sim.Run(sim.Now + 10_000_000);
@@ -94,7 +93,7 @@ public static class SimRunner
             MakespanNs = makespan,
             Events = events,
             WallSeconds = stopwatch.Elapsed.TotalSeconds,
-            Threads = threadsUsed,
+            Threads = windows?.Threads ?? 1,
             Reallocations = maxMin?.Reallocations ?? 0,
             FlowsReallocated = maxMin?.FlowsReallocated ?? 0,
             Refills = maxMin?.Refills ?? 0,
