@@ -136,7 +136,7 @@ public sealed class SimBenchmark : IBenchmark
             $"{workload.Model.NumHiddenLayers} layers x {workload.Model.NumLocalExperts} experts, {tokens} tokens each, " +
             (sharing == Sharing.Fifo ? "links first come, first served (fifo)" : $"max-min sharing, rate quantum {Units.FormatDuration(quantum)}"));
         var last = Stopwatch.StartNew();
-        var result = SimRunner.Run(topology, workload, new InlineProgress(p =>
+        var result = SimRunner.Run(topology, workload, new InlineProgress<double>(p =>
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (last.Elapsed.TotalSeconds >= 10)
@@ -153,13 +153,6 @@ public sealed class SimBenchmark : IBenchmark
         Console.WriteLine($"  {recomputations}{result.WallSeconds / Math.Max(1, tokens):0.000} s per token step of all engines; {result.WallSeconds / 60 * 1000 / Math.Max(1, tokens):0.0}x the 60 s target for 1,000 tokens");
         Console.WriteLine($"  the bare queue alone, at the raw push+pop rate above, would take {result.Events / queueRate:0.0} s of it for these events " +
             $"({result.Events / queueRate / result.WallSeconds:P0}); the rest is the sharing, the pager and the routing");
-    }
-
-    // Reports on the simulating thread: Progress<T> would post each of the run's ~85,000 reports (one per 10 ms of
-    // virtual time) to the thread pool, which cost ~26 s of CPU beside a 141 s run.
-    private sealed class InlineProgress(Action<double> report) : IProgress<double>
-    {
-        public void Report(double value) => report(value);
     }
 
     private static string FindRoot()

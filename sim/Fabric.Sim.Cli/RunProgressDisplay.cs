@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Fabric.Transport;
 using Spectre.Console;
 
 namespace Fabric.Sim.Cli;
@@ -23,14 +24,14 @@ internal static class RunProgressDisplay
                 .Start(context =>
                 {
                     var task = context.AddTask(label, maxValue: 1);
-                    result = work(new Sink(done => task.Value = done));
+                    result = work(new InlineProgress<double>(done => task.Value = done));
                 });
             return result;
         }
 
         var watch = Stopwatch.StartNew();
         var lastLine = 0L;
-        return work(new Sink(done =>
+        return work(new InlineProgress<double>(done =>
         {
             var now = watch.ElapsedMilliseconds;
             if (now - lastLine < 10_000)
@@ -38,10 +39,5 @@ internal static class RunProgressDisplay
             lastLine = now;
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{label}: {done * 100:F0}% of the layer visits, {watch.Elapsed.TotalSeconds:F0} s"));
         }));
-    }
-
-    private sealed class Sink(Action<double> report) : IProgress<double>
-    {
-        public void Report(double value) => report(value);
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Fabric.Transport;
 using Spectre.Console;
 
 namespace Fabric.MemoryPool.Bank;
@@ -23,7 +24,7 @@ public static class LoadProgressDisplay
                 .Start(context =>
                 {
                     var task = context.AddTask(label, maxValue: Math.Max(totalBytes, 1));
-                    result = work(new Sink(bytes => task.Value = Math.Max(task.Value, bytes)));
+                    result = work(new InlineProgress<long>(bytes => task.Value = Math.Max(task.Value, bytes)));
                     task.Value = task.MaxValue;
                 });
             return result;
@@ -32,7 +33,7 @@ public static class LoadProgressDisplay
         var watch = Stopwatch.StartNew();
         long lastLine = 0;
         var gate = new Lock();
-        return work(new Sink(bytes =>
+        return work(new InlineProgress<long>(bytes =>
         {
             lock (gate)
             {
@@ -44,10 +45,5 @@ public static class LoadProgressDisplay
             Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{label}: {bytes / 1e9:F2} of {totalBytes / 1e9:F2} GB ({bytes / 1e9 / Math.Max(watch.Elapsed.TotalSeconds, 1e-9):F2} GB/s)"));
         }));
-    }
-
-    private sealed class Sink(Action<long> report) : IProgress<long>
-    {
-        public void Report(long value) => report(value);
     }
 }
