@@ -109,6 +109,30 @@ public sealed class SimRunTests
     }
 
     [Fact]
+    public void LayerCost_LooksUpTheCostsItWorksOut()
+    {
+        // Visits of up to three rows come from the table, the rest are worked out: both give what a table-less cost does.
+        var device = Loopback().Get("host");
+        var model = ModelPresets.Small;
+        var computed = new LayerCost(model, device, contextTokens: 128, overheadNs: 500);
+        var looked = new LayerCost(model, device, contextTokens: 128, overheadNs: 500, tableRows: 3);
+        var last = model.NumHiddenLayers - 1;
+        for (var rows = 1; rows <= 5; rows++)
+        {
+            for (var distinct = 0; distinct <= model.NumLocalExperts; distinct++)
+            {
+                foreach (var layer in new[] { 0, last })
+                {
+                    Assert.Equal(computed.TimeNs(layer, rows, distinct), looked.TimeNs(layer, rows, distinct));
+                    Assert.Equal(computed.ExpertShare(layer, rows, distinct), looked.ExpertShare(layer, rows, distinct));
+                    Assert.Equal(computed.ExpertShare(layer, rows, distinct, withHead: false), looked.ExpertShare(layer, rows, distinct, withHead: false));
+                }
+            }
+        }
+        Assert.True(looked.TimeNs(last, 2, 3) > looked.TimeNs(0, 2, 3));
+    }
+
+    [Fact]
     public void Makespan_IsWhenTheLastEngineFinished_WhenNoFetchOutlivesIt()
     {
         // Without prefetch every fetch is waited for, so nothing outlives the last engine's last step.

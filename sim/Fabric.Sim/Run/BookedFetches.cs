@@ -3,43 +3,38 @@ namespace Fabric.Sim.Run;
 /// <summary>
 /// One engine's fetches in flight whose completion times are known from the start (booked on a
 /// <see cref="Core.FifoNetwork"/>): kept by completion time so that the engine can take the landed ones when it next
-/// acts, instead of hearing of each through an event of its own. A handful at a time, so plain arrays.
+/// acts, instead of hearing of each through an event of its own. A handful at a time, so one plain array, each
+/// fetch's time and expert side by side.
 /// </summary>
 public sealed class BookedFetches
 {
     // Latest completion first, so that the next to land is at the end.
-    private long[] _doneNs = new long[16];
-    private int[] _key = new int[16];
+    private Entry[] _entries = new Entry[16];
 
     public int Count { get; private set; }
 
     /// <summary>Adds a fetch of expert <paramref name="key"/> (layer × experts + expert) that lands at <paramref name="doneNs"/>.</summary>
     public void Add(int key, long doneNs)
     {
-        if (Count == _key.Length)
-        {
-            Array.Resize(ref _doneNs, Count * 2);
-            Array.Resize(ref _key, Count * 2);
-        }
+        if (Count == _entries.Length)
+            Array.Resize(ref _entries, Count * 2);
         // Of two landing at the same nanosecond, the one booked first lands first.
         var i = Count;
-        while (i > 0 && _doneNs[i - 1] <= doneNs)
+        while (i > 0 && _entries[i - 1].DoneNs <= doneNs)
         {
-            _doneNs[i] = _doneNs[i - 1];
-            _key[i] = _key[i - 1];
+            _entries[i] = _entries[i - 1];
             i--;
         }
-        _doneNs[i] = doneNs;
-        _key[i] = key;
+        _entries[i] = new Entry(doneNs, key);
         Count++;
     }
 
     /// <summary>Removes and returns the next fetch to land if it has landed by <paramref name="nowNs"/>, else -1.</summary>
     public int TakeLanded(long nowNs)
     {
-        if (Count == 0 || _doneNs[Count - 1] > nowNs)
+        if (Count == 0 || _entries[Count - 1].DoneNs > nowNs)
             return -1;
-        return _key[--Count];
+        return _entries[--Count].Key;
     }
 
     /// <summary>When the fetch of <paramref name="key"/> lands, if it is booked.</summary>
@@ -47,9 +42,9 @@ public sealed class BookedFetches
     {
         for (var i = Count - 1; i >= 0; i--)
         {
-            if (_key[i] == key)
+            if (_entries[i].Key == key)
             {
-                doneNs = _doneNs[i];
+                doneNs = _entries[i].DoneNs;
                 return true;
             }
         }
@@ -60,4 +55,6 @@ public sealed class BookedFetches
     /// <summary>When the fetch of <paramref name="key"/> lands; it must be in flight.</summary>
     public long DoneNs(int key) =>
         TryDoneNs(key, out var doneNs) ? doneNs : throw new InvalidOperationException($"No fetch of expert {key} is in flight.");
+
+    private readonly record struct Entry(long DoneNs, int Key);
 }

@@ -80,16 +80,9 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         var policy = EvictionPolicies.Create(workload.Policy, _layers, _experts, _topK, future);
         var prefetcher = Prefetchers.Create(workload.Prefetch, _layers, _experts, _topK);
         _pager = new ExpertPager(_layers, _experts, workload.Slots, policy, prefetcher, reserveSlots: Math.Min(_topK, workload.Slots));
-        _cost = new LayerCost(model, device, workload.ContextTokens, workload.LayerOverheadNs);
-        _routeByPool = new Route[poolNodes.Count];
-        for (var p = 0; p < poolNodes.Count; p++)
-        {
-            _routeByPool[p] = world.Router.Find(poolNodes[p], device.Id)
-                ?? throw new Topology.TopologyException($"Engine on '{device.Name}' has no path to pool node '{world.Topology.Nodes[poolNodes[p]].Name}'.");
-        }
-        _fetchQueue = [.. Enumerable.Range(0, poolNodes.Count).Select(_ => new Queue<int>())];
-        _fetchBusy = new bool[poolNodes.Count];
+        _cost = world.CostOn(workload, device);
         _fifo = world.Network as FifoNetwork;
+        // What every visit touches first, together; then the routes, then what only max-min needs.
         _predictionRandom = new Random(workload.Seed * 31 + index);
         _plan = new ExpertAssignment[_experts];
         _prefetchPlan = new ExpertAssignment[_experts];
@@ -100,6 +93,14 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         var width = _routing.MaxRows * _topK;
         _current = new int[width];
         _next = new int[width];
+        _routeByPool = new Route[poolNodes.Count];
+        for (var p = 0; p < poolNodes.Count; p++)
+        {
+            _routeByPool[p] = world.Router.Find(poolNodes[p], device.Id)
+                ?? throw new Topology.TopologyException($"Engine on '{device.Name}' has no path to pool node '{world.Topology.Nodes[poolNodes[p]].Name}'.");
+        }
+        _fetchQueue = _fifo is null ? [.. Enumerable.Range(0, poolNodes.Count).Select(_ => new Queue<int>())] : [];
+        _fetchBusy = new bool[poolNodes.Count];
         Result = new EngineResult(device.Name, _steps);
     }
 
@@ -133,7 +134,6 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     /// <summary>Runs the engine's one pending event, due at <paramref name="now"/>.</summary>
     internal void RunPending(long now) => Dispatch(_pendingKind, now);
 
-    internal void AddBooked(int key, long doneNs) => _booked.Add(key, doneNs);
 
     /// <summary>Goes on from where the engine waited for its fetches' landing times.</summary>
     internal void Resume()
@@ -414,7 +414,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         var pool = keyIndex % _routeByPool.Length;
         if (_group is not null)
         {
-            _group.Fetch(this, keyIndex, _routeByPool[pool], now);
+            _group.Fetch(Index, _booked, keyIndex, _routeByPool[pool], now);
         }
         else if (_fifo is not null)
         {

@@ -117,11 +117,13 @@ internal sealed class FifoWindows
 
         public void Park(EngineModel engine) => _parked.Add(engine);
 
-        public void Fetch(EngineModel engine, int key, Route route, long atNs)
+        // What booking the fetch takes is copied from its route here, while the engine runs (on the group's thread),
+        // and the booking goes straight into the engine's booked fetches: the one thread that books touches neither.
+        public void Fetch(int engine, BookedFetches booked, int key, Route route, long atNs)
         {
             if (FetchCount == _fetches.Length)
                 Array.Resize(ref _fetches, FetchCount * 2);
-            _fetches[FetchCount++] = new PendingFetch(engine, key, route, atNs, 0);
+            _fetches[FetchCount++] = new PendingFetch(engine, booked, key, route.Channels, route.LatencyNs, atNs, 0);
         }
 
         public void RunUntil(long endNs)
@@ -139,13 +141,13 @@ internal sealed class FifoWindows
         {
             ref var a = ref _fetches[i];
             ref var b = ref other._fetches[j];
-            return a.AtNs < b.AtNs || (a.AtNs == b.AtNs && a.Engine.Index < b.Engine.Index);
+            return a.AtNs < b.AtNs || (a.AtNs == b.AtNs && a.Engine < b.Engine);
         }
 
         public void Book(int i, FifoNetwork network, long bytes, long windowEndNs)
         {
             ref var r = ref _fetches[i];
-            r.DoneNs = network.Book(r.Route.Channels, r.AtNs, r.Route.LatencyNs, bytes);
+            r.DoneNs = network.Book(r.Channels, r.AtNs, r.LatencyNs, bytes);
             if (r.DoneNs < windowEndNs)
                 throw new InvalidOperationException($"A fetch issued at {r.AtNs} ns lands at {r.DoneNs} ns, inside its window (ends {windowEndNs} ns).");
         }
@@ -153,7 +155,7 @@ internal sealed class FifoWindows
         public void Continue()
         {
             for (var i = 0; i < FetchCount; i++)
-                _fetches[i].Engine.AddBooked(_fetches[i].Key, _fetches[i].DoneNs);
+                _fetches[i].Booked.Add(_fetches[i].Key, _fetches[i].DoneNs);
             Array.Clear(_fetches, 0, FetchCount);
             FetchCount = 0;
             foreach (var engine in _parked)
@@ -161,7 +163,7 @@ internal sealed class FifoWindows
             _parked.Clear();
         }
 
-        private record struct PendingFetch(EngineModel Engine, int Key, Route Route, long AtNs, long DoneNs);
+        private record struct PendingFetch(int Engine, BookedFetches Booked, int Key, int[] Channels, long LatencyNs, long AtNs, long DoneNs);
     }
 
     // A thread of its own for one group: runs the group's part of each phase while the loop's thread runs the first group's.

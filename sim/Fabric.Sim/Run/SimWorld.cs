@@ -1,10 +1,14 @@
 using Fabric.Sim.Core;
+using Fabric.Sim.Topology;
+using Fabric.Sim.Workloads;
 
 namespace Fabric.Sim.Run;
 
 /// <summary>A topology brought to life: the event loop, the flow network over its channels, and its routes.</summary>
 public sealed class SimWorld
 {
+    private readonly Dictionary<(Workload, double, double), LayerCost> _costs = [];
+
     /// <param name="topology">The machine(s) to model.</param>
     /// <param name="sharing">How transfers share the links: exact max-min (<see cref="FlowNetwork"/>) or first come, first
     /// served (<see cref="FifoNetwork"/>).</param>
@@ -27,4 +31,14 @@ public sealed class SimWorld
     public Simulation Simulation { get; }
     public IFlowNetwork Network { get; }
     public Router Router { get; }
+
+    /// <summary>The cost of <paramref name="workload"/>'s layer visits on <paramref name="device"/>: one table for every
+    /// device of the same speed, so that a thousand engines look their visits up in one.</summary>
+    public LayerCost CostOn(Workload workload, TopologyNode device)
+    {
+        var key = (workload, device.PeakFlops, device.MemoryBandwidth);
+        if (!_costs.TryGetValue(key, out var cost))
+            _costs[key] = cost = new LayerCost(workload.Model, device, workload.ContextTokens, workload.LayerOverheadNs, tableRows: workload.Batch);
+        return cost;
+    }
 }
