@@ -36,6 +36,7 @@ public sealed class ExpertPager
     {
         Slots = new SlotTable(layers, expertsPerLayer, slots);
         _policy = policy;
+        _policy.Reserve(slots);
         Prefetcher = prefetcher ?? new NoPrefetcher();
         Stats = new PagerStats(layers);
         ReserveSlots = Math.Clamp(reserveSlots, 0, slots);

@@ -25,6 +25,11 @@ public interface IEvictionPolicy
 
     /// <summary>Returns an evictable slot, or -1 when none is evictable.</summary>
     int ChooseVictim(SlotTable slots, in EvictionContext context);
+
+    /// <summary>Told the number of slots once, before any use, so that a policy can size its state then.</summary>
+    void Reserve(int slots)
+    {
+    }
 }
 
 /// <summary>A policy that ranks slots by a score and evicts the lowest, ties broken by the older last use.</summary>

@@ -24,6 +24,10 @@ public sealed class LruPolicy : IEvictionPolicy
     {
     }
 
+    // Sized with the pager, its entries lie beside the pager's own (a simulation keeps a thousand pagers, and what
+    // one layer visit touches is then in fewer pages).
+    public void Reserve(int slots) => Grow(slots - 1);
+
     public int ChooseVictim(SlotTable slots, in EvictionContext context)
     {
         for (var s = _head; s >= 0; s = _entries[s].Next)

@@ -19,7 +19,10 @@ public enum SlotState : byte
 /// </summary>
 public sealed class SlotTable
 {
-    private readonly int[] _slotOfExpert;
+    // Which slot holds each expert, as slot + 1 (0: none): in two bytes when there are fewer than 65,536 slots (any
+    // real model), so that a layer's entries take half the cache lines; else in four.
+    private readonly ushort[]? _slotOfExpertSmall;
+    private readonly int[]? _slotOfExpertLarge;
     private readonly Slot[] _slots;
 
     public SlotTable(int layers, int expertsPerLayer, int slots)
@@ -32,8 +35,10 @@ public sealed class SlotTable
         Layers = layers;
         ExpertsPerLayer = expertsPerLayer;
         Count = slots;
-        _slotOfExpert = new int[layers * expertsPerLayer];
-        Array.Fill(_slotOfExpert, -1);
+        if (slots <= ushort.MaxValue)
+            _slotOfExpertSmall = new ushort[layers * expertsPerLayer];
+        else
+            _slotOfExpertLarge = new int[layers * expertsPerLayer];
         _slots = new Slot[slots];
     }
 
@@ -54,7 +59,20 @@ public sealed class SlotTable
     public int Pinned { get; private set; }
 
     /// <summary>The slot holding <paramref name="key"/> (loading or ready), or -1.</summary>
-    public int SlotOf(ExpertKey key) => _slotOfExpert[Index(key)];
+    public int SlotOf(ExpertKey key)
+    {
+        var i = Index(key);
+        return (_slotOfExpertSmall is { } small ? small[i] : _slotOfExpertLarge![i]) - 1;
+    }
+
+    private void SetSlotOf(ExpertKey key, int slot)
+    {
+        var i = Index(key);
+        if (_slotOfExpertSmall is { } small)
+            small[i] = (ushort)(slot + 1);
+        else
+            _slotOfExpertLarge![i] = slot + 1;
+    }
 
     /// <summary>The expert held by <paramref name="slot"/>; meaningless when the slot is empty.</summary>
     public ExpertKey KeyOf(int slot) => new(_slots[slot].Layer, _slots[slot].Expert);
@@ -103,7 +121,7 @@ public sealed class SlotTable
         ref var s = ref _slots[slot];
         if (s.State != SlotState.Empty)
             throw new InvalidOperationException($"Slot {slot} is not empty.");
-        _slotOfExpert[Index(key)] = slot;
+        SetSlotOf(key, slot);
         s.Layer = (ushort)key.Layer;
         s.Expert = (ushort)key.Expert;
         s.State = SlotState.Loading;
@@ -130,7 +148,7 @@ public sealed class SlotTable
             throw new InvalidOperationException($"Slot {slot} ({KeyOf(slot)}) is pinned and cannot be cleared.");
         if (s.State == SlotState.Loading)
             Loading--;
-        _slotOfExpert[Index(KeyOf(slot))] = -1;
+        SetSlotOf(KeyOf(slot), -1);
         s.State = SlotState.Empty;
         s.PrefetchedUnused = false;
         Occupied--;

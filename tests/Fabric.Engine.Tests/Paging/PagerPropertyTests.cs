@@ -143,6 +143,8 @@ public sealed class PagerPropertyTests
 
         public void OnEvict(int slot, ExpertKey key) => inner.OnEvict(slot, key);
 
+        public void Reserve(int slots) => inner.Reserve(slots);
+
         public int ChooseVictim(SlotTable slots, in EvictionContext context)
         {
             var victim = inner.ChooseVictim(slots, context);
