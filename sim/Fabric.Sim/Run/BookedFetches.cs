@@ -13,6 +13,21 @@ public sealed class BookedFetches
 
     public int Count { get; private set; }
 
+    /// <summary>Fetches issued whose landing is not booked yet (run in windows: until the window's end).</summary>
+    public int Unbooked { get; private set; }
+
+    /// <summary>A fetch was issued; its landing is booked later (<see cref="AddExpected"/>).</summary>
+    public void Expect() => Unbooked++;
+
+    /// <summary>Adds a fetch announced by <see cref="Expect"/>, now booked.</summary>
+    public void AddExpected(int key, long doneNs)
+    {
+        if (Unbooked == 0)
+            throw new InvalidOperationException($"The fetch of expert {key} was booked without being expected.");
+        Unbooked--;
+        Add(key, doneNs);
+    }
+
     /// <summary>Adds a fetch of expert <paramref name="key"/> (layer × experts + expert) that lands at <paramref name="doneNs"/>.</summary>
     public void Add(int key, long doneNs)
     {

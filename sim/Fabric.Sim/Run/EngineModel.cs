@@ -38,6 +38,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private FifoWindows.Group? _group;
     private int _pendingKind;
     private long _parkedAt = -1;
+    private bool _parkedBeforeVisit;
     private readonly int[] _order;
     private int _orderCount;
     private int _orderNext;
@@ -140,7 +141,15 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     {
         var start = _parkedAt;
         _parkedAt = -1;
-        RunAhead(start);
+        if (_parkedBeforeVisit)
+        {
+            _parkedBeforeVisit = false;
+            BeginVisit(start);
+        }
+        else
+        {
+            RunAhead(start);
+        }
     }
 
     private void ScheduleOwn(long atNs, int kind)
@@ -468,7 +477,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         _pager.EndLayer();
         if (++_layer < _layers)
         {
-            BeginVisit(now);
+            NextVisit(now);
             return;
         }
         // A recorded step also spent time outside its layers (LM head, sampling) before the next step began.
@@ -492,9 +501,25 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             Result.RecordStep(now - _stepStart, _workload.Batch);
         _layer = 0;
         if (++_step < _steps)
-            BeginVisit(now);
+            NextVisit(now);
         else
             Result.FinishedAtNs = now;
+    }
+
+    // Run in windows, an engine that worked ahead to the window's end or past it may find there fetches of its own
+    // that have landed, issued in this window and not booked yet: it waits for the window's bookings (parks) and
+    // begins the visit then, so that its pager sees them landed, as it would on the simulation's clock, and the run
+    // does not depend on where the windows end.
+    private void NextVisit(long now)
+    {
+        if (_group is not null && _booked.Unbooked > 0 && now >= _group.EndNs)
+        {
+            _parkedAt = now;
+            _parkedBeforeVisit = true;
+            _group.Park(this);
+            return;
+        }
+        BeginVisit(now);
     }
 
     private List<ExpertKey> RecordFuture(IRoutingSource source)

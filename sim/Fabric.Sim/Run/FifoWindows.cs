@@ -54,22 +54,36 @@ internal sealed class FifoWindows
         }
     }
 
+    // One phase per window on every thread: hand the last window's bookings to their engines and go on with those
+    // that waited for them, then run the window. A window starts where the earliest next event is; while engines wait
+    // for bookings, that is not known before they go on, but it is no earlier than the last window's end (a booking
+    // lands after its window), so the next window starts there.
     private void RunWindows(Helper[] helpers, Action<long> window)
     {
-        Action<Group> run = g => g.RunUntil(_endNs), go = g => g.Continue();
-        while (true)
+        Action<Group> run = g =>
         {
-            var start = long.MaxValue;
-            foreach (var g in _groups)
-                start = Math.Min(start, g.NextNs);
-            if (start == long.MaxValue)
-                break;
+            g.Continue();
+            g.RunUntil(_endNs);
+        };
+        var start = NextEventNs();
+        while (start != long.MaxValue)
+        {
             _endNs = start + _windowNs;
             Phase(helpers, run);
             BookInOrder(_endNs);
-            Phase(helpers, go);
             window(_endNs);
+            start = _groups.Any(g => g.Parked > 0) ? _endNs : NextEventNs();
         }
+        // The last bookings go to their engines too, though none of them will act again.
+        Phase(helpers, g => g.Continue());
+    }
+
+    private long NextEventNs()
+    {
+        var start = long.MaxValue;
+        foreach (var g in _groups)
+            start = Math.Min(start, g.NextNs);
+        return start;
     }
 
     // Each group's fetches are in (time, engine) order already (its engines run in that order, and only while running
@@ -111,6 +125,9 @@ internal sealed class FifoWindows
 
         public int FetchCount { get; private set; }
 
+        /// <summary>Engines waiting for the window's bookings.</summary>
+        public int Parked => _parked.Count;
+
         public long NextNs => _queue.TryPeek(out _, out var key) ? key.Time : long.MaxValue;
 
         public void Schedule(EngineModel engine, long atNs) => _queue.Enqueue(engine, (atNs, engine.Index));
@@ -124,10 +141,15 @@ internal sealed class FifoWindows
             if (FetchCount == _fetches.Length)
                 Array.Resize(ref _fetches, FetchCount * 2);
             _fetches[FetchCount++] = new PendingFetch(engine, booked, key, route.Channels, route.LatencyNs, atNs, 0);
+            booked.Expect();
         }
+
+        /// <summary>The end of the window being run (or last run).</summary>
+        public long EndNs { get; private set; }
 
         public void RunUntil(long endNs)
         {
+            EndNs = endNs;
             while (_queue.TryPeek(out var engine, out var key) && key.Time < endNs)
             {
                 _queue.Dequeue();
@@ -155,7 +177,7 @@ internal sealed class FifoWindows
         public void Continue()
         {
             for (var i = 0; i < FetchCount; i++)
-                _fetches[i].Booked.Add(_fetches[i].Key, _fetches[i].DoneNs);
+                _fetches[i].Booked.AddExpected(_fetches[i].Key, _fetches[i].DoneNs);
             Array.Clear(_fetches, 0, FetchCount);
             FetchCount = 0;
             foreach (var engine in _parked)

@@ -17,7 +17,9 @@ public static class SimRunner
     /// <param name="progress">Told the fraction of layer visits done, every 10 ms of virtual time.</param>
     /// <param name="threads">With fifo links, how many threads run the engines (<see cref="FifoWindows"/>; the same
     /// results on any number). By default one per core, with at least <see cref="EnginesPerThread"/> engines each.</param>
-    public static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress = null, int? threads = null)
+    /// <param name="windowNs">With fifo links, the windows' length: by default the shortest fetch, the longest that
+    /// keeps the run exact; any shorter one gives the same run, only slower.</param>
+    public static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress = null, int? threads = null, long? windowNs = null)
     {
         var stopwatch = Stopwatch.StartNew();
         var world = new SimWorld(topology, workload.Sharing, workload.RateQuantumNs);
@@ -32,8 +34,10 @@ public static class SimRunner
         var sim = world.Simulation;
         // Windows need every fetch to take some time; an engine reading from its own node would land one at once.
         var shortestFetch = engines.Count > 0 ? engines.Min(e => e.ShortestFetchNs) : 0;
+        if (windowNs is < 1 || windowNs > shortestFetch)
+            throw new ArgumentOutOfRangeException(nameof(windowNs), $"A window of {windowNs} ns is outside 1 ns to the run's shortest fetch ({shortestFetch} ns).");
         var windows = world.Network is FifoNetwork fifo && shortestFetch >= 1
-            ? new FifoWindows(engines, fifo, workload.Model.ExpertBytes, shortestFetch,
+            ? new FifoWindows(engines, fifo, workload.Model.ExpertBytes, windowNs ?? shortestFetch,
                 threads ?? Math.Clamp(engines.Count / EnginesPerThread, 1, Environment.ProcessorCount))
             : null;
         foreach (var e in engines)
