@@ -136,7 +136,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     internal void RunPending(long now) => Dispatch(_pendingKind, now);
 
 
-    /// <summary>Goes on from where the engine waited for its fetches' landing times.</summary>
+    /// <summary>Goes on from where the engine waited for its window's bookings (its fetches' landing times).</summary>
     internal void Resume()
     {
         var start = _parkedAt;

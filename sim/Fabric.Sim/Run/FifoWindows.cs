@@ -7,9 +7,10 @@ namespace Fabric.Sim.Run;
 /// Runs engines on fifo links in windows of virtual time, the engines split between threads. No fetch lands sooner
 /// than the shortest fetch takes (the window), so within a window no engine can depend on a fetch issued in it, and
 /// an engine depends on no other engine at all: each thread runs its engines through the window alone, and an engine
-/// that must know a new fetch's landing to go on waits for the window's end. There the window's fetches are booked on
-/// the links in one order (time, then engine), and each thread takes its engines on. Nothing depends on how the
-/// engines are split, so a run gives the same results on any number of threads.
+/// that must know a new fetch's landing to go on waits for the window's end (so does one that worked ahead past the
+/// window's end, where its own fetches may have landed). There the window's fetches are booked on the links in one
+/// order (time, then engine), and each thread hands them to its engines as it starts the next window. Nothing depends
+/// on how the engines are split or where the windows end, so a run gives the same results on any number of threads.
 /// </summary>
 internal sealed class FifoWindows
 {
@@ -72,10 +73,20 @@ internal sealed class FifoWindows
             Phase(helpers, run);
             BookInOrder(_endNs);
             window(_endNs);
-            start = _groups.Any(g => g.Parked > 0) ? _endNs : NextEventNs();
+            start = AnyParked() ? _endNs : NextEventNs();
         }
         // The last bookings go to their engines too, though none of them will act again.
         Phase(helpers, g => g.Continue());
+    }
+
+    private bool AnyParked()
+    {
+        foreach (var g in _groups)
+        {
+            if (g.Parked > 0)
+                return true;
+        }
+        return false;
     }
 
     private long NextEventNs()
