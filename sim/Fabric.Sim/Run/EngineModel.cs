@@ -135,7 +135,6 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     /// <summary>Runs the engine's one pending event, due at <paramref name="now"/>.</summary>
     internal void RunPending(long now) => Dispatch(_pendingKind, now);
 
-
     /// <summary>Goes on from where the engine waited for its window's bookings (its fetches' landing times).</summary>
     internal void Resume()
     {
