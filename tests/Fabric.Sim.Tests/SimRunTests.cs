@@ -242,23 +242,11 @@ public sealed class SimRunTests
     {
         // 64 engines split between 1, 2 or 3 threads that meet at every window: every step of every engine, every
         // link's bytes and the event count come out the same.
-        var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "rdma-pool.yaml"));
-        var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "moe32x64-synthetic.yaml"), t)
-            with { DecodeTokens = 6, Sharing = Core.Sharing.Fifo };
-        static string Json(SimResult r)
-        {
-            var json = ResultJson.ToJson(r);
-            json.Remove("wall_seconds");
-            return json.ToJsonString();
-        }
+        var (t, w) = SixFifoTokensOfRdmaPool();
         var one = SimRunner.Run(t, w, threads: 1);
         Assert.True(one.Events > 64 * 6 * 32);
         foreach (var threads in new[] { 2, 3 })
-        {
-            var many = SimRunner.Run(t, w, threads: threads);
-            Assert.Equal(Json(one), Json(many));
-            Assert.Equal(one.Engines.SelectMany(e => e.StepNs), many.Engines.SelectMany(e => e.StepNs));
-        }
+            AssertSameRun(one, SimRunner.Run(t, w, threads: threads));
     }
 
     [Fact]
@@ -267,23 +255,32 @@ public sealed class SimRunTests
         // An engine that works ahead past its window's end waits for that window's bookings before its next visit, so
         // that its pager sees every fetch landed by then: shorter windows (more of them, ending elsewhere) change
         // nothing, events included.
+        var (t, w) = SixFifoTokensOfRdmaPool();
+        var whole = SimRunner.Run(t, w, threads: 2);
+        foreach (var window in new[] { 333_333L, 77_777 })
+            AssertSameRun(whole, SimRunner.Run(t, w, threads: 2, windowNs: window));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SimRunner.Run(t, w, windowNs: 10_000_000_000));
+    }
+
+    private static (Topology.Topology, Workload) SixFifoTokensOfRdmaPool()
+    {
         var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "rdma-pool.yaml"));
         var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "moe32x64-synthetic.yaml"), t)
             with { DecodeTokens = 6, Sharing = Core.Sharing.Fifo };
+        return (t, w);
+    }
+
+    // The same JSON but for the wall time, and every engine's step latencies.
+    private static void AssertSameRun(SimResult expected, SimResult actual)
+    {
         static string Json(SimResult r)
         {
             var json = ResultJson.ToJson(r);
             json.Remove("wall_seconds");
             return json.ToJsonString();
         }
-        var whole = SimRunner.Run(t, w, threads: 2);
-        foreach (var window in new[] { 333_333L, 77_777 })
-        {
-            var shorter = SimRunner.Run(t, w, threads: 2, windowNs: window);
-            Assert.Equal(Json(whole), Json(shorter));
-            Assert.Equal(whole.Engines.SelectMany(e => e.StepNs), shorter.Engines.SelectMany(e => e.StepNs));
-        }
-        Assert.Throws<ArgumentOutOfRangeException>(() => SimRunner.Run(t, w, windowNs: 10_000_000_000));
+        Assert.Equal(Json(expected), Json(actual));
+        Assert.Equal(expected.Engines.SelectMany(e => e.StepNs), actual.Engines.SelectMany(e => e.StepNs));
     }
 
     [Fact]
