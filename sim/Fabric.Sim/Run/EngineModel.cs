@@ -101,7 +101,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                 ?? throw new Topology.TopologyException($"Engine on '{device.Name}' has no path to pool node '{world.Topology.Nodes[poolNodes[p]].Name}'.");
         }
         _fetchQueue = _fifo is null ? [.. Enumerable.Range(0, poolNodes.Count).Select(_ => new Queue<int>())] : [];
-        _fetchBusy = new bool[poolNodes.Count];
+        _fetchBusy = _fifo is null ? new bool[poolNodes.Count] : [];
         Result = new EngineResult(device.Name, _steps);
     }
 

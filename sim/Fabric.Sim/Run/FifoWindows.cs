@@ -189,8 +189,7 @@ internal sealed class FifoWindows
         {
             for (var i = 0; i < FetchCount; i++)
                 _fetches[i].Booked.AddExpected(_fetches[i].Key, _fetches[i].DoneNs);
-            Array.Clear(_fetches, 0, FetchCount);
-            FetchCount = 0;
+            FetchCount = 0; // the entries are overwritten before they are read again; what they point to lives for the run
             foreach (var engine in _parked)
                 engine.Resume();
             _parked.Clear();

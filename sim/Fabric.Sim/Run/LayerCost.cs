@@ -49,7 +49,7 @@ public sealed class LayerCost
             for (var rows = 1; rows <= tableRows; rows++)
             {
                 for (var distinct = 0; distinct <= _experts; distinct++)
-                    _table[Slot(head == 1, rows, distinct)] = (Compute(head == 1, rows, distinct), ExpertTime(rows, distinct));
+                    _table[TableIndex(head == 1, rows, distinct)] = (Compute(head == 1, rows, distinct), ExpertTime(rows, distinct));
             }
         }
     }
@@ -66,7 +66,7 @@ public sealed class LayerCost
     {
         var head = withHead && layer == _layers - 1;
         var (total, experts) = InTable(rows, distinctExperts)
-            ? _table[Slot(head, rows, distinctExperts)]
+            ? _table[TableIndex(head, rows, distinctExperts)]
             : (Compute(head, rows, distinctExperts), ExpertTime(rows, distinctExperts));
         return total <= 0 ? 0 : experts / (double)total;
     }
@@ -75,13 +75,13 @@ public sealed class LayerCost
     public long TimeNs(int layer, int rows, int distinctExperts)
     {
         var head = layer == _layers - 1;
-        return InTable(rows, distinctExperts) ? _table[Slot(head, rows, distinctExperts)].Time : Compute(head, rows, distinctExperts);
+        return InTable(rows, distinctExperts) ? _table[TableIndex(head, rows, distinctExperts)].Time : Compute(head, rows, distinctExperts);
     }
 
     private bool InTable(int rows, int distinctExperts) =>
-        rows >= 1 && (uint)distinctExperts <= (uint)_experts && Slot(true, rows, distinctExperts) < _table.Length;
+        rows >= 1 && (uint)distinctExperts <= (uint)_experts && TableIndex(true, rows, distinctExperts) < _table.Length;
 
-    private int Slot(bool head, int rows, int distinctExperts) =>
+    private int TableIndex(bool head, int rows, int distinctExperts) =>
         (((rows - 1) * 2) + (head ? 1 : 0)) * (_experts + 1) + distinctExperts;
 
     private long Compute(bool head, int rows, int distinctExperts)
