@@ -45,6 +45,23 @@ public sealed class FifoNetworkTests
     }
 
     [Fact]
+    public void ServingAPathInParts_GivesWhatBookingItWholeGives()
+    {
+        // Each channel serves its transfers in the order they reach it, whatever the others do: serving every transfer
+        // on [0, 1] now and on [2] later, in the same order, completes each when booking [0, 1, 2] at once would.
+        var (whole, parts) = (new FifoNetwork(new Simulation(), [10e9, 4e9, 6e9]), new FifoNetwork(new Simulation(), [10e9, 4e9, 6e9]));
+        var transfers = Enumerable.Range(0, 12).Select(i => (At: 1_000L * i, Latency: 300L * (i % 3), Bytes: 200_000L * (1 + (i % 5)))).ToList();
+        var expected = transfers.Select(t => whole.Book([0, 1, 2], t.At, t.Latency, t.Bytes)).ToList();
+        var firstParts = transfers.Select(t => parts.Serve([0, 1], t.At + t.Latency, t.Bytes)).ToList();
+        var actual = transfers.Select((t, i) => parts.Complete(Math.Max(firstParts[i], parts.Serve([2], t.At + t.Latency, t.Bytes)))).ToList();
+        Assert.Equal(expected, actual);
+        Assert.Equal(whole.LastCompletionNs, parts.LastCompletionNs);
+        Assert.Equal(whole.BytesCarried.ToArray(), parts.BytesCarried.ToArray());
+        // A path with no channel left to serve is done when the transfer arrives.
+        Assert.Equal(1234.5, parts.Serve([], 1234.5, 1_000));
+    }
+
+    [Fact]
     public void Booking_GivesTheCompletionAStartedTransferHearsOf_WithoutAnEvent()
     {
         var (sim, booked) = (new Simulation(), new Simulation());

@@ -262,6 +262,31 @@ public sealed class SimRunTests
         Assert.Throws<ArgumentOutOfRangeException>(() => SimRunner.Run(t, w, windowNs: 10_000_000_000));
     }
 
+    [Fact]
+    public void SplitRoutes_KeepApartTheChannelsNoOtherEngineCrosses()
+    {
+        // A fetch is served on its engine's own channels when issued, on its thread: those must be crossed by no other
+        // engine's route, and every other channel of the route must still be served at the window's end.
+        var (t, w) = SixFifoTokensOfRdmaPool();
+        var world = new SimWorld(t, w.Sharing, w.RateQuantumNs);
+        var pools = t.Nodes.Where(n => n.IsPool).Select(n => n.Id).ToList();
+        var engines = w.Engines.Select((name, i) => new EngineModel(world, w, i, t.Get(name), pools)).ToList();
+        var split = SplitRoute.Of(engines);
+        foreach (var e in engines)
+        {
+            var others = engines.Where(o => o != e).SelectMany(o => o.Routes).SelectMany(r => r.Channels).ToHashSet();
+            for (var p = 0; p < pools.Count; p++)
+            {
+                var (route, parts) = (e.Routes[p], split[e.Index][p]);
+                Assert.Equal(route.Channels.Order(), parts.Own.Concat(parts.Shared).Order());
+                Assert.Equal(route.Channels.Where(c => !others.Contains(c)).Order(), parts.Own.Order());
+                Assert.Equal(route.LatencyNs, parts.LatencyNs);
+            }
+            Assert.NotEmpty(split[e.Index][0].Own); // its GPU's own links
+            Assert.NotEmpty(split[e.Index][0].Shared); // the pool's
+        }
+    }
+
     private static (Topology.Topology, Workload) SixFifoTokensOfRdmaPool()
     {
         var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "rdma-pool.yaml"));

@@ -63,16 +63,33 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
     public long Book(int[] channels, long atNs, long latencyNs, long bytes)
     {
         var arrives = (double)atNs + latencyNs;
-        var done = arrives;
+        return Complete(Serve(channels, arrives, bytes));
+    }
+
+    /// <summary>
+    /// Serves a transfer that reaches <paramref name="channels"/> at <paramref name="arrivesNs"/> on each of them, after
+    /// the transfers booked on it before; returns when the last of them has served it (at least when it arrives).
+    /// A channel serves its transfers one after another whatever the other channels do, so a transfer may be served on
+    /// part of its path now and on the rest later, as long as each channel gets its transfers in order.
+    /// </summary>
+    public double Serve(int[] channels, double arrivesNs, long bytes)
+    {
+        var done = arrivesNs;
         foreach (var c in channels)
         {
             ref var channel = ref _channels[c];
-            var served = Math.Max(arrives, channel.FreeAt) + (bytes / channel.BytesPerNs);
+            var served = Math.Max(arrivesNs, channel.FreeAt) + (bytes / channel.BytesPerNs);
             channel.FreeAt = served;
             channel.Carried += bytes;
             done = Math.Max(done, served);
         }
-        var completes = (long)Math.Ceiling(done);
+        return done;
+    }
+
+    /// <summary>When a transfer served until <paramref name="doneNs"/> (<see cref="Serve"/>, every part of its path) completes, ns.</summary>
+    public long Complete(double doneNs)
+    {
+        var completes = (long)Math.Ceiling(doneNs);
         LastCompletionNs = Math.Max(LastCompletionNs, completes);
         return completes;
     }

@@ -422,7 +422,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         var pool = keyIndex % _routeByPool.Length;
         if (_group is not null)
         {
-            _group.Fetch(Index, _booked, keyIndex, _routeByPool[pool], now);
+            _group.Fetch(Index, _booked, keyIndex, pool, now);
         }
         else if (_fifo is not null)
         {

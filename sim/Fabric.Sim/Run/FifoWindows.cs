@@ -8,16 +8,16 @@ namespace Fabric.Sim.Run;
 /// than the shortest fetch takes (the window), so within a window no engine can depend on a fetch issued in it, and
 /// an engine depends on no other engine at all: each thread runs its engines through the window alone, and an engine
 /// that must know a new fetch's landing to go on waits for the window's end (so does one that worked ahead past the
-/// window's end, where its own fetches may have landed). There the window's fetches are booked on the links in one
-/// order (time, then engine), and each thread hands them to its engines as it starts the next window. Nothing depends
-/// on how the engines are split or where the windows end, so a run gives the same results on any number of threads.
+/// window's end, where its own fetches may have landed). There the window's fetches are booked on the links they
+/// share with other engines in one order (time, then engine), and each thread hands them to its engines as it starts
+/// the next window; on its engine's own links (<see cref="SplitRoute"/>) a fetch is served as it is issued. Nothing
+/// depends on how the engines are split or where the windows end, so a run gives the same results on any number of
+/// threads.
 /// </summary>
 internal sealed class FifoWindows
 {
     private readonly Group[] _groups;
-    private readonly FifoNetwork _network;
     private readonly long _windowNs;
-    private readonly long _bytes;
     private readonly int[] _cursor;
     private long _endNs; // the current window's end
 
@@ -25,11 +25,10 @@ internal sealed class FifoWindows
     public FifoWindows(IReadOnlyList<EngineModel> engines, FifoNetwork network, long expertBytes, long windowNs, int threads)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(windowNs, 1);
-        _network = network;
-        _bytes = expertBytes;
         _windowNs = windowNs;
         threads = Math.Clamp(threads, 1, Math.Max(1, engines.Count));
-        _groups = [.. Enumerable.Range(0, threads).Select(_ => new Group())];
+        var routes = SplitRoute.Of(engines);
+        _groups = [.. Enumerable.Range(0, threads).Select(_ => new Group(routes, network, expertBytes))];
         _cursor = new int[threads];
         for (var i = 0; i < engines.Count; i++)
             engines[i].RunIn(_groups[i * threads / engines.Count]);
@@ -112,7 +111,7 @@ internal sealed class FifoWindows
             }
             if (best < 0)
                 return;
-            _groups[best].Book(_cursor[best]++, _network, _bytes, windowEndNs);
+            _groups[best].Book(_cursor[best]++, windowEndNs);
         }
     }
 
@@ -126,7 +125,7 @@ internal sealed class FifoWindows
     }
 
     /// <summary>One thread's engines: their next events, and the window's fetches and waits.</summary>
-    internal sealed class Group
+    internal sealed class Group(SplitRoute[][] routes, FifoNetwork network, long bytes)
     {
         private readonly PriorityQueue<EngineModel, (long Time, int Engine)> _queue = new();
         private readonly List<EngineModel> _parked = [];
@@ -145,13 +144,18 @@ internal sealed class FifoWindows
 
         public void Park(EngineModel engine) => _parked.Add(engine);
 
-        // What booking the fetch takes is copied from its route here, while the engine runs (on the group's thread),
-        // and the booking goes straight into the engine's booked fetches: the one thread that books touches neither.
-        public void Fetch(int engine, BookedFetches booked, int key, Route route, long atNs)
+        // The fetch is served on the engine's own channels now, on the engine's thread (no other engine's fetches cross
+        // them, and its own come in order); what the shared channels need is copied from its route, so that the one
+        // thread that books them at the window's end touches neither the route nor the engine, and its booking goes
+        // straight into the engine's booked fetches.
+        public void Fetch(int engine, BookedFetches booked, int key, int pool, long atNs)
         {
             if (FetchCount == _fetches.Length)
                 Array.Resize(ref _fetches, FetchCount * 2);
-            _fetches[FetchCount++] = new PendingFetch(engine, booked, key, route.Channels, route.LatencyNs, atNs, 0);
+            ref readonly var route = ref routes[engine][pool];
+            var arrives = (double)atNs + route.LatencyNs;
+            var served = network.Serve(route.Own, arrives, bytes);
+            _fetches[FetchCount++] = new PendingFetch(engine, booked, key, route.Shared, arrives, served, atNs, 0);
             booked.Expect();
         }
 
@@ -177,10 +181,10 @@ internal sealed class FifoWindows
             return a.AtNs < b.AtNs || (a.AtNs == b.AtNs && a.Engine < b.Engine);
         }
 
-        public void Book(int i, FifoNetwork network, long bytes, long windowEndNs)
+        public void Book(int i, long windowEndNs)
         {
             ref var r = ref _fetches[i];
-            r.DoneNs = network.Book(r.Channels, r.AtNs, r.LatencyNs, bytes);
+            r.DoneNs = network.Complete(Math.Max(r.OwnServedNs, network.Serve(r.Shared, r.ArrivesNs, bytes)));
             if (r.DoneNs < windowEndNs)
                 throw new InvalidOperationException($"A fetch issued at {r.AtNs} ns lands at {r.DoneNs} ns, inside its window (ends {windowEndNs} ns).");
         }
@@ -195,7 +199,7 @@ internal sealed class FifoWindows
             _parked.Clear();
         }
 
-        private record struct PendingFetch(int Engine, BookedFetches Booked, int Key, int[] Channels, long LatencyNs, long AtNs, long DoneNs);
+        private record struct PendingFetch(int Engine, BookedFetches Booked, int Key, int[] Shared, double ArrivesNs, double OwnServedNs, long AtNs, long DoneNs);
     }
 
     // A thread of its own for one group: runs the group's part of each phase while the loop's thread runs the first group's.
