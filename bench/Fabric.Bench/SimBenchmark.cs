@@ -10,7 +10,9 @@ namespace Fabric.Bench;
 /// <summary>
 /// `./fabric bench sim`: the simulator's event rate on one core beside raw PriorityQueue push/pop in the same run,
 /// and a 1,024-GPU RDMA-pool topology decoding a 32-layer, 64-expert model, with how much of its time the bare queue
-/// would take for its events at that raw rate.
+/// would take for its events at that raw rate. This process runs with tiered compilation off (the compute kernels of the
+/// other benchmarks run optimised from their first call); the 1,024-GPU run is the simulator's as fabric-sim runs it,
+/// tiered with dynamic PGO, so it runs in a child process of this benchmark (--scale-only) that has tiering on.
 /// Options: --events N (default 5,000,000), --tokens N (default 1000), --sharing max-min|fifo (default max-min: exact),
 /// --rate-quantum DURATION (default 0: exact sharing), --skip-scale.
 /// </summary>
@@ -22,10 +24,11 @@ public sealed class SimBenchmark : IBenchmark
 
     public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var options = new BenchOptions(Name, args, ["--events", "--tokens", "--sharing", "--rate-quantum"], ["--skip-scale"]);
+        var options = new BenchOptions(Name, args, ["--events", "--tokens", "--sharing", "--rate-quantum", "--queue-rate"], ["--skip-scale", "--scale-only"]);
         if (options.Has("--help"))
         {
             Console.WriteLine("usage: fabric bench sim [--events N] [--tokens N] [--sharing max-min|fifo] [--rate-quantum DURATION] [--skip-scale]");
+            Console.WriteLine("       (--scale-only [--queue-rate EVENTS/S]: only the 1,024-GPU run, as the benchmark runs it in a child process)");
             return Task.FromResult(0);
         }
         var events = options.Int("--events", 5_000_000, min: 1000);
@@ -38,6 +41,11 @@ public sealed class SimBenchmark : IBenchmark
             ?? throw new FabricException($"--sharing '{sharingName}' for bench sim: use {string.Join(" or ", SharingNames.All)}.");
         if (sharing == Sharing.Fifo && quantum > 0)
             throw new FabricException("--rate-quantum for bench sim applies to max-min sharing only, not to fifo.");
+        if (options.Has("--scale-only"))
+        {
+            Scale(tokens, sharing, quantum, options.Int("--queue-rate", 1), cancellationToken);
+            return Task.FromResult(0);
+        }
 
         var baseline = RawQueue(events);
         var core = EventLoop(events);
@@ -51,8 +59,30 @@ public sealed class SimBenchmark : IBenchmark
             $"({fifoPerSecond / 1e6:0.00} M flows/s" + (flowsPerSecond > 0 ? $", {fifoPerSecond / flowsPerSecond:0.0}x the fair-shared flows/s)" : ")"));
 
         if (!options.Has("--skip-scale"))
-            Scale(tokens, sharing, quantum, events >= 1_000_000 ? baseline : RawQueue(1_000_000), cancellationToken);
+        {
+            var queueRate = events >= 1_000_000 ? baseline : RawQueue(1_000_000);
+            ScaleInChild(["--tokens", $"{tokens}", "--sharing", sharingName, "--rate-quantum", $"{quantum}ns", "--queue-rate", $"{(int)queueRate}"], cancellationToken);
+        }
         return Task.FromResult(0);
+    }
+
+    // Runs `fabric-bench sim --scale-only ...` with tiered compilation on; it writes to this process's console.
+    private static void ScaleInChild(string[] arguments, CancellationToken cancellationToken)
+    {
+        var info = new ProcessStartInfo("dotnet") { UseShellExecute = false };
+        info.ArgumentList.Add(typeof(SimBenchmark).Assembly.Location);
+        info.ArgumentList.Add("sim");
+        info.ArgumentList.Add("--scale-only");
+        foreach (var a in arguments)
+            info.ArgumentList.Add(a);
+        info.Environment["DOTNET_TieredCompilation"] = "1";
+        info.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+        using var child = Process.Start(info) ?? throw new FabricException("bench sim could not start its scale run (dotnet).");
+        using (cancellationToken.Register(() => child.Kill(entireProcessTree: true)))
+            child.WaitForExit();
+        cancellationToken.ThrowIfCancellationRequested();
+        if (child.ExitCode != 0)
+            throw new FabricException($"bench sim's scale run (a child process) failed with exit code {child.ExitCode}.");
     }
 
     // Baseline: the same queue type and key, no handler, no simulation.

@@ -17,4 +17,17 @@ public sealed class BenchCliTests
     [InlineData("pager --trace t.jsonl --slots 8,0", "fabric-bench: --slots '8,0' for bench pager: give whole numbers of at least 1, separated by commas.")]
     public async Task BadOption_IsOneSentenceAndExit2(string arguments, string expected) =>
         ChildProgram.AssertRefused(await ChildProgram.RunAsync("fabric-bench", arguments), expected);
+
+    [Fact]
+    public async Task Sim_RunsItsScaleRun_InAChildProcess()
+    {
+        // The bench runs with tiered compilation off; its 1,024-GPU run is fabric-sim's, in a child process of its own
+        // that prints to the same console. One token of fifo keeps it short.
+        var (code, stdout, stderr) = await ChildProgram.RunAsync("fabric-bench", "sim --events 1000 --tokens 1 --sharing fifo");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("simulator events with fifo flows", stdout);
+        Assert.Contains("scale: 1024 engines on rdma-1024", stdout);
+        Assert.Contains("1,024 tokens in ", stdout);
+        Assert.Contains("the bare queue alone", stdout);
+    }
 }
