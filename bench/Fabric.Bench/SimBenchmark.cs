@@ -43,7 +43,10 @@ public sealed class SimBenchmark : IBenchmark
             throw new FabricException("--rate-quantum for bench sim applies to max-min sharing only, not to fifo.");
         if (options.Has("--scale-only"))
         {
-            Scale(tokens, sharing, quantum, options.Int("--queue-rate", 1), cancellationToken);
+            var rate = options.Text("--queue-rate") is null ? RawQueue(1_000_000) : options.Int("--queue-rate", 1);
+            if (options.Text("--queue-rate") is null)
+                Console.WriteLine($"{"raw PriorityQueue push+pop",-44} {rate / 1e6,8:0.00} M/s");
+            Scale(tokens, sharing, quantum, rate, cancellationToken);
             return Task.FromResult(0);
         }
 

@@ -23,7 +23,7 @@ internal readonly record struct SplitRoute(int[] Own, int[] Shared, long Latency
         }
         // The same channels come back for every pool node (an engine's own) and every engine (a pool node's): one array each.
         var arrays = new Dictionary<string, int[]>();
-        int[] Shared(IEnumerable<int> channels)
+        int[] OneArray(IEnumerable<int> channels)
         {
             int[] a = [.. channels];
             var key = string.Join(',', a);
@@ -33,8 +33,8 @@ internal readonly record struct SplitRoute(int[] Own, int[] Shared, long Latency
         foreach (var engine in engines)
         {
             split[engine.Index] = [.. engine.Routes.Select(r => new SplitRoute(
-                Shared(r.Channels.Where(c => user[c] == engine.Index)),
-                Shared(r.Channels.Where(c => user[c] != engine.Index)),
+                OneArray(r.Channels.Where(c => user[c] == engine.Index)),
+                OneArray(r.Channels.Where(c => user[c] != engine.Index)),
                 r.LatencyNs))];
         }
         return split;
