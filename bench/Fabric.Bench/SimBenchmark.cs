@@ -43,8 +43,9 @@ public sealed class SimBenchmark : IBenchmark
             throw new FabricException("--rate-quantum for bench sim applies to max-min sharing only, not to fifo.");
         if (options.Has("--scale-only"))
         {
-            var rate = options.Text("--queue-rate") is null ? RawQueue(1_000_000) : options.Int("--queue-rate", 1);
-            if (options.Text("--queue-rate") is null)
+            var measure = options.Text("--queue-rate") is null;
+            var rate = measure ? RawQueue(1_000_000) : options.Int("--queue-rate", 1);
+            if (measure)
                 Console.WriteLine($"{"raw PriorityQueue push+pop",-44} {rate / 1e6,8:0.00} M/s");
             Scale(tokens, sharing, quantum, rate, cancellationToken);
             return Task.FromResult(0);

@@ -39,8 +39,8 @@ internal sealed class FifoWindows
     /// <summary>The threads the engines are split between.</summary>
     public int Threads => _groups.Length;
 
-    /// <summary>Runs every engine to its end; <paramref name="window"/> is told each window's end.</summary>
-    public void Run(Action<long> window)
+    /// <summary>Runs every engine to its end, calling <paramref name="window"/> after each window.</summary>
+    public void Run(Action window)
     {
         var helpers = _groups.Skip(1).Select(g => new Helper(g)).ToArray();
         try
@@ -58,7 +58,7 @@ internal sealed class FifoWindows
     // that waited for them, then run the window. A window starts where the earliest next event is; while engines wait
     // for bookings, that is not known before they go on, but it is no earlier than the last window's end (a booking
     // lands after its window), so the next window starts there.
-    private void RunWindows(Helper[] helpers, Action<long> window)
+    private void RunWindows(Helper[] helpers, Action window)
     {
         Action<Group> run = g =>
         {
@@ -71,7 +71,7 @@ internal sealed class FifoWindows
             _endNs = start + _windowNs;
             Phase(helpers, run);
             BookInOrder(_endNs);
-            window(_endNs);
+            window();
             start = AnyParked() ? _endNs : NextEventNs();
         }
         // The last bookings go to their engines too, though none of them will act again.

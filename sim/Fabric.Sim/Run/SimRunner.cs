@@ -14,8 +14,8 @@ public static class SimRunner
 
     /// <param name="topology">The machines.</param>
     /// <param name="workload">What runs on them.</param>
-    /// <param name="progress">Told the fraction of layer visits done, at most every 100 ms of wall time (looked at
-    /// every 10 ms of virtual time): adding up every engine's visits costs a cache miss per engine.</param>
+    /// <param name="progress">Told the fraction of layer visits done, at most every 100 ms of wall time: adding up every
+    /// engine's visits costs a cache miss per engine.</param>
     /// <param name="threads">With fifo links, how many threads run the engines (<see cref="FifoWindows"/>; the same
     /// results on any number). By default one per core, with at least <see cref="EnginesPerThread"/> engines each.</param>
     /// <param name="windowNs">With fifo links, the windows' length: by default the shortest fetch, the longest that
@@ -53,14 +53,7 @@ public static class SimRunner
         long events;
         if (windows is not null)
         {
-            var nextReport = 10_000_000L;
-            windows.Run(end =>
-            {
-                if (end < nextReport)
-                    return;
-                Report();
-                nextReport = end + 10_000_000;
-            });
+            windows.Run(Report);
             events = windows.Events;
         }
         else
