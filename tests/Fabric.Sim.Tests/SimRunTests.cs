@@ -334,4 +334,24 @@ public sealed class SimRunTests
         doc = new WorkloadDocument { Model = "gpt-5" };
         Assert.StartsWith("The model 'gpt-5' is neither a preset", Assert.Throws<TopologyException>(() => WorkloadLoader.Resolve(doc, t, ".", "w.yaml")).Message);
     }
+
+    [Fact]
+    public void Workload_MisspelledKey_NamesTheKeysAllowedThere()
+    {
+        var dir = Directory.CreateTempSubdirectory("fabric-workload-");
+        try
+        {
+            var path = Path.Combine(dir.FullName, "w.yaml");
+            File.WriteAllText(path, "model: tiny\nrouting:\n  kind: synthetic\n  zipff: 1.0\n");
+            Assert.Equal("w.yaml line 4: unknown key 'zipff'; the keys here are kind, zipf, temporal_reuse, cross_layer, counts, trace, use_trace_compute.",
+                Assert.Throws<TopologyException>(() => WorkloadLoader.LoadFile(path, Loopback())).Message);
+            File.WriteAllText(path, "model: tiny\nengines: gpu0\n");
+            Assert.Equal("w.yaml line 2: expected a list here, found a single value.",
+                Assert.Throws<TopologyException>(() => WorkloadLoader.LoadFile(path, Loopback())).Message);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 }

@@ -121,7 +121,23 @@ public sealed class TopologyTests
     public void UnknownType_And_UnknownKey_AreOneSentenceEach()
     {
         Assert.StartsWith("Node 'x' has the unknown type 'tpu'", Problem(MinimalNodes + "\n  - { name: x, type: tpu }\n"));
-        Assert.StartsWith("t.yaml line 2:", Problem("nodes:\n  - { name: x, type: gpu, colour: red }\n"));
+        Assert.Equal("t.yaml line 2: unknown key 'colour'; the keys here are name, type, count, memory, memory_bandwidth, peak_flops, pool, source.",
+            Problem("nodes:\n  - { name: x, type: gpu, colour: red }\n"));
+        Assert.Contains("unknown key 'bandwith'; the keys here are from, to, count, kind, bandwidth, latency,",
+            Problem(MinimalNodes + "\nlinks:\n  - { from: dram0, to: gpu0, bandwith: 1GB/s }\n"));
+    }
+
+    // YamlDotNet's own messages name .NET types ("Invalid cast from 'System.String' to 'System.Collections...").
+    [Theory]
+    [InlineData("nodes: 3\n", "t.yaml line 1: expected a list here, found a single value.")]
+    [InlineData("templates: [1]\n", "t.yaml line 1: expected keys and values here, found a list.")]
+    [InlineData("nodes:\n  - [a, b]\n", "t.yaml line 2: expected keys and values (name, type, count, memory, memory_bandwidth, peak_flops, pool, source) here.")]
+    [InlineData("name: [1, 2]\n", "t.yaml line 1: expected a single value here.")]
+    [InlineData("nodes:\n  - { name: g, type: gpu, count: abc }\n", "t.yaml line 2: 'abc' is not a number.")]
+    [InlineData("nodes:\n  - { name: g, type: dram, pool: maybe }\n", "t.yaml line 2: 'maybe' is not true or false.")]
+    public void MisshapenYaml_IsOneSentence_WithoutDotNetTypes(string yaml, string expected)
+    {
+        Assert.Equal(expected, Problem(yaml));
     }
 
     [Fact]

@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 using YamlDotNet.Core;
-using YamlDotNet.Serialization;
-using YamlDotNet.Serialization.NamingConventions;
 
 namespace Fabric.Sim.Topology;
 
@@ -35,8 +33,7 @@ public static partial class TopologyLoader
         }
         catch (YamlException e)
         {
-            var inner = e.InnerException?.Message ?? e.Message;
-            throw new TopologyException($"{origin} line {e.Start.Line}: {FirstSentence(inner)}");
+            throw new TopologyException(Yaml.Problem(e, origin));
         }
     }
 
@@ -323,28 +320,9 @@ public static partial class TopologyLoader
             return v.ToString(CultureInfo.InvariantCulture);
         });
 
-    private static string FirstSentence(string message)
-    {
-        var s = message.ReplaceLineEndings(" ").Trim();
-        return s.EndsWith('.') ? s : s + ".";
-    }
-
     [GeneratedRegex(@"\{i((?:[/%+*-]\d+)*)\}")]
     private static partial Regex IndexPattern();
 
     [GeneratedRegex(@"([/%+*-])(\d+)")]
     private static partial Regex OperationPattern();
-}
-
-/// <summary>The YamlDotNet settings every sim file uses: underscored names, unknown keys are errors.</summary>
-public static class Yaml
-{
-    public static readonly IDeserializer Deserializer = new DeserializerBuilder()
-        .WithNamingConvention(UnderscoredNamingConvention.Instance)
-        .Build();
-
-    public static readonly ISerializer Serializer = new SerializerBuilder()
-        .WithNamingConvention(UnderscoredNamingConvention.Instance)
-        .ConfigureDefaultValuesHandling(DefaultValuesHandling.OmitNull | DefaultValuesHandling.OmitEmptyCollections)
-        .Build();
 }

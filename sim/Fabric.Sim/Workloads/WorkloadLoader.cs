@@ -21,7 +21,7 @@ public static class WorkloadLoader
         }
         catch (YamlException e)
         {
-            throw new TopologyException($"{Path.GetFileName(path)} line {e.Start.Line}: {(e.InnerException?.Message ?? e.Message).ReplaceLineEndings(" ").TrimEnd('.')}.");
+            throw new TopologyException(Yaml.Problem(e, Path.GetFileName(path)));
         }
         return Resolve(doc, topology, Path.GetDirectoryName(Path.GetFullPath(path))!, Path.GetFileName(path));
     }
