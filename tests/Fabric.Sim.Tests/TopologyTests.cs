@@ -132,7 +132,10 @@ public sealed class TopologyTests
     [InlineData("nodes: 3\n", "t.yaml line 1: expected a list here, found a single value.")]
     [InlineData("templates: [1]\n", "t.yaml line 1: expected keys and values here, found a list.")]
     [InlineData("nodes:\n  - [a, b]\n", "t.yaml line 2: expected keys and values (name, type, count, memory, memory_bandwidth, peak_flops, pool, source) here.")]
+    [InlineData("links: { from: a }\n", "t.yaml line 1: expected a list here, found keys and values.")]
     [InlineData("name: [1, 2]\n", "t.yaml line 1: expected a single value here.")]
+    [InlineData("nodes:\n  - { name: g, type: gpu, count: [1] }\n", "t.yaml line 2: expected a number here.")]
+    [InlineData("nodes:\n  - { name: g, type: gpu, memory: { a: 1 } }\n", "t.yaml line 2: expected a single value here, found keys and values.")]
     [InlineData("nodes:\n  - { name: g, type: gpu, count: abc }\n", "t.yaml line 2: 'abc' is not a number.")]
     [InlineData("nodes:\n  - { name: g, type: dram, pool: maybe }\n", "t.yaml line 2: 'maybe' is not true or false.")]
     public void MisshapenYaml_IsOneSentence_WithoutDotNetTypes(string yaml, string expected)

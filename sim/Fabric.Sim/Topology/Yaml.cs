@@ -36,11 +36,13 @@ public static partial class Yaml
             return keys is null ? $"unknown key '{unknown.Groups[1].Value}'." : $"unknown key '{unknown.Groups[1].Value}'; the keys here are {keys}.";
         }
         if (WrongShape().Match(message) is { Success: true } shape)
-            return $"expected {Shape(shape.Groups[1].Value)} here, found {(shape.Groups[2].Value == "SequenceStart" ? "a list" : "a single value")}.";
+            return $"expected {Shape(shape.Groups[1].Value)} here, found {Shape(shape.Groups[2].Value)}.";
         if (Uncastable().Match(message) is { Success: true } cast)
             return $"expected {Expected(cast.Groups[1].Value)} here, found a single value.";
         if (Undeserializable().Match(message) is { Success: true } type)
             return $"expected {Expected(type.Groups[1].Value)} here.";
+        if (Uncreatable().Match(message) is { Success: true } uncreatable)
+            return $"expected {Expected(uncreatable.Groups[1].Value)} here, found keys and values.";
         if (NotANumber().Match(message) is { Success: true } number)
             return $"'{number.Groups[1].Value}' is not a number.";
         if (NotABoolean().Match(message) is { Success: true } boolean)
@@ -49,7 +51,13 @@ public static partial class Yaml
         return sentence.EndsWith('.') ? sentence : sentence + ".";
     }
 
-    private static string Shape(string yamlEvent) => yamlEvent == "SequenceStart" ? "a list" : "keys and values";
+    // What a YAML parser event starts, in the file's terms.
+    private static string Shape(string yamlEvent) => yamlEvent switch
+    {
+        "SequenceStart" => "a list",
+        "MappingStart" => "keys and values",
+        _ => "a single value",
+    };
 
     // A .NET type YamlDotNet names, as what the file should hold there.
     private static string Expected(string typeName)
@@ -59,7 +67,12 @@ public static partial class Yaml
         if (typeName.StartsWith("System.Collections.Generic.Dictionary", StringComparison.Ordinal))
             return "keys and values";
         if (typeName.StartsWith("System.", StringComparison.Ordinal))
-            return typeName.StartsWith("System.String", StringComparison.Ordinal) ? "a single value" : "a number or a word";
+        {
+            if (typeName.Contains("System.Boolean", StringComparison.Ordinal))
+                return "true or false";
+            return typeName.Contains("System.Int", StringComparison.Ordinal) || typeName.Contains("System.Double", StringComparison.Ordinal)
+                ? "a number" : "a single value";
+        }
         var keys = KeysOf(typeName);
         return keys is null ? "another kind of value" : $"keys and values ({keys})";
     }
@@ -87,6 +100,9 @@ public static partial class Yaml
 
     [GeneratedRegex(@"^No node deserializer was able to deserialize the node into type ([^,]+)")]
     private static partial Regex Undeserializable();
+
+    [GeneratedRegex(@"^Failed to create an instance of type '([^']+)'")]
+    private static partial Regex Uncreatable();
 
     [GeneratedRegex(@"^The input string '(.*)' was not in a correct format")]
     private static partial Regex NotANumber();
