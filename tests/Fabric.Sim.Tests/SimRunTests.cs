@@ -263,6 +263,17 @@ public sealed class SimRunTests
     }
 
     [Fact]
+    public void Fifo_GivesTheSameRun_WhenEveryEngineIsWarmedBeforeItsTurn()
+    {
+        // A thread that waits at a window's end reads, for the cache's sake, what its next engines will touch; reading
+        // must change nothing. Here every engine is warmed before every turn, on one thread and on two.
+        var (t, w) = SixFifoTokensOfRdmaPool();
+        var plain = SimRunner.Run(t, w, threads: 1);
+        foreach (var threads in new[] { 1, 2 })
+            AssertSameRun(plain, SimRunner.Run(t, w, progress: null, threads: threads, windowNs: null, warmEveryEngine: true));
+    }
+
+    [Fact]
     public void SplitRoutes_KeepApartTheChannelsNoOtherEngineCrosses()
     {
         // A fetch is served on its engine's own channels when issued, on its thread: those must be crossed by no other

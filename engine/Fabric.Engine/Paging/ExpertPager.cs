@@ -167,6 +167,36 @@ public sealed class ExpertPager
     }
 
     /// <summary>
+    /// Reads, without changing anything, the state that a coming <see cref="BeginLayer"/> of <paramref name="layer"/>
+    /// with <paramref name="experts"/>, and the evictions that make room for them, will touch, so that it is in the
+    /// processor's cache by then. For a driver that keeps many pagers and has a core idle before their turns come (the
+    /// simulator); returns a value that depends on what was read, so that the reads are not optimised away.
+    /// </summary>
+    public int Warm(int layer, ReadOnlySpan<int> experts)
+    {
+        if ((uint)layer >= (uint)Layers)
+            return 0;
+        Span<int> used = stackalloc int[Math.Min(experts.Length, 64)];
+        var count = 0;
+        var sum = _pinnedCount + _deferredCount + _currentLayer + Slots.Occupied + (int)Stats.LayerHits[layer] + (int)Stats.LayerMisses[layer]
+            + (Prefetcher.WantsRouterPrediction ? 1 : 0);
+        foreach (var e in experts)
+        {
+            if ((uint)e >= (uint)ExpertsPerLayer || count == used.Length)
+                continue;
+            var slot = Slots.SlotOf(new ExpertKey(layer, e));
+            if (slot >= 0)
+            {
+                sum += (int)Slots.StateOf(slot);
+                used[count++] = slot;
+            }
+        }
+        for (var i = 0; i < _pinnedCount; i++)
+            sum += (int)Slots.StateOf(_pinnedSlots[i]);
+        return sum + _policy.Warm(Slots, used[..count]);
+    }
+
+    /// <summary>
     /// Assigns slots to the current layer's deferred experts now that <see cref="Release"/> or completed fetches may
     /// have freed some; writes Fetch or (still) Deferred assignments and returns how many were written.
     /// </summary>

@@ -30,6 +30,13 @@ public interface IEvictionPolicy
     void Reserve(int slots)
     {
     }
+
+    /// <summary>
+    /// Reads, without changing anything, the state coming uses of <paramref name="usedSlots"/> and a coming choice of
+    /// victim will touch, so that it is in the processor's cache then (see <see cref="ExpertPager.Warm"/>). Returns a
+    /// value that depends on what was read.
+    /// </summary>
+    int Warm(SlotTable slots, ReadOnlySpan<int> usedSlots) => 0;
 }
 
 /// <summary>A policy that ranks slots by a score and evicts the lowest, ties broken by the older last use.</summary>

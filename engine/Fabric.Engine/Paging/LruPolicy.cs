@@ -28,6 +28,30 @@ public sealed class LruPolicy : IEvictionPolicy
     // one layer visit touches is then in fewer pages).
     public void Reserve(int slots) => Grow(slots - 1);
 
+    public int Warm(SlotTable slots, ReadOnlySpan<int> usedSlots)
+    {
+        // A use moves its slot to the back, out from between its neighbours.
+        var sum = _tail < 0 ? 0 : _entries[_tail].Next;
+        foreach (var slot in usedSlots)
+        {
+            if ((uint)slot >= (uint)_entries.Length)
+                continue;
+            var (p, n) = (_entries[slot].Previous, _entries[slot].Next);
+            if (p >= 0)
+                sum += _entries[p].Next;
+            if (n >= 0)
+                sum += _entries[n].Previous;
+        }
+        // The victim is nearly always the head or the one after it.
+        var s = _head;
+        for (var i = 0; i < 2 && s >= 0; i++)
+        {
+            sum += slots.Warm(s);
+            s = _entries[s].Next;
+        }
+        return sum;
+    }
+
     public int ChooseVictim(SlotTable slots, in EvictionContext context)
     {
         for (var s = _head; s >= 0; s = _entries[s].Next)

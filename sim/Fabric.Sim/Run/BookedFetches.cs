@@ -44,6 +44,15 @@ public sealed class BookedFetches
         Count++;
     }
 
+    /// <summary>Reads the fetches in flight, so that the engine's next turn finds them in the cache; changes nothing.</summary>
+    public int Warm()
+    {
+        var sum = Unbooked;
+        for (var i = 0; i < Count; i++)
+            sum += _entries[i].Key;
+        return sum;
+    }
+
     /// <summary>Removes and returns the next fetch to land if it has landed by <paramref name="nowNs"/>, else -1.</summary>
     public int TakeLanded(long nowNs)
     {

@@ -135,6 +135,33 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     /// <summary>Runs the engine's one pending event, due at <paramref name="now"/>.</summary>
     internal void RunPending(long now) => Dispatch(_pendingKind, now);
 
+    /// <summary>
+    /// Reads, without changing anything, what the engine's next event will touch (its plan's fetch routes, the pager's
+    /// state for the next visit), so that it is in the cache when the event runs: a thread waiting for the other
+    /// threads at a window's end does this for its next window's engines.
+    /// </summary>
+    internal int Warm()
+    {
+        if (_group is null)
+            return 0;
+        var sum = _booked.Warm() + _planCount + _order[0] + (_landed[0] ? 1 : 0) + (int)Result.Visits;
+        if (!_parkedBeforeVisit)
+        {
+            // The plan's fetches are issued at the next event.
+            for (var i = 0; i < _planCount; i++)
+            {
+                if (_plan[i].Kind == AssignmentKind.Fetch)
+                    sum += _group.WarmRoute(Index, ((_layer * _experts) + _plan[i].Key.Expert) % _routeByPool.Length);
+            }
+        }
+        // The visit that comes next (or, for an engine waiting to begin one, that one): its experts are what the
+        // prefetches go for, nearly, and what the visit's plan looks up.
+        var nextLayer = _parkedBeforeVisit ? _layer : (_layer + 1) % _layers;
+        for (var i = 0; i < _nextCount; i++)
+            sum += _group.WarmRoute(Index, ((nextLayer * _experts) + _next[i]) % _routeByPool.Length);
+        return sum + _pager.Warm(nextLayer, _next.AsSpan(0, _nextCount));
+    }
+
     /// <summary>Goes on from where the engine waited for its window's bookings (its fetches' landing times).</summary>
     internal void Resume()
     {

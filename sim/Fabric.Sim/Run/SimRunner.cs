@@ -20,7 +20,11 @@ public static class SimRunner
     /// results on any number). By default one per core, with at least <see cref="EnginesPerThread"/> engines each.</param>
     /// <param name="windowNs">With fifo links, the windows' length: by default the shortest fetch, the longest that
     /// keeps the run exact; any shorter one gives the same run, only slower.</param>
-    public static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress = null, int? threads = null, long? windowNs = null)
+    public static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress = null, int? threads = null, long? windowNs = null) =>
+        Run(topology, workload, progress, threads, windowNs, warmEveryEngine: false);
+
+    // warmEveryEngine: with fifo links, warm every engine before its turn, not only while its thread waits (tests).
+    internal static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress, int? threads, long? windowNs, bool warmEveryEngine)
     {
         var stopwatch = Stopwatch.StartNew();
         var world = new SimWorld(topology, workload.Sharing, workload.RateQuantumNs);
@@ -46,7 +50,7 @@ public static class SimRunner
             throw new ArgumentOutOfRangeException(nameof(windowNs), $"A window of {windowNs} ns is outside 1 ns to the run's shortest fetch ({shortestFetch} ns).");
         var windows = world.Network is FifoNetwork fifo && shortestFetch >= 1
             ? new FifoWindows(engines, fifo, workload.Model.ExpertBytes, windowNs ?? shortestFetch,
-                threads ?? Math.Clamp(engines.Count / EnginesPerThread, 1, Environment.ProcessorCount))
+                threads ?? Math.Clamp(engines.Count / EnginesPerThread, 1, Environment.ProcessorCount), warmEveryEngine)
             : null;
         foreach (var e in engines)
             e.Start();

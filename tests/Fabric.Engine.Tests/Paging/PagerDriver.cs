@@ -52,7 +52,8 @@ internal sealed record RandomTrace(int Layers, int Experts, int TopK, int Slots,
 /// </summary>
 internal static class PagerDriver
 {
-    public static PagerStats Run(RandomTrace trace, IEvictionPolicy policy, IPrefetcher prefetcher, bool delayPrefetches = false)
+    /// <remarks>warm: warm the pager before each layer for it and for the next one, and with experts and layers out of range.</remarks>
+    public static PagerStats Run(RandomTrace trace, IEvictionPolicy policy, IPrefetcher prefetcher, bool delayPrefetches = false, bool warm = false)
     {
         var pager = new ExpertPager(trace.Layers, trace.Experts, trace.Slots, policy, prefetcher, reserveSlots: trace.TopK);
         var plan = new ExpertAssignment[trace.Experts];
@@ -63,6 +64,13 @@ internal static class PagerDriver
         {
             var (layer, routed) = trace.Visits[v];
             var distinct = routed.Distinct().Order().ToArray();
+            if (warm)
+            {
+                pager.Warm(layer, routed);
+                pager.Warm(trace.Visits[(v + 1) % trace.Visits.Count].Layer, trace.Visits[(v + 1) % trace.Visits.Count].Experts);
+                pager.Warm(-1, routed);
+                pager.Warm(layer, [-1, trace.Experts]);
+            }
             var n = pager.BeginLayer(layer, routed, plan);
             uses += n;
             Assert.Equal(distinct.Length, n);

@@ -78,6 +78,35 @@ public sealed class PagerPropertyTests
     }
 
     [Fact]
+    public void Warm_ChangesNoDecision()
+    {
+        // Warming reads what a coming layer will touch (for the cache's sake) and must change nothing: the same
+        // victims and the same counts with it as without, for every policy and prefetcher.
+        Traces.Sample(trace =>
+        {
+            foreach (var policy in EvictionPolicies.Names)
+            {
+                foreach (var prefetch in Prefetchers.Names)
+                {
+                    var plain = new RecordingPolicy(Policy(policy, trace));
+                    var warmed = new RecordingPolicy(Policy(policy, trace));
+                    var a = PagerDriver.Run(trace, plain, Prefetchers.Create(prefetch, trace.Layers, trace.Experts, trace.TopK), delayPrefetches: true);
+                    var b = PagerDriver.Run(trace, warmed, Prefetchers.Create(prefetch, trace.Layers, trace.Experts, trace.TopK), delayPrefetches: true, warm: true);
+                    Assert.Equal(plain.Victims, warmed.Victims);
+                    Assert.Equal(
+                        (a.Hits, a.Misses, a.PendingHits, a.Evictions, a.PrefetchesIssued, a.PrefetchesUsed),
+                        (b.Hits, b.Misses, b.PendingHits, b.Evictions, b.PrefetchesIssued, b.PrefetchesUsed));
+                }
+            }
+        }, iter: 100);
+        // Out of range, warming reads nothing.
+        var slots = new SlotTable(2, 4, 3);
+        Assert.Equal(0, slots.Warm(3));
+        Assert.Equal(0, new LruPolicy().Warm(slots, [-1, 7]));
+        Assert.Equal(0, new ExpertPager(2, 4, 3, new LruPolicy()).Warm(2, [0]));
+    }
+
+    [Fact]
     public void Lru_OnACycleLargerThanTheCache_MissesEveryTime_WhileBeladyKeepsSome()
     {
         // One expert per layer, 4 layers, 3 slots: the classic cyclic case.
@@ -144,6 +173,8 @@ public sealed class PagerPropertyTests
         public void OnEvict(int slot, ExpertKey key) => inner.OnEvict(slot, key);
 
         public void Reserve(int slots) => inner.Reserve(slots);
+
+        public int Warm(SlotTable slots, ReadOnlySpan<int> usedSlots) => inner.Warm(slots, usedSlots);
 
         public int ChooseVictim(SlotTable slots, in EvictionContext context)
         {
