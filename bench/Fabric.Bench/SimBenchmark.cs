@@ -13,8 +13,9 @@ namespace Fabric.Bench;
 /// would take for its events at that raw rate. This process runs with tiered compilation off (the compute kernels of the
 /// other benchmarks run optimised from their first call); the 1,024-GPU run is the simulator's as fabric-sim runs it,
 /// tiered with dynamic PGO, so it runs in a child process of this benchmark (--scale-only) that has tiering on.
-/// Options: --events N (default 5,000,000), --tokens N (default 1000), --sharing max-min|fifo (default max-min: exact),
-/// --rate-quantum DURATION (default 0: exact sharing), --skip-scale.
+/// Options: --events N (default 5,000,000), --tokens N (default 1000), --sharing fifo|max-min (the 1,024-GPU run's links;
+/// default fifo, about a minute; max-min, exact, takes about 14), --rate-quantum DURATION (max-min only; default 0:
+/// exact sharing), --skip-scale.
 /// </summary>
 public sealed class SimBenchmark : IBenchmark
 {
@@ -27,7 +28,8 @@ public sealed class SimBenchmark : IBenchmark
         var options = new BenchOptions(Name, args, ["--events", "--tokens", "--sharing", "--rate-quantum", "--queue-rate"], ["--skip-scale", "--scale-only"]);
         if (options.Has("--help"))
         {
-            Console.WriteLine("usage: fabric bench sim [--events N] [--tokens N] [--sharing max-min|fifo] [--rate-quantum DURATION] [--skip-scale]");
+            Console.WriteLine("usage: fabric bench sim [--events N] [--tokens N] [--sharing fifo|max-min] [--rate-quantum DURATION] [--skip-scale]");
+            Console.WriteLine("       (--sharing: the 1,024-GPU run's links, fifo by default; max-min is exact and takes about 14 minutes)");
             Console.WriteLine("       (--scale-only [--queue-rate EVENTS/S]: only the 1,024-GPU run, as the benchmark runs it in a child process)");
             return Task.FromResult(0);
         }
@@ -36,11 +38,11 @@ public sealed class SimBenchmark : IBenchmark
         var quantum = 0L;
         if (options.Text("--rate-quantum") is { } q && !Units.TryParseDuration(q, out quantum))
             throw new FabricException($"--rate-quantum '{q}' for bench sim: give a duration such as 1ms.");
-        var sharingName = options.Text("--sharing") ?? SharingNames.MaxMin;
+        var sharingName = options.Text("--sharing") ?? SharingNames.Fifo;
         var sharing = SharingNames.Parse(sharingName)
             ?? throw new FabricException($"--sharing '{sharingName}' for bench sim: use {string.Join(" or ", SharingNames.All)}.");
         if (sharing == Sharing.Fifo && quantum > 0)
-            throw new FabricException("--rate-quantum for bench sim applies to max-min sharing only, not to fifo.");
+            throw new FabricException("--rate-quantum for bench sim applies to max-min sharing only; add --sharing max-min.");
         if (options.Has("--scale-only"))
         {
             var measure = options.Text("--queue-rate") is null;

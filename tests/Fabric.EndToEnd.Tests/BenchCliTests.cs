@@ -7,6 +7,7 @@ public sealed class BenchCliTests
     [InlineData("sim --tokens -1", "fabric-bench: --tokens '-1' for bench sim: give a whole number of at least 1.")]
     [InlineData("sim --events", "fabric-bench: --events needs a value.")]
     [InlineData("sim --rate-quantum soon", "fabric-bench: --rate-quantum 'soon' for bench sim: give a duration such as 1ms.")]
+    [InlineData("sim --rate-quantum 1ms", "fabric-bench: --rate-quantum for bench sim applies to max-min sharing only; add --sharing max-min.")]
     [InlineData("load --bogus 1", "fabric-bench: '--bogus' is not an option of bench load; see --help.")]
     [InlineData("load --repeat 0", "fabric-bench: --repeat '0' for bench load: give a whole number of at least 1.")]
     [InlineData("pool-clients --seconds 0", "fabric-bench: --seconds '0' for bench pool-clients: give a number above 0.")]
