@@ -30,9 +30,9 @@ internal sealed class FifoWindows
     // warmEveryEngine: warm each engine before its turn whether or not its thread has to wait (tests: warming changes nothing).
     public FifoWindows(IReadOnlyList<EngineModel> engines, FifoNetwork network, long expertBytes, long windowNs, int threads, bool warmEveryEngine = false)
     {
-        _warmEveryEngine = warmEveryEngine;
         ArgumentOutOfRangeException.ThrowIfLessThan(windowNs, 1);
         _windowNs = windowNs;
+        _warmEveryEngine = warmEveryEngine;
         threads = Math.Clamp(threads, 1, Math.Max(1, engines.Count));
         var routes = SplitRoute.Of(engines);
         _groups = [.. Enumerable.Range(0, threads).Select(_ => new Group(routes, network, expertBytes))];
