@@ -151,14 +151,14 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             for (var i = 0; i < _planCount; i++)
             {
                 if (_plan[i].Kind == AssignmentKind.Fetch)
-                    sum += _group.WarmRoute(Index, ((_layer * _experts) + _plan[i].Key.Expert) % _routeByPool.Length);
+                    sum += _group.WarmRoute(Index, PoolOf(KeyIndex(_layer, _plan[i].Key.Expert)));
             }
         }
         // The visit that comes next (or, for an engine waiting to begin one, that one): its experts are what the
         // prefetches go for, nearly, and what the visit's plan looks up.
         var nextLayer = _parkedBeforeVisit ? _layer : (_layer + 1) % _layers;
         for (var i = 0; i < _nextCount; i++)
-            sum += _group.WarmRoute(Index, ((nextLayer * _experts) + _next[i]) % _routeByPool.Length);
+            sum += _group.WarmRoute(Index, PoolOf(KeyIndex(nextLayer, _next[i])));
         return sum + _pager.Warm(nextLayer, _next.AsSpan(0, _nextCount));
     }
 
@@ -383,7 +383,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             var e = _order[i];
             if (!_landed[e])
             {
-                if (!_booked.TryDoneNs((_layer * _experts) + e, out var landsAt))
+                if (!_booked.TryDoneNs(KeyIndex(_layer, e), out var landsAt))
                     return false;
                 if (landsAt > endNs)
                 {
@@ -405,6 +405,11 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         while ((key = _booked.TakeLanded(now)) >= 0)
             Landed(new ExpertKey(key / _experts, key % _experts));
     }
+
+    // An expert's index in the engine's per-expert state (layer × experts + expert), and the pool node that holds it.
+    private int KeyIndex(int layer, int expert) => (layer * _experts) + expert;
+
+    private int PoolOf(int keyIndex) => keyIndex % _routeByPool.Length;
 
     private void AddStall(long ns)
     {
@@ -441,12 +446,12 @@ public sealed class EngineModel : IEventHandler, IFlowListener
 
     private void StartFetch(ExpertKey key, bool demand, long now)
     {
-        var keyIndex = (key.Layer * _experts) + key.Expert;
+        var keyIndex = KeyIndex(key.Layer, key.Expert);
         // The engine's fetch path serves its fetches from one pool endpoint in order (one connection: a tcp stream, or
         // pool threads on the cores it computes on): a fetch issued while another is in flight has its request latency
         // hidden behind that one and moves its bytes when it ends, so the k-th of a burst lands after L + k·S/B.
         // Fetches from different pool nodes proceed side by side.
-        var pool = keyIndex % _routeByPool.Length;
+        var pool = PoolOf(keyIndex);
         if (_group is not null)
         {
             _group.Fetch(Index, _booked, keyIndex, pool, now);
@@ -477,7 +482,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     public void OnFlowCompleted(int flow, long tag)
     {
         var key = new ExpertKey((int)(tag / _experts), (int)(tag % _experts));
-        var pool = (int)(tag % _routeByPool.Length);
+        var pool = PoolOf((int)tag);
         if (_fetchQueue[pool].TryDequeue(out var queued))
             _world.Network.Start(_routeByPool[pool].Channels, 0, _expertBytes, this, queued);
         else

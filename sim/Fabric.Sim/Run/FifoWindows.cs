@@ -211,7 +211,7 @@ internal sealed class FifoWindows
         // straight into the engine's booked fetches.
         public void Fetch(int engine, BookedFetches booked, int key, int pool, long atNs)
         {
-            if (FetchCount > 0 && (atNs < _fetches[FetchCount - 1].AtNs || (atNs == _fetches[FetchCount - 1].AtNs && engine < _fetches[FetchCount - 1].Engine)))
+            if (FetchCount > 0 && Precedes(atNs, engine, _fetches[FetchCount - 1]))
                 throw new InvalidOperationException($"Engine {engine}'s fetch at {atNs} ns came after a later one: the window's fetches would be booked out of order.");
             if (FetchCount == _fetches.Length)
                 Array.Resize(ref _fetches, FetchCount * 2);
@@ -256,12 +256,10 @@ internal sealed class FifoWindows
         }
 
         // Whether fetch i comes before the other group's fetch j: by time, then engine (an engine is in one group).
-        public bool Precedes(int i, Group other, int j)
-        {
-            ref var a = ref _fetches[i];
-            ref var b = ref other._fetches[j];
-            return a.AtNs < b.AtNs || (a.AtNs == b.AtNs && a.Engine < b.Engine);
-        }
+        public bool Precedes(int i, Group other, int j) => Precedes(_fetches[i].AtNs, _fetches[i].Engine, other._fetches[j]);
+
+        private static bool Precedes(long atNs, int engine, in PendingFetch other) =>
+            atNs < other.AtNs || (atNs == other.AtNs && engine < other.Engine);
 
         public void Book(int i, long windowEndNs)
         {

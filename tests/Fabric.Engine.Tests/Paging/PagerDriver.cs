@@ -64,10 +64,11 @@ internal static class PagerDriver
         {
             var (layer, routed) = trace.Visits[v];
             var distinct = routed.Distinct().Order().ToArray();
+            var next = trace.Visits[(v + 1) % trace.Visits.Count];
             if (warm)
             {
                 pager.Warm(layer, routed);
-                pager.Warm(trace.Visits[(v + 1) % trace.Visits.Count].Layer, trace.Visits[(v + 1) % trace.Visits.Count].Experts);
+                pager.Warm(next.Layer, next.Experts);
                 pager.Warm(-1, routed);
                 pager.Warm(layer, [-1, trace.Experts]);
             }
@@ -129,7 +130,6 @@ internal static class PagerDriver
             }
             CheckOccupancy(pager);
 
-            var next = trace.Visits[(v + 1) % trace.Visits.Count];
             var prediction = next.Experts.Distinct().Take(trace.TopK).ToArray();
             var f = pager.PrefetchNext(prefetcher.WantsRouterPrediction ? prediction : [], fetches);
             for (var i = 0; i < f; i++)
