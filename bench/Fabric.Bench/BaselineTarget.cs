@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Net;
 using System.Net.Sockets;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Bench;
 

@@ -125,7 +125,7 @@ public sealed class EngineBenchmark : IBenchmark
         foreach (var r in rows)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{r.Skew,5:0.##} {r.Transport,-9} {r.Resident,-8} {r.Slots,5} {r.Policy,-10} {r.Prefetch,-10} {r.TokensPerSecond,8:0.00} {r.Ratio,6:0.00} {100 * r.HitRate,5:0.0}% {r.StallMs,9:0.0} {Fabric.Engine.Device.ByteSize.Format(r.BytesFetched),10} {100 * r.Precision,5:0}% {(r.SameTokens ? "same" : "DIFF"),6}"));
+                $"{r.Skew,5:0.##} {r.Transport,-9} {r.Resident,-8} {r.Slots,5} {r.Policy,-10} {r.Prefetch,-10} {r.TokensPerSecond,8:0.00} {r.Ratio,6:0.00} {100 * r.HitRate,5:0.0}% {r.StallMs,9:0.0} {Fabric.Common.ByteSize.Format(r.BytesFetched),10} {100 * r.Precision,5:0}% {(r.SameTokens ? "same" : "DIFF"),6}"));
         }
         Console.WriteLine();
         foreach (var c in checks)
@@ -146,20 +146,20 @@ public sealed class EngineBenchmark : IBenchmark
             var o = new Options("medium", 24, 16, ["shm", "tcp"], [0.5, 0.25, 0.125], ["lru", "lfu", "activation", "belady"], ["none", "next-layer"], [0, 1], null);
             for (var i = 0; i < args.Length; i++)
             {
-                string Next() => i + 1 < args.Length ? args[++i] : throw new Fabric.Transport.FabricException($"{args[i]} needs a value.");
+                string Next() => i + 1 < args.Length ? args[++i] : throw new Fabric.Common.FabricException($"{args[i]} needs a value.");
                 string[] List() => Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
                 double[] Numbers()
                 {
                     var name = args[i];
                     return [.. List().Select(x => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v >= 0 ? v
-                        : throw new Fabric.Transport.FabricException($"{name}: '{x}' is not a number of 0 or more."))];
+                        : throw new Fabric.Common.FabricException($"{name}: '{x}' is not a number of 0 or more."))];
                 }
                 int Count()
                 {
                     var name = args[i];
                     var text = Next();
                     return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v >= 1 ? v
-                        : throw new Fabric.Transport.FabricException($"{name} '{text}': give a whole number of at least 1.");
+                        : throw new Fabric.Common.FabricException($"{name} '{text}': give a whole number of at least 1.");
                 }
                 switch (args[i])
                 {
@@ -178,7 +178,7 @@ public sealed class EngineBenchmark : IBenchmark
                         Console.WriteLine("usage: fabric bench engine [--preset tiny|small|medium] [--tokens N] [--prompt N] [--transports shm,tcp] [--fractions 0.5,0.25,0.125]");
                         Console.WriteLine("                           [--policies lru,lfu,activation,belady] [--prefetch none,next-layer,history] [--skews 0,1] [--repeat N] [--json PATH] [--quick]");
                         return null;
-                    default: throw new Fabric.Transport.FabricException($"'{args[i]}' is not an option of bench engine; see --help.");
+                    default: throw new Fabric.Common.FabricException($"'{args[i]}' is not an option of bench engine; see --help.");
                 }
             }
             return o;

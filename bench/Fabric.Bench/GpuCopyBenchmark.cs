@@ -1,3 +1,4 @@
+using Fabric.Common;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
@@ -52,7 +53,7 @@ public sealed class GpuCopyBenchmark : IBenchmark
             var result = MeasureSize(accelerator, checked((int)size), count, repeat);
             results.Add(result);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {Format(size),9} {result.StagingGbps,18:0.00} {result.PlainGbps,18:0.00} {result.StagingGbps / result.PlainGbps,6:0.00} {result.PageableGbps,14:0.00} {result.StagingGbps / result.PageableGbps,6:0.00} {(result.PageLocked ? "yes" : "no"),12}"));
+                $"  {ByteSize.Format(size),9} {result.StagingGbps,18:0.00} {result.PlainGbps,18:0.00} {result.StagingGbps / result.PlainGbps,6:0.00} {result.PageableGbps,14:0.00} {result.StagingGbps / result.PageableGbps,6:0.00} {(result.PageLocked ? "yes" : "no"),12}"));
         }
 
         var overlap = MeasureOverlap(accelerator, checked((int)blockSizes.Max()), count, repeat);
@@ -179,7 +180,6 @@ public sealed class GpuCopyBenchmark : IBenchmark
         return best;
     }
 
-    private static string Format(long bytes) => bytes >= 1L << 20 ? $"{bytes >> 20} MiB" : $"{bytes >> 10} KiB";
 
     private sealed record GpuCopyResult(long ExpertBytes, double StagingGbps, double PlainGbps, double PageableGbps, bool PageLocked);
 

@@ -24,7 +24,7 @@ public sealed class PagerBenchmark : IBenchmark
             return Task.FromResult(0);
         }
         var trace = options.Text("--trace")
-            ?? throw new Fabric.Transport.FabricException("bench pager needs --trace PATH (record one with ./fabric engine generate --trace-out PATH).");
+            ?? throw new Fabric.Common.FabricException("bench pager needs --trace PATH (record one with ./fabric engine generate --trace-out PATH).");
         var slotCounts = options.Ints("--slots") ?? [];
         var recorded = RoutingTrace.Load(trace);
         var (layers, experts, topK) = (recorded.Model.NumHiddenLayers, recorded.Model.NumLocalExperts, recorded.Model.NumExpertsPerTok);

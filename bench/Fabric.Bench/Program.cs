@@ -1,25 +1,34 @@
 using Fabric.Bench;
-using Fabric.Transport;
+using Fabric.Cli;
+using Fabric.Common;
 
-var benchmarks = typeof(IBenchmark).Assembly.GetTypes()
-    .Where(t => t is { IsClass: true, IsAbstract: false } && typeof(IBenchmark).IsAssignableFrom(t))
-    .Select(t => (IBenchmark)Activator.CreateInstance(t)!)
-    .OrderBy(b => b.Name, StringComparer.Ordinal)
-    .ToList();
+IBenchmark[] benchmarks =
+[
+    new DemoBenchmark(),
+    new EngineBenchmark(),
+    new GpuCopyBenchmark(),
+    new GpuEngineBenchmark(),
+    new LoadBenchmark(),
+    new PagerBenchmark(),
+    new PoolClientsBenchmark(),
+    new RdmaBenchmark(),
+    new SimBenchmark(),
+    new TransportBenchmark(),
+];
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 {
     Console.WriteLine("usage: fabric bench NAME [options]   (NAME --help for its options)");
     foreach (var b in benchmarks)
         Console.WriteLine($"  {b.Name,-12} {b.Summary}");
-    return args.Length == 0 ? ConsoleErrors.UserError : 0;
+    return args.Length == 0 ? ExitCodes.UserError : ExitCodes.Success;
 }
 
 var chosen = benchmarks.FirstOrDefault(b => b.Name == args[0]);
 if (chosen is null)
 {
     Console.Error.WriteLine($"fabric-bench: there is no benchmark named '{args[0]}'; run './fabric bench --help' for the list.");
-    return ConsoleErrors.UserError;
+    return ExitCodes.UserError;
 }
 
 using var cancel = new CancellationTokenSource();

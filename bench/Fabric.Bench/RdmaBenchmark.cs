@@ -1,3 +1,4 @@
+using Fabric.Common;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -39,7 +40,7 @@ public sealed class RdmaBenchmark : IBenchmark
         if (!options.TryParse(args, out var error))
         {
             await Console.Error.WriteLineAsync($"fabric-bench rdma: {error}");
-            return ConsoleErrors.UserError;
+            return ExitCodes.UserError;
         }
         if (options.Help)
         {
@@ -49,7 +50,7 @@ public sealed class RdmaBenchmark : IBenchmark
 
         var listen = new FabricEndpoint("rdma", options.Host, 0, "");
         RdmaDevices.EnsureUsable(listen);
-        Console.WriteLine($"rdma: {RdmaDevices.Probe().Reason}; serving one {TransportBenchmark.Format(options.Sizes.Max() * 2L)} region on {options.Host}...");
+        Console.WriteLine($"rdma: {RdmaDevices.Probe().Reason}; serving one {ByteSize.FormatExact(options.Sizes.Max() * 2L)} region on {options.Host}...");
         var perftest = options.Perftest && PerftestRunner.IsInstalled;
         if (options.Perftest && !perftest)
             Console.WriteLine("  (perftest is not installed, so there is no ib_read_bw / ib_read_lat baseline: apt-get install perftest)");
@@ -74,7 +75,7 @@ public sealed class RdmaBenchmark : IBenchmark
             var result = new RdmaResult(size, gbps, p50, p99, baseBw, baseBw > 0 ? gbps / baseBw : null, baseLat, baseLat > 0 ? p50 / baseLat : null);
             results.Add(result);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {TransportBenchmark.Format(size),8} {gbps,8:0.00} {Show(baseBw, "0.00"),11} {Show(result.BandwidthRatio, "0.00"),6}   {p50,8:0.0} {p99,8:0.0} {Show(baseLat, "0.0"),12} {Show(result.LatencyRatio, "0.00"),6}"));
+                $"  {ByteSize.FormatExact(size),8} {gbps,8:0.00} {Show(baseBw, "0.00"),11} {Show(result.BandwidthRatio, "0.00"),6}   {p50,8:0.0} {p99,8:0.0} {Show(baseLat, "0.0"),12} {Show(result.LatencyRatio, "0.00"),6}"));
         }
 
         if (options.JsonPath is { } path)

@@ -3,7 +3,7 @@ using Fabric.Sim.Core;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Bench;
 
@@ -201,6 +201,6 @@ public sealed class SimBenchmark : IBenchmark
         var cwd = Directory.GetCurrentDirectory();
         return File.Exists(Path.Combine(cwd, "topologies", "rdma-1024.yaml"))
             ? cwd
-            : throw new Fabric.Transport.FabricException("Cannot find topologies/rdma-1024.yaml above the benchmark or the current directory.");
+            : throw new Fabric.Common.FabricException("Cannot find topologies/rdma-1024.yaml above the benchmark or the current directory.");
     }
 }

@@ -1,3 +1,4 @@
+using Fabric.Common;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -24,7 +25,7 @@ public sealed class TransportBenchmark : IBenchmark
         if (!TransportBenchmarkOptions.TryParse(args, out var options, out var error))
         {
             await Console.Error.WriteLineAsync($"fabric-bench transport: {error}");
-            return ConsoleErrors.UserError;
+            return ExitCodes.UserError;
         }
         if (options.Help)
         {
@@ -36,7 +37,7 @@ public sealed class TransportBenchmark : IBenchmark
         var largest = options.Sizes.Max();
         foreach (var transport in options.Transports)
         {
-            Console.WriteLine($"{transport}: serving one {Format(largest)} region on loopback...");
+            Console.WriteLine($"{transport}: serving one {ByteSize.FormatExact(largest)} region on loopback...");
             Console.WriteLine($"  {"size",8} {"GB/s",8} {"p50 µs",9} {"p99 µs",9} {"baseline GB/s",14} {"ratio",6}   ({transport} vs {Baseline(transport)})");
             await using var target = await ReadTarget.StartAsync(transport, largest, cancellationToken);
             await using var baseline = await BaselineTarget.StartAsync(transport, largest, cancellationToken);
@@ -47,7 +48,7 @@ public sealed class TransportBenchmark : IBenchmark
                     reference.Gbps > 0 ? measured.Gbps / reference.Gbps : 0, measured.Count, reference.P50Us);
                 results.Add(result);
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {Format(size),8} {result.Gbps,8:0.00} {result.P50Us,9:0.0} {result.P99Us,9:0.0} {result.BaselineGbps,14:0.00} {result.Ratio,6:0.00}"));
+                    $"  {ByteSize.FormatExact(size),8} {result.Gbps,8:0.00} {result.P50Us,9:0.0} {result.P99Us,9:0.0} {result.BaselineGbps,14:0.00} {result.Ratio,6:0.00}"));
             }
         }
 
@@ -113,12 +114,6 @@ public sealed class TransportBenchmark : IBenchmark
             Us(samples[Math.Min(samples.Count - 1, (int)(samples.Count * 0.99))]),
             samples.Count);
     }
-
-    internal static string Format(long bytes) =>
-        bytes >= 1 << 30 && bytes % (1 << 30) == 0 ? $"{bytes >> 30}GiB"
-        : bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? $"{bytes >> 20}MiB"
-        : bytes >= 1 << 10 && bytes % (1 << 10) == 0 ? $"{bytes >> 10}KiB"
-        : $"{bytes}B";
 
     private readonly record struct Measurement(double Gbps, double P50Us, double P99Us, int Count);
 

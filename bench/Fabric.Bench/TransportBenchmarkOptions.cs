@@ -1,3 +1,4 @@
+using Fabric.Common;
 using System.Globalization;
 
 namespace Fabric.Bench;
@@ -78,21 +79,9 @@ internal sealed record TransportBenchmarkOptions(IReadOnlyList<string> Transport
     private static bool TryParseSize(string text, out int size)
     {
         size = 0;
-        (string Suffix, long Scale)[] units = [("GiB", 1L << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)];
-        foreach (var (suffix, scale) in units)
-        {
-            if (!text.EndsWith(suffix, StringComparison.OrdinalIgnoreCase))
-                continue;
-            if (!long.TryParse(text[..^suffix.Length], NumberStyles.None, CultureInfo.InvariantCulture, out var count))
-                return false;
-            var bytes = count * scale;
-            if (bytes < 1 || bytes > 1L << 30)
-                return false;
-            size = (int)bytes;
-            return true;
-        }
-        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out size))
+        if (!ByteSize.TryParse(text, out var bytes) || bytes < 1 || bytes > 1L << 30)
             return false;
-        return size is >= 1 and <= 1 << 30;
+        size = (int)bytes;
+        return true;
     }
 }

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Fabric.Engine.Gpu;
-using Fabric.Transport;
+using Fabric.Cli;
 
 namespace Fabric.Engine.Cli;
 

@@ -1,10 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Runtime;
-using Fabric.Transport;
-using Fabric.Transport.Rdma;
+using Fabric.Cli;
+using Fabric.Common;
 
 namespace Fabric.Engine.Cli;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Fabric.MemoryPool.Model;
-using Fabric.Transport;
+using Fabric.Cli;
 
 namespace Fabric.Engine.Cli;
 

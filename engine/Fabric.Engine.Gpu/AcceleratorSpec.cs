@@ -1,5 +1,5 @@
 using System.Globalization;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Engine.Gpu;
 

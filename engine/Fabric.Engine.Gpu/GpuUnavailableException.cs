@@ -1,4 +1,4 @@
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Engine.Gpu;
 

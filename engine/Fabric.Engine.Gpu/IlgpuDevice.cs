@@ -1,8 +1,8 @@
+using Fabric.Common;
 using System.Runtime.InteropServices;
 using Fabric.Engine.Device;
 using Fabric.Engine.Gpu.Kernels;
 using Fabric.Engine.Gpu.Memory;
-using Fabric.Transport;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -109,8 +109,8 @@ public sealed class IlgpuDevice : IComputeDevice
         {
             Memory.Release(bytes);
             throw new InsufficientDeviceMemoryException(
-                $"The device memory budget of {Bytes.Format(Memory.CapacityBytes)} has no free range for {purpose} ({Bytes.Format(bytes)}): " +
-                $"{Bytes.Format(_arena.AllocatedBytes)} are allocated in {DeviceArena.AlignmentBytes}-byte-aligned regions.",
+                $"The device memory budget of {ByteSize.Format(Memory.CapacityBytes)} has no free range for {purpose} ({ByteSize.Format(bytes)}): " +
+                $"{ByteSize.Format(_arena.AllocatedBytes)} are allocated in {DeviceArena.AlignmentBytes}-byte-aligned regions.",
                 _arena.AllocatedBytes + DeviceArena.AlignedSize(bytes));
         }
         if (bytes > 0)
@@ -241,7 +241,7 @@ public sealed class IlgpuDevice : IComputeDevice
             long need = (long)heads * stride;
             if (need > _scores.Length)
                 throw new InsufficientDeviceMemoryException(
-                    $"The ILGPU device scratch ({Bytes.Format(_scratch.Bytes)}) cannot hold attention scores over {stride} positions; give the device more memory.",
+                    $"The ILGPU device scratch ({ByteSize.Format(_scratch.Bytes)}) cannot hold attention scores over {stride} positions; give the device more memory.",
                     Memory.UsedBytes + need * sizeof(float));
             int n = 1;
             while (start + n < rows)

@@ -1,9 +1,10 @@
+using Fabric.Common;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Fabric.MemoryPool.Bank;
 using Fabric.MemoryPool.Model;
-using Fabric.Transport;
+using Fabric.Cli;
 
 namespace Fabric.Pool;
 
@@ -42,13 +43,13 @@ internal static class InspectCommand
             var indices = Enumerable.Range(layer * c.NumLocalExperts, c.NumLocalExperts).ToList();
             var perExpert = indices.Select(i => checkpoint.Experts[i].Bytes).Distinct().ToList();
             var regions = indices.Select(i => layout.Experts[i].RegionId).Distinct().Order();
-            var sizes = perExpert.Count == 1 ? Bytes(perExpert[0]) : $"{Bytes(perExpert.Min())}–{Bytes(perExpert.Max())}";
-            Console.WriteLine($"{layer,5}  {c.NumLocalExperts,7}  {sizes,14}  {Bytes(indices.Sum(i => checkpoint.Experts[i].Bytes)),14}  {string.Join(",", regions)}");
+            var sizes = perExpert.Count == 1 ? ByteSize.Format(perExpert[0]) : $"{ByteSize.Format(perExpert.Min())}–{ByteSize.Format(perExpert.Max())}";
+            Console.WriteLine($"{layer,5}  {c.NumLocalExperts,7}  {sizes,14}  {ByteSize.Format(indices.Sum(i => checkpoint.Experts[i].Bytes)),14}  {string.Join(",", regions)}");
         }
         Console.WriteLine();
-        Console.WriteLine($"experts   {checkpoint.Experts.Count} in {layout.RegionLengths.Count - 1} region(s), {Bytes(checkpoint.ExpertBytes)}");
-        Console.WriteLine($"dense     {checkpoint.Dense.Count} tensors in region {layout.DenseRegionId}, {Bytes(checkpoint.DenseBytes)}");
-        Console.WriteLine($"bank      {Bytes(layout.TotalBytes)} resident (4 KiB aligned)");
+        Console.WriteLine($"experts   {checkpoint.Experts.Count} in {layout.RegionLengths.Count - 1} region(s), {ByteSize.Format(checkpoint.ExpertBytes)}");
+        Console.WriteLine($"dense     {checkpoint.Dense.Count} tensors in region {layout.DenseRegionId}, {ByteSize.Format(checkpoint.DenseBytes)}");
+        Console.WriteLine($"bank      {ByteSize.Format(layout.TotalBytes)} resident (4 KiB aligned)");
     }
 
     private static void WriteJson(string path, Checkpoint checkpoint, BankLayout layout)
@@ -66,11 +67,4 @@ internal static class InspectCommand
         File.WriteAllText(path, JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    internal static string Bytes(long bytes) => bytes switch
-    {
-        >= 1L << 30 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 30):F2} GiB"),
-        >= 1L << 20 => string.Create(CultureInfo.InvariantCulture, $"{bytes / (double)(1L << 20):F2} MiB"),
-        >= 1L << 10 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:F1} KiB"),
-        _ => $"{bytes} B",
-    };
 }

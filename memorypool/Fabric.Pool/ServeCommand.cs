@@ -4,7 +4,6 @@ using Fabric.MemoryPool.Bank;
 using Fabric.MemoryPool.Model;
 using Fabric.MemoryPool.Serving;
 using Fabric.Transport;
-using Fabric.Transport.Rdma;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -13,6 +12,8 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Fabric.Cli;
+using Fabric.Common;
 
 namespace Fabric.Pool;
 
@@ -58,7 +59,7 @@ internal static class ServeCommand
         var checkpoint = Checkpoint.Open(modelDir);
 
         var total = checkpoint.ExpertBytes + checkpoint.DenseBytes;
-        var bank = LoadProgressDisplay.Run("loading bank", total, progress => ExpertBank.Load(checkpoint, new BankOptions
+        var bank = ProgressDisplay.RunBytes("loading bank", total, progress => ExpertBank.Load(checkpoint, new BankOptions
         {
             CreateStore = shmPath is null ? null : specs => new ShmRegionStore(shmPath, specs),
             NumaNode = numaNode,

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Sim.Cli;
 

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Sources;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Sim.Cli;
 

@@ -3,6 +3,7 @@ using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
 using Spectre.Console;
+using Fabric.Cli;
 
 namespace Fabric.Sim.Cli;
 
@@ -39,7 +40,7 @@ internal static class RunCommand
             };
             w = WorkloadOverrides.SharingChecked(w);
             var threadCount = WorkloadOverrides.Threads(r.GetValue(threads));
-            var result = RunProgressDisplay.Run("simulating", progress => SimRunner.Run(t, w, progress, threadCount));
+            var result = ProgressDisplay.RunFraction("simulating", "the layer visits", progress => SimRunner.Run(t, w, progress, threadCount));
             Report.Print(result, w);
             if (r.GetValue(json) is { } path)
             {

@@ -1,8 +1,8 @@
+using Fabric.Common;
 using System.CommandLine;
 using System.Globalization;
 using Fabric.MemoryPool.Model;
 using Fabric.Sim.Topology;
-using Fabric.Transport;
 using Spectre.Console;
 
 namespace Fabric.Sim.Cli;
@@ -91,7 +91,7 @@ internal static class ValidateCommand
                 var probe = replay ? null : await FetchPathProbe.MeasureAsync(endpoint, "sim:validate", slots, model.NumExpertsPerTok, rounds: 24).ConfigureAwait(false);
                 if (probe is not null)
                 {
-                    AnsiConsole.MarkupLine($"{scheme} fetch path alone (probe): one {Units.FormatBytes(probe.ExpertBytes)} expert {Units.FormatDuration(probe.SoloNs)}, " +
+                    AnsiConsole.MarkupLine($"{scheme} fetch path alone (probe): one {ByteSize.Format(probe.ExpertBytes)} expert {Units.FormatDuration(probe.SoloNs)}, " +
                         $"{probe.Concurrency} at once {Units.FormatDuration(probe.ConcurrentNs)} → link {Units.FormatBandwidth(probe.BytesPerSecond)}, latency {Units.FormatDuration(probe.LatencyNs)}");
                 }
 

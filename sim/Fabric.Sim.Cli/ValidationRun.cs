@@ -4,8 +4,8 @@ using Fabric.MemoryPool.Model;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
-using Fabric.Transport;
 using Spectre.Console;
+using Fabric.Common;
 
 namespace Fabric.Sim.Cli;
 

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using Fabric.MemoryPool.Catalog;
 using Fabric.MemoryPool.Model;
 using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.EndToEnd.Tests;
 
@@ -177,7 +178,7 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
         Assert.True(code == 0, stderr);
         Assert.Contains("experts   32 in 1 region(s)", stdout, StringComparison.Ordinal);
         Assert.Contains("4 layers, 8 experts/layer, top-2", stdout, StringComparison.Ordinal);
-        Assert.Contains("48.0 KiB", stdout, StringComparison.Ordinal);
+        Assert.Contains("48 KiB", stdout, StringComparison.Ordinal);
     }
 
     private static byte[] FileBytes(TensorEntry t)

@@ -1,3 +1,4 @@
+using Fabric.Common;
 using Fabric.Sim.Topology;
 
 namespace Fabric.Sim.Tests;
@@ -36,9 +37,9 @@ public sealed class TopologyTests
     {
         Assert.True(Units.TryParseDuration("1.5us", out var ns));
         Assert.Equal(1500, ns);
-        Assert.True(Units.TryParseBytes("80GiB", out var b));
+        Assert.True(ByteSize.TryParse("80GiB", out var b));
         Assert.Equal(80L << 30, b);
-        Assert.False(Units.TryParseBytes("lots", out _));
+        Assert.False(ByteSize.TryParse("lots", out _));
     }
 
     [Fact]

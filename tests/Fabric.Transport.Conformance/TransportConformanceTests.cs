@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Xunit;
+using Fabric.Common;
 
 namespace Fabric.Transport.Conformance;
 

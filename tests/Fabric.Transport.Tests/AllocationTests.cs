@@ -1,4 +1,5 @@
 using Fabric.Transport.Conformance;
+using Fabric.Common;
 
 namespace Fabric.Transport.Tests;
 

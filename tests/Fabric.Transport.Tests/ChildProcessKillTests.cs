@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Fabric.Transport.Conformance;
+using Fabric.Common;
 
 namespace Fabric.Transport.Tests;
 

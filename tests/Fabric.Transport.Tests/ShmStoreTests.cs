@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using Fabric.Common;
 
 namespace Fabric.Transport.Tests;
 

@@ -1,3 +1,4 @@
+using Fabric.Common;
 namespace Fabric.Transport;
 
 /// <summary>

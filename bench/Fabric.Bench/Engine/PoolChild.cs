@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.InteropServices;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Bench.Engine;
 

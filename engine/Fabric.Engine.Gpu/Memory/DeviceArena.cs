@@ -1,3 +1,4 @@
+using Fabric.Common;
 using ILGPU;
 using ILGPU.Runtime;
 
@@ -26,7 +27,7 @@ public sealed class DeviceArena : IDisposable
         long deviceBytes = GpuDevices.MemoryBytes(accelerator);
         if (capacityBytes > deviceBytes)
             throw new GpuUnavailableException(
-                $"The device memory budget of {Bytes.Format(capacityBytes)} is more than {accelerator.Name} has ({Bytes.Format(deviceBytes)}).");
+                $"The device memory budget of {ByteSize.Format(capacityBytes)} is more than {accelerator.Name} has ({ByteSize.Format(deviceBytes)}).");
         try
         {
             _buffer = accelerator.Allocate1D<byte>(capacityBytes);
@@ -34,7 +35,7 @@ public sealed class DeviceArena : IDisposable
         catch (Exception e) when (e is AcceleratorException or OutOfMemoryException or InvalidOperationException)
         {
             throw new GpuUnavailableException(
-                $"{accelerator.Name} could not allocate the device memory budget of {Bytes.Format(capacityBytes)} ({e.Message}).", e);
+                $"{accelerator.Name} could not allocate the device memory budget of {ByteSize.Format(capacityBytes)} ({e.Message}).", e);
         }
         CapacityBytes = capacityBytes;
         _free.Add((0, capacityBytes));
@@ -64,8 +65,8 @@ public sealed class DeviceArena : IDisposable
     {
         if (!TryAllocate(bytes, out var view))
             throw new GpuUnavailableException(
-                $"The device memory budget of {Bytes.Format(CapacityBytes)} cannot hold {purpose} ({Bytes.Format(bytes)}): " +
-                $"{Bytes.Format(AllocatedBytes)} are already allocated, so at least {Bytes.Format(AllocatedBytes + AlignedSize(bytes))} are needed.");
+                $"The device memory budget of {ByteSize.Format(CapacityBytes)} cannot hold {purpose} ({ByteSize.Format(bytes)}): " +
+                $"{ByteSize.Format(AllocatedBytes)} are already allocated, so at least {ByteSize.Format(AllocatedBytes + AlignedSize(bytes))} are needed.");
         return view;
     }
 

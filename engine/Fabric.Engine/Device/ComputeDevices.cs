@@ -1,5 +1,5 @@
 using Fabric.Engine.Device.Cpu;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Engine.Device;
 

@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Fabric.Engine.Device;
 using Fabric.Engine.Sources;
+using Fabric.Common;
 
 namespace Fabric.Engine.Runtime;
 

@@ -25,12 +25,12 @@ public static class Generator
         Action<int>? onToken = null, int sequence = 0, CancellationToken cancellationToken = default)
     {
         if (prompt.Length == 0)
-            throw new Fabric.Transport.FabricException("The prompt is empty; give at least one token id.");
+            throw new Fabric.Common.FabricException("The prompt is empty; give at least one token id.");
         var vocab = engine.Config.VocabSize;
         foreach (var t in prompt)
         {
             if ((uint)t >= (uint)vocab)
-                throw new Fabric.Transport.FabricException($"Prompt token id {t} is outside the model's vocabulary of {vocab}.");
+                throw new Fabric.Common.FabricException($"Prompt token id {t} is outside the model's vocabulary of {vocab}.");
         }
         var tokens = new List<int>(maxNewTokens);
         var total = Stopwatch.StartNew();

@@ -1,5 +1,6 @@
 using Fabric.Engine.Device;
 using Fabric.MemoryPool.Model;
+using Fabric.Common;
 
 namespace Fabric.Engine.Runtime;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Fabric.Engine.Paging;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Engine.Runtime;
 

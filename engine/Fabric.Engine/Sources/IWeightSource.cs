@@ -32,7 +32,7 @@ public interface IWeightSource : IAsyncDisposable
     /// <summary>
     /// Reads expert <paramref name="key"/>'s packed block into <paramref name="staging"/> (at least
     /// <see cref="ExpertSlotLayout.SlotBytes"/>) and verifies its checksum, retrying on this or another endpoint.
-    /// Returns the bytes moved over the transport (failed attempts included). Throws <see cref="Fabric.Transport.FabricException"/>
+    /// Returns the bytes moved over the transport (failed attempts included). Throws <see cref="Fabric.Common.FabricException"/>
     /// when no endpoint can deliver a verified copy.
     /// </summary>
     ValueTask<long> FetchExpertAsync(ExpertKey key, Memory<byte> staging, CancellationToken cancellationToken);

@@ -4,6 +4,7 @@ using Fabric.Engine.Paging;
 using Fabric.MemoryPool.Catalog;
 using Fabric.MemoryPool.Model;
 using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Engine.Sources;
 

@@ -1,3 +1,4 @@
+using Fabric.Common;
 using System.Globalization;
 using System.Text.RegularExpressions;
 using YamlDotNet.Core;
@@ -186,7 +187,7 @@ public static partial class TopologyLoader
         var kind = (NodeKind)kindIndex;
         long memory = 0;
         double bandwidth = 0, flops = 0;
-        if (n.Memory is not null && !Units.TryParseBytes(n.Memory, out memory))
+        if (n.Memory is not null && !ByteSize.TryParse(n.Memory, out memory))
             problems.Add($"Node '{name}' has the memory size '{n.Memory}', which is not a size such as 80GiB.");
         if (n.MemoryBandwidth is not null && !Units.TryParseBandwidth(n.MemoryBandwidth, out bandwidth))
             problems.Add($"Node '{name}' has the memory bandwidth '{n.MemoryBandwidth}', which is not a bandwidth such as 3.35TB/s.");

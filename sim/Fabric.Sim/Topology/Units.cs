@@ -3,17 +3,11 @@ using System.Globalization;
 namespace Fabric.Sim.Topology;
 
 /// <summary>
-/// Parses the quantities topology and workload files carry: sizes ("80GiB"), bandwidths ("64GB/s", "400Gb/s"),
+/// Parses the quantities topology and workload files carry beside sizes (<see cref="Fabric.Common.ByteSize"/>): bandwidths ("64GB/s", "400Gb/s"),
 /// durations ("500ns", "1.2us") and rates ("989TFLOP/s"). A bare number means the base unit (bytes, GB/s, ns, FLOP/s).
 /// </summary>
 public static class Units
 {
-    private static readonly (string Suffix, double Factor)[] SizeSuffixes =
-    [
-        ("KiB", 1024d), ("MiB", 1024d * 1024), ("GiB", 1024d * 1024 * 1024), ("TiB", 1024d * 1024 * 1024 * 1024),
-        ("KB", 1e3), ("MB", 1e6), ("GB", 1e9), ("TB", 1e12), ("B", 1),
-    ];
-
     // Bytes per second; lower-case "b" is bits.
     private static readonly (string Suffix, double Factor)[] BandwidthSuffixes =
     [
@@ -31,16 +25,6 @@ public static class Units
     [
         ("PFLOP/s", 1e15), ("TFLOP/s", 1e12), ("GFLOP/s", 1e9), ("MFLOP/s", 1e6), ("FLOP/s", 1),
     ];
-
-    /// <summary>Bytes, from "80GiB", "1TB" or a bare number of bytes.</summary>
-    public static bool TryParseBytes(string? text, out long bytes)
-    {
-        bytes = 0;
-        if (!TryParse(text, SizeSuffixes, 1, out var value))
-            return false;
-        bytes = (long)Math.Round(value);
-        return value >= 0;
-    }
 
     /// <summary>Bytes per second, from "64GB/s", "400Gb/s" or a bare number of GB/s.</summary>
     public static bool TryParseBandwidth(string? text, out double bytesPerSecond) =>
@@ -70,14 +54,6 @@ public static class Units
         : nanoseconds >= 1e6 ? $"{nanoseconds / 1e6:0.###} ms"
         : nanoseconds >= 1e3 ? $"{nanoseconds / 1e3:0.###} us"
         : $"{nanoseconds:0} ns";
-
-    /// <summary>"80 GiB" style text.</summary>
-    public static string FormatBytes(double bytes) =>
-        bytes >= 1L << 40 ? $"{bytes / (1L << 40):0.##} TiB"
-        : bytes >= 1L << 30 ? $"{bytes / (1L << 30):0.##} GiB"
-        : bytes >= 1L << 20 ? $"{bytes / (1L << 20):0.##} MiB"
-        : bytes >= 1L << 10 ? $"{bytes / (1L << 10):0.##} KiB"
-        : $"{bytes:0} B";
 
     private static bool TryParse(string? text, (string Suffix, double Factor)[] suffixes, double bareFactor, out double value)
     {

@@ -1,6 +1,6 @@
 using Fabric.Engine.Runtime;
 using Fabric.Engine.Sources;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.Engine.Tests.Runtime;
 

@@ -1,4 +1,5 @@
 using Fabric.Transport.Rdma;
+using Fabric.Common;
 
 namespace Fabric.Transport.Tests.Rdma;
 

@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using Fabric.Transport.Rdma.Native;
+using Fabric.Common.Native;
 
 namespace Fabric.Transport.Tests.Rdma;
 

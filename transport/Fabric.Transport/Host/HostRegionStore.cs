@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Fabric.Common;
 
 namespace Fabric.Transport;
 

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using Fabric.Transport.Rdma.Native;
+using Fabric.Common.Native;
 
 namespace Fabric.Transport.Rdma;
 

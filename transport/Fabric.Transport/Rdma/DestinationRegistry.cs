@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using Fabric.Transport.Rdma.Native;
+using Fabric.Common;
 
 namespace Fabric.Transport.Rdma;
 

@@ -1,3 +1,4 @@
+using Fabric.Common;
 namespace Fabric.Transport.Rdma;
 
 /// <summary>A verbs or connection-manager call failed; the message names the call and the errno.</summary>

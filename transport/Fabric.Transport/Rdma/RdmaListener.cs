@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
 using Fabric.Transport.Rdma.Native;
+using Fabric.Common;
 
 namespace Fabric.Transport.Rdma;
 

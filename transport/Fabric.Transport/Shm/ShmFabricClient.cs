@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using Fabric.Transport.Shm;
 using Fabric.Transport.Wire;
+using Fabric.Common.Native;
 
 namespace Fabric.Transport;
 

@@ -1,4 +1,6 @@
 using Fabric.Transport.Shm;
+using Fabric.Common.Native;
+using Fabric.Common;
 
 namespace Fabric.Transport;
 

@@ -1,4 +1,6 @@
-namespace Fabric.Transport;
+using Fabric.Common;
+
+namespace Fabric.Cli;
 
 /// <summary>
 /// The top of every Fabric program: runs the command and turns the errors a person can cause (bad input, an
@@ -6,12 +8,6 @@ namespace Fabric.Transport;
 /// </summary>
 public static class ConsoleErrors
 {
-    /// <summary>Exit code for a user error: bad input, unreachable endpoint, refused token.</summary>
-    public const int UserError = 2;
-
-    /// <summary>Exit code for a failure that is Fabric's own fault; the message still fits one line.</summary>
-    public const int InternalError = 70;
-
     public static async Task<int> RunAsync(string program, Func<Task<int>> command)
     {
         try
@@ -21,22 +17,22 @@ public static class ConsoleErrors
         catch (FabricException e)
         {
             await Console.Error.WriteLineAsync($"{program}: {e.Message}").ConfigureAwait(false);
-            return UserError;
+            return ExitCodes.UserError;
         }
         catch (OperationCanceledException)
         {
             await Console.Error.WriteLineAsync($"{program}: cancelled.").ConfigureAwait(false);
-            return 130;
+            return ExitCodes.Cancelled;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or TimeoutException)
         {
             await Console.Error.WriteLineAsync($"{program}: {e.Message}").ConfigureAwait(false);
-            return UserError;
+            return ExitCodes.UserError;
         }
         catch (Exception e)
         {
             await Console.Error.WriteLineAsync($"{program}: internal error ({e.GetType().Name}): {e.Message}").ConfigureAwait(false);
-            return InternalError;
+            return ExitCodes.InternalError;
         }
     }
 }

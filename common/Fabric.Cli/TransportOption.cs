@@ -1,6 +1,8 @@
 using System.CommandLine;
+using Fabric.Transport;
+using Fabric.Transport.Rdma;
 
-namespace Fabric.Transport.Rdma;
+namespace Fabric.Cli;
 
 /// <summary>
 /// The <c>--transport auto|rdma|tcp</c> option the pool and engine programs share: it sets the scheme of every

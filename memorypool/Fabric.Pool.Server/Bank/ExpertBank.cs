@@ -5,6 +5,7 @@ using Fabric.MemoryPool.Catalog;
 using Fabric.MemoryPool.Model;
 using Fabric.Transport;
 using Microsoft.Win32.SafeHandles;
+using Fabric.Common;
 
 namespace Fabric.MemoryPool.Bank;
 

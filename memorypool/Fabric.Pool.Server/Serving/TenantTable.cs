@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.MemoryPool.Serving;
 

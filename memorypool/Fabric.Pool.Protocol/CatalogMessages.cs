@@ -92,5 +92,5 @@ public sealed record CatalogReply(
 
     /// <summary>The region with <paramref name="id"/>; throws when the catalog has none.</summary>
     public RegionInfo GetRegion(uint id) => Array.Find(Regions, r => r.Id == id)
-        ?? throw new Fabric.Transport.FabricException($"The catalog names region {id}, which it does not list.");
+        ?? throw new Fabric.Common.FabricException($"The catalog names region {id}, which it does not list.");
 }

@@ -1,5 +1,5 @@
 using System.Runtime.InteropServices;
-using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.MemoryPool.Bank;
 

@@ -1,24 +1,10 @@
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
-namespace Fabric.Transport.Shm;
-
-/// <summary>The few libc calls the shm backend needs: mapping a file or DAX device into memory.</summary>
-internal static unsafe partial class LibC
-{
-    public const int ProtRead = 0x1;
-    public const int ProtWrite = 0x2;
-    public const int MapShared = 0x01;
-
-    [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
-    public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);
-
-    [LibraryImport("libc", EntryPoint = "munmap", SetLastError = true)]
-    public static partial int Munmap(nint address, nuint length);
-}
+namespace Fabric.Common.Native;
 
 /// <summary>A shared mapping of a file; unmapped when released.</summary>
-internal sealed unsafe class MappedMemory : SafeHandleZeroOrMinusOneIsInvalid
+public sealed unsafe class MappedMemory : SafeHandleZeroOrMinusOneIsInvalid
 {
     private MappedMemory(nint address, long length) : base(ownsHandle: true)
     {
@@ -26,8 +12,10 @@ internal sealed unsafe class MappedMemory : SafeHandleZeroOrMinusOneIsInvalid
         Length = length;
     }
 
+    /// <summary>Size of the mapping in bytes.</summary>
     public long Length { get; }
 
+    /// <summary>The first mapped byte; valid until the handle is released.</summary>
     public byte* Pointer => (byte*)handle;
 
     /// <summary>Maps <paramref name="length"/> bytes of <paramref name="file"/>; throws <see cref="IOException"/> with errno text on failure.</summary>

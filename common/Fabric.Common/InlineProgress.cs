@@ -1,4 +1,4 @@
-namespace Fabric.Transport;
+namespace Fabric.Common;
 
 /// <summary>
 /// Reports on the reporting thread. <see cref="Progress{T}"/> posts every report to the thread pool, which costs a

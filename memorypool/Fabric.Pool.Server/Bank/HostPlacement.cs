@@ -1,5 +1,7 @@
 using System.Runtime.InteropServices;
 using Fabric.Transport;
+using Fabric.Common;
+using Fabric.Common.Native;
 
 namespace Fabric.MemoryPool.Bank;
 
@@ -16,13 +18,13 @@ public static class HostPlacement
     {
         if (numaNode is { } node)
             NumaPlacement.EnsureNode(node);
-        return new HostRegionStore(specs, length => Map(length, numaNode), (address, length) => LibC.munmap(address, (nuint)Math.Max(length, 1)));
+        return new HostRegionStore(specs, length => Map(length, numaNode), (address, length) => LibC.Munmap(address, (nuint)Math.Max(length, 1)));
     }
 
     private static nint Map(long length, int? numaNode)
     {
         var bytes = (nuint)Math.Max(length, 1);
-        var address = LibC.mmap(0, bytes, LibC.ProtRead | LibC.ProtWrite, LibC.MapPrivate | LibC.MapAnonymous, -1, 0);
+        var address = LibC.Mmap(0, bytes, LibC.ProtRead | LibC.ProtWrite, LibC.MapPrivate | LibC.MapAnonymous, -1, 0);
         if (address == LibC.MapFailed)
             throw new FabricException($"Could not reserve {length} bytes of host memory for the bank (errno {Marshal.GetLastPInvokeError()}).");
         if (numaNode is { } node)
@@ -41,6 +43,6 @@ public static class HostPlacement
         const long Piece = 64L << 20;
         var pieces = regions.SelectMany(r => Enumerable.Range(0, (int)((r.Length + Piece - 1) / Piece))
             .Select(i => (Address: (nint)(r.BaseAddress + (i * Piece)), Length: (nuint)Math.Min(Piece, r.Length - (i * Piece))))).ToList();
-        Parallel.ForEach(pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, p => LibC.madvise(p.Address, p.Length, LibC.MadvPopulateWrite));
+        Parallel.ForEach(pieces, new ParallelOptions { MaxDegreeOfParallelism = threads }, p => LibC.Madvise(p.Address, p.Length, LibC.MadvPopulateWrite));
     }
 }

@@ -2,6 +2,7 @@ using Fabric.MemoryPool.Catalog;
 using Fabric.MemoryPool.Model;
 using Fabric.MemoryPool.Serving;
 using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.MemoryPool.Tests;
 

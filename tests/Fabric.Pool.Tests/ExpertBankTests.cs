@@ -2,6 +2,7 @@ using System.IO.Hashing;
 using Fabric.MemoryPool.Bank;
 using Fabric.MemoryPool.Model;
 using Fabric.Transport;
+using Fabric.Common;
 
 namespace Fabric.MemoryPool.Tests;
 

@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 
-namespace Fabric.Transport;
+namespace Fabric.Common;
 
 /// <summary>
 /// Aligned native memory that never moves: staging buffers, region backing, read destinations. Owns its memory and
