@@ -1,6 +1,7 @@
 using System.Globalization;
 using Fabric.Bench.Engine;
 using Fabric.Engine.Runtime;
+using Fabric.Transport;
 
 namespace Fabric.Bench;
 
@@ -51,7 +52,7 @@ public sealed class DemoBenchmark : IBenchmark
             Console.WriteLine($"{slots} of {config.TotalExperts} experts resident (25%), the rest paged from the pool over tcp:");
             var paged = await EngineRun.RunAsync(new LaunchSettings
             {
-                PoolEndpoints = [endpoint],
+                PoolEndpoints = [FabricEndpoint.Parse(endpoint)],
                 Token = "demo:demo-secret",
                 Engine = engine with { MaxSlots = slots },
             }, prompt, newTokens, stream: true, cancellationToken: cancellationToken);

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Fabric.Bench.Engine;
 using Fabric.Engine.Runtime;
 using Fabric.Model;
+using Fabric.Transport;
 
 namespace Fabric.Bench;
 
@@ -59,7 +60,7 @@ public sealed class EngineBenchmark : IBenchmark
                     {
                         var settings = new LaunchSettings
                         {
-                            PoolEndpoints = [endpoint],
+                            PoolEndpoints = [FabricEndpoint.Parse(endpoint)],
                             Token = "bench:bench-secret",
                             BeladyTrace = policy == "belady" ? tracePath : null,
                             Engine = baseOptions with { MaxSlots = slots, Policy = policy, Prefetch = prefetch },

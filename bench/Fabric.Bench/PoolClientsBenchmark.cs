@@ -2,11 +2,11 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Fabric.Pool.Server.Bank;
-using Fabric.Pool.Protocol;
 using Fabric.Model;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 using Fabric.Common;
+using Fabric.Pool.Protocol;
 
 namespace Fabric.Bench;
 
@@ -66,9 +66,9 @@ public sealed class PoolClientsBenchmark : IBenchmark
     /// </summary>
     private static async Task<double[]> MeasureAsync(string endpoint, int clients, int depth, double seconds, CancellationToken cancellationToken)
     {
-        var connections = new PoolClient[clients];
+        var connections = new PoolConnection[clients];
         for (var c = 0; c < clients; c++)
-            connections[c] = await PoolClient.ConnectAsync(endpoint, token: null, cancellationToken: cancellationToken);
+            connections[c] = await PoolConnection.ConnectAsync(FabricEndpoint.Parse(endpoint), token: null, cancellationToken: cancellationToken);
         try
         {
             var bytes = new long[clients];
@@ -78,6 +78,7 @@ public sealed class PoolClientsBenchmark : IBenchmark
             var threads = connections.Select((client, c) => new Thread(() =>
             {
                 var experts = client.Catalog.Experts;
+                var blocks = experts.Select(e => client.Index.TryGetExpert(e.Layer, e.Expert, out var b) ? b : throw new FabricException($"The pool lists expert {e.Layer}/{e.Expert} but cannot locate it.")).ToArray();
                 var buffers = Enumerable.Range(0, depth).Select(_ => new NativeBuffer(experts.Max(e => e.Length))).ToArray();
                 var pending = new Task<ReadStatus>[depth];
                 var picks = new int[depth];
@@ -89,7 +90,7 @@ public sealed class PoolClientsBenchmark : IBenchmark
                     for (var d = 0; d < depth; d++)
                     {
                         picks[d] = random.Next(experts.Length);
-                        pending[d] = client.ReadExpertAsync(experts[picks[d]], buffers[d].Memory, cancellationToken).AsTask();
+                        pending[d] = client.Transport.ReadAsync(blocks[picks[d]].Request(buffers[d].Memory[..(int)blocks[picks[d]].Length]), cancellationToken).AsTask();
                     }
                     Task.WaitAll(pending, cancellationToken);
                     for (var d = 0; d < depth; d++)

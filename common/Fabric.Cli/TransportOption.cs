@@ -21,9 +21,12 @@ public static class TransportOption
         return option;
     }
 
-    /// <summary>The endpoints with <paramref name="transport"/> applied (unchanged when it is null); shm endpoints stay as they are.</summary>
-    public static string[] Apply(string? transport, string[] endpoints, string program) =>
-        transport is null
-            ? endpoints
-            : [.. endpoints.Select(e => TransportSelection.Apply(transport, FabricEndpoint.Parse(e), line => Console.Error.WriteLine($"{program}: {line}")).ToString())];
+    /// <summary>
+    /// Parses <paramref name="endpoints"/> and applies <paramref name="transport"/> (none when it is null); shm
+    /// endpoints stay as they are. A malformed URI throws <see cref="EndpointException"/> with one sentence.
+    /// </summary>
+    public static FabricEndpoint[] Apply(string? transport, string[] endpoints, string program) =>
+        [.. endpoints.Select(e => transport is null
+            ? FabricEndpoint.Parse(e)
+            : TransportSelection.Apply(transport, FabricEndpoint.Parse(e), line => Console.Error.WriteLine($"{program}: {line}")))];
 }

@@ -88,9 +88,24 @@ public sealed record CatalogReply(
     public ExpertEntry GetExpert(int layer, int expert) => Experts[(layer * Model.NumLocalExperts) + expert];
 
     /// <summary>The dense tensor named <paramref name="name"/>, or null.</summary>
-    public DenseEntry? FindDense(string name) => Array.Find(Dense, d => d.Name == name);
+    public DenseEntry? FindDense(string name)
+    {
+        foreach (var d in Dense)
+        {
+            if (d.Name == name)
+                return d;
+        }
+        return null;
+    }
 
     /// <summary>The region with <paramref name="id"/>; throws when the catalog has none.</summary>
-    public RegionInfo GetRegion(uint id) => Array.Find(Regions, r => r.Id == id)
-        ?? throw new Fabric.Common.FabricException($"The catalog names region {id}, which it does not list.");
+    public RegionInfo GetRegion(uint id)
+    {
+        foreach (var r in Regions)
+        {
+            if (r.Id == id)
+                return r;
+        }
+        throw new Fabric.Common.FabricException($"The catalog names region {id}, which it does not list.");
+    }
 }

@@ -42,10 +42,10 @@ internal static class ServeCommand
         return command;
     }
 
-    private static async Task<int> RunAsync(string modelDir, string[] listen, string? shmPath, string? tokensPath, string? metricsUrl, int? numaNode, long maxRegionBytes, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string modelDir, FabricEndpoint[] listen, string? shmPath, string? tokensPath, string? metricsUrl, int? numaNode, long maxRegionBytes, CancellationToken cancellationToken)
     {
         // Everything a person can get wrong is checked before any memory is filled or port bound.
-        var endpoints = listen.Select(FabricEndpoint.Parse).ToList();
+        var endpoints = listen.ToList();
         if (endpoints.FirstOrDefault(e => e.Scheme == "shm") is { } stray)
             throw new EndpointException($"{stray} cannot be given to --listen; use --shm {stray.Path} to place the bank in shared memory and serve it there.");
         if (shmPath is not null)

@@ -2,12 +2,13 @@ using System.Diagnostics;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Sources;
 using Fabric.Common;
+using Fabric.Transport;
 
 namespace Fabric.Sim.Cli;
 
 /// <summary>
 /// Measures the real engine's fetch path — <see cref="PoolSource.FetchExpertAsync"/> (1 MiB reads, xxHash64 verify)
-/// into a ring of slot-sized native buffers, each fetch started with <c>Task.Run</c> as the engine does — against a
+/// into a ring of slot-sized native buffers, each fetch started on the thread pool as the engine does — against a
 /// live pool endpoint, one fetch at a time and <c>concurrency</c> at a time (the time until the last lands). The engine's
 /// fetches are served in order, so the two give the per-fetch latency L and bandwidth B: T1 = L + S/B, Tk = L + k·S/B.
 /// </summary>
@@ -17,7 +18,7 @@ internal static class FetchPathProbe
 
     public static async Task<Result> MeasureAsync(string endpoint, string token, int slots, int concurrency, int rounds)
     {
-        await using var source = await PoolSource.ConnectAsync([endpoint], token).ConfigureAwait(false);
+        await using var source = await PoolSource.ConnectAsync([FabricEndpoint.Parse(endpoint)], token).ConfigureAwait(false);
         var config = source.Config;
         var slotBytes = source.ExpertLayout.SlotBytes;
         slots = Math.Max(slots, concurrency);

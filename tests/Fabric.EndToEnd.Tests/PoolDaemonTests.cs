@@ -1,3 +1,4 @@
+using System.IO.Hashing;
 using System.Net.Sockets;
 using Fabric.Pool.Protocol;
 using Fabric.Model;
@@ -24,26 +25,26 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
         long served = 0;
         foreach (var endpoint in new[] { pool.Endpoint("tcp"), pool.Endpoint("shm") })
         {
-            await using var client = await PoolClient.ConnectAsync(endpoint, "alice:wonderland");
+            await using var client = await PoolConnection.ConnectAsync(FabricEndpoint.Parse(endpoint), "alice:wonderland");
             Assert.Equal("alice", client.Tenant);
             Assert.Equal(checkpoint.Config, client.Catalog.Model);
             Assert.Equal(checkpoint.Experts.Count, client.Catalog.Experts.Length);
             using var buffer = new NativeBuffer(client.Catalog.Experts.Max(e => e.Length) + client.Catalog.Dense.Max(d => d.Length));
             foreach (var expert in client.Catalog.Experts)
             {
-                Assert.Equal(ReadStatus.Ok, await client.ReadExpertAsync(expert, buffer.Memory));
+                Assert.Equal(ReadStatus.Ok, await ReadExpertAsync(client, expert, buffer.Memory));
                 var bytes = buffer.Span[..(int)expert.Length];
                 var source = checkpoint[expert.Layer, expert.Expert];
                 Assert.Equal(Concat(FileBytes(source.Gate), FileBytes(source.Up), FileBytes(source.Down)), bytes.ToArray());
-                Assert.True(PoolClient.Verify(bytes, expert.Checksum), $"checksum of expert ({expert.Layer}, {expert.Expert}) over {endpoint}");
+                Assert.True(Verify(bytes, expert.Checksum), $"checksum of expert ({expert.Layer}, {expert.Expert}) over {endpoint}");
                 Assert.Equal(FileBytes(source.Down), bytes.Slice((int)expert.Down.Offset, (int)expert.Down.Length).ToArray());
                 served += endpoint.StartsWith("tcp", StringComparison.Ordinal) ? expert.Length : 0;
             }
             foreach (var dense in client.Catalog.Dense)
             {
-                Assert.Equal(ReadStatus.Ok, await client.ReadDenseAsync(dense, buffer.Memory));
+                Assert.Equal(ReadStatus.Ok, await client.Transport.ReadAsync(new ReadRequest(dense.RegionId, client.Catalog.GetRegion(dense.RegionId).Key, dense.Offset, buffer.Memory[..(int)dense.Length])));
                 Assert.Equal(FileBytes(checkpoint.FindDense(dense.Name)!), buffer.Span[..(int)dense.Length].ToArray());
-                Assert.True(PoolClient.Verify(buffer.Span[..(int)dense.Length], dense.Checksum));
+                Assert.True(Verify(buffer.Span[..(int)dense.Length], dense.Checksum));
                 served += endpoint.StartsWith("tcp", StringComparison.Ordinal) ? dense.Length : 0;
             }
         }
@@ -61,18 +62,18 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
         await using var pool = await PoolProcess.StartAsync(ServeArgs(_model.NewShmPath()), endpoints: 2);
         foreach (var endpoint in pool.Endpoints)
         {
-            var refused = await Assert.ThrowsAsync<ControlException>(() => PoolClient.ConnectAsync(endpoint, "alice:rabbit"));
+            var refused = await Assert.ThrowsAsync<ControlException>(() => PoolConnection.ConnectAsync(FabricEndpoint.Parse(endpoint), "alice:rabbit"));
             Assert.Equal(ControlErrorCode.Unauthorized, refused.Code);
             Assert.StartsWith("unauthorized", refused.Message, StringComparison.Ordinal);
 
             // Even with the right region key, a session that has not authenticated reads nothing.
-            await using var good = await PoolClient.ConnectAsync(endpoint, "bob:builder");
+            await using var good = await PoolConnection.ConnectAsync(FabricEndpoint.Parse(endpoint), "bob:builder");
             var expert = good.Catalog.Experts[0];
             await using var anonymous = await FabricTransports.ConnectAsync(endpoint);
             var noCatalog = await Assert.ThrowsAsync<ControlException>(() => anonymous.CallAsync<CatalogRequest, CatalogReply>(PoolMessageTypes.Catalog, new CatalogRequest()));
             Assert.Equal(ControlErrorCode.Unauthorized, noCatalog.Code);
             using var buffer = new NativeBuffer(expert.Length);
-            var status = await anonymous.ReadAsync(good.ExpertRequest(expert, buffer.Memory));
+            var status = await anonymous.ReadAsync(ExpertRequest(good, expert, buffer.Memory));
             Assert.NotEqual(ReadStatus.Ok, status);
         }
     }
@@ -82,7 +83,7 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
     {
         await using var pool = await PoolProcess.StartAsync(ServeArgs(_model.NewShmPath()), endpoints: 2);
         var tcp = FabricEndpoint.Parse(pool.Endpoint("tcp"));
-        await using var client = await PoolClient.ConnectAsync(tcp.ToString(), "alice:wonderland");
+        await using var client = await PoolConnection.ConnectAsync(tcp, "alice:wonderland");
         var expert = client.Catalog.Experts[^1];
         using var buffer = new NativeBuffer(expert.Length);
 
@@ -125,10 +126,10 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
         Assert.Equal(ReadStatus.OutOfRange, await client.Transport.ReadAsync(new ReadRequest(region.Id, region.Key, region.Length - 10, buffer.Memory)));
         Assert.Equal(ReadStatus.UnknownRegion, await client.Transport.ReadAsync(new ReadRequest(999, region.Key, 0, buffer.Memory)));
 
-        Assert.Equal(ReadStatus.Ok, await client.ReadExpertAsync(expert, buffer.Memory));
-        Assert.True(PoolClient.Verify(buffer.Span, expert.Checksum));
-        await using var second = await PoolClient.ConnectAsync(pool.Endpoint("shm"), "bob:builder");
-        Assert.Equal(ReadStatus.Ok, await second.ReadExpertAsync(expert, buffer.Memory));
+        Assert.Equal(ReadStatus.Ok, await ReadExpertAsync(client, expert, buffer.Memory));
+        Assert.True(Verify(buffer.Span, expert.Checksum));
+        await using var second = await PoolConnection.ConnectAsync(FabricEndpoint.Parse(pool.Endpoint("shm")), "bob:builder");
+        Assert.Equal(ReadStatus.Ok, await ReadExpertAsync(second, expert, buffer.Memory));
         Assert.False(pool.HasExited);
     }
 
@@ -138,7 +139,7 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
         var shm = _model.NewShmPath();
         var pool = await PoolProcess.StartAsync(ServeArgs(shm), endpoints: 2);
         await using var _ = pool;
-        await using var client = await PoolClient.ConnectAsync(pool.Endpoint("tcp"), "alice:wonderland");
+        await using var client = await PoolConnection.ConnectAsync(FabricEndpoint.Parse(pool.Endpoint("tcp")), "alice:wonderland");
         var experts = client.Catalog.Experts;
         long ok = 0;
         long corrupt = 0;
@@ -149,11 +150,11 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
             for (var i = r; !stop.IsCancellationRequested; i++)
             {
                 var expert = experts[i % experts.Length];
-                var status = await client.ReadExpertAsync(expert, buffer.Memory);
+                var status = await ReadExpertAsync(client, expert, buffer.Memory);
                 if (status != ReadStatus.Ok)
                     return status;
                 Interlocked.Increment(ref ok);
-                if (!PoolClient.Verify(buffer.Span[..(int)expert.Length], expert.Checksum))
+                if (!Verify(buffer.Span[..(int)expert.Length], expert.Checksum))
                     Interlocked.Increment(ref corrupt);
             }
             return ReadStatus.Ok;
@@ -180,6 +181,15 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
         Assert.Contains("4 layers, 8 experts/layer, top-2", stdout, StringComparison.Ordinal);
         Assert.Contains("48 KiB", stdout, StringComparison.Ordinal);
     }
+
+    /// <summary>The raw read of the whole of <paramref name="expert"/> as <paramref name="connection"/>'s catalog places it.</summary>
+    private static ReadRequest ExpertRequest(PoolConnection connection, ExpertEntry expert, Memory<byte> destination) =>
+        new(expert.RegionId, connection.Catalog.GetRegion(expert.RegionId).Key, expert.Offset, destination[..checked((int)expert.Length)]);
+
+    private static ValueTask<ReadStatus> ReadExpertAsync(PoolConnection connection, ExpertEntry expert, Memory<byte> destination) =>
+        connection.Transport.ReadAsync(ExpertRequest(connection, expert, destination));
+
+    private static bool Verify(ReadOnlySpan<byte> bytes, ulong checksum) => XxHash64.HashToUInt64(bytes) == checksum;
 
     private static byte[] FileBytes(TensorEntry t)
     {

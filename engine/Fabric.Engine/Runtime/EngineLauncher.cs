@@ -1,6 +1,7 @@
 using Fabric.Engine.Device;
 using Fabric.Engine.Sources;
 using Fabric.Common;
+using Fabric.Transport;
 
 namespace Fabric.Engine.Runtime;
 
@@ -11,7 +12,7 @@ public sealed record LaunchSettings
     public string? ModelDirectory { get; init; }
 
     /// <summary>Pool endpoints in failover order.</summary>
-    public IReadOnlyList<string> PoolEndpoints { get; init; } = [];
+    public IReadOnlyList<FabricEndpoint> PoolEndpoints { get; init; } = [];
 
     public string? Token { get; init; }
 

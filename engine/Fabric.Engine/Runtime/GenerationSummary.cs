@@ -82,10 +82,10 @@ public sealed record GenerationSummary
             KvCacheBytes = engine.Plan.KvCacheBytes,
             SlotBytes = engine.Plan.SlotBytes,
             DeviceBudgetBytes = engine.Device.Memory.CapacityBytes,
-            FetchRetries = pool?.Retries ?? 0,
+            FetchRetries = pool?.Reader.Retries ?? 0,
             MeanFetchMs = engine.Counters.Fetches > 0 ? engine.Counters.FetchNs / 1e6 / engine.Counters.Fetches : 0,
             MeanFetchQueuedMs = engine.Counters.Fetches > 0 ? engine.Counters.FetchQueuedNs / 1e6 / engine.Counters.Fetches : 0,
-            CorruptBlocks = pool?.CorruptBlocks ?? 0,
+            CorruptBlocks = pool?.Reader.CorruptBlocks ?? 0,
             Tokens = result.Tokens,
             FetchLog = engine.Counters.FetchLog,
         };

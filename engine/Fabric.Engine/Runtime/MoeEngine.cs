@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
@@ -36,18 +35,14 @@ public sealed class MoeEngine : IAsyncDisposable
     private readonly int[] _predicted;
     private readonly bool[] _mark;
     private readonly ExpertAssignment[] _plan;
-    private readonly ExpertAssignment[] _fetches;
+    private readonly ExpertAssignment[] _prefetches;
     private readonly int[] _rowsIn;
     private readonly int[] _rowsOut;
     private readonly int[] _positions;
     private readonly float[] _logitsHost;
     private readonly List<ExpertKey> _computed = [];
-    private readonly List<ExpertKey> _harvest = [];
-    private readonly Dictionary<ExpertKey, Task<long>> _inFlight = [];
-    private readonly ConcurrentStack<NativeBuffer> _staging = new();
-    private readonly SemaphoreSlim _stagingFree;
     private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private readonly Memory<byte>[]? _slotMemory;
+    private readonly ExpertFetches _fetches;
     private int _step;
     private int _layer;
 
@@ -96,17 +91,15 @@ public sealed class MoeEngine : IAsyncDisposable
         _predicted = new int[c.NumLocalExperts];
         _mark = new bool[c.NumLocalExperts];
         _plan = new ExpertAssignment[c.NumLocalExperts];
-        _fetches = new ExpertAssignment[c.NumLocalExperts];
+        _prefetches = new ExpertAssignment[c.NumLocalExperts];
         _rowsIn = new int[_chunk];
         _rowsOut = new int[_chunk];
         _positions = new int[_chunk];
         _logitsHost = new float[c.VocabSize];
-        var stagingCount = Math.Max(2, options.StagingBuffers);
-        for (var i = 0; i < stagingCount; i++)
-            _staging.Push(new NativeBuffer(_layout.SlotBytes));
-        _stagingFree = new SemaphoreSlim(stagingCount, stagingCount);
+        Memory<byte>[]? slotMemory = null;
         if (options.ReadIntoHostSlots && device is IHostVisibleMemory host)
-            _slotMemory = [.. Enumerable.Range(0, plan.Slots).Select(s => host.HostMemory(_slots, s * _layout.SlotBytes, checked((int)_layout.SlotBytes)))];
+            slotMemory = [.. Enumerable.Range(0, plan.Slots).Select(s => host.HostMemory(_slots, s * _layout.SlotBytes, checked((int)_layout.SlotBytes)))];
+        _fetches = new ExpertFetches(source, device, _slots, slotMemory, Pager, Counters, _clock, options.StagingBuffers);
         Counters.LayerStallNs = new long[c.NumHiddenLayers];
     }
 
@@ -232,14 +225,14 @@ public sealed class MoeEngine : IAsyncDisposable
     {
         long stall = 0;
         _layer = layer;
-        HarvestCompletedFetches();
+        _fetches.Harvest();
         var count = Pager.BeginLayer(layer, _indices.AsSpan(0, n * _topK), _plan);
         try
         {
             for (var i = 0; i < count; i++)
             {
                 if (_plan[i].Kind == AssignmentKind.Fetch)
-                    StartFetch(_plan[i], cancellationToken);
+                    _fetches.Start(_plan[i], _step, _layer, cancellationToken);
             }
             IssuePrefetch(layer, n, cancellationToken);
 
@@ -254,7 +247,7 @@ public sealed class MoeEngine : IAsyncDisposable
                 var a = _plan[i];
                 if (a.Kind is AssignmentKind.Pending or AssignmentKind.Fetch)
                 {
-                    stall += await WaitForFetchAsync(a.Key).ConfigureAwait(false);
+                    stall += await _fetches.WaitAsync(a.Key).ConfigureAwait(false);
                     ComputeExpert(a, n);
                 }
             }
@@ -269,21 +262,21 @@ public sealed class MoeEngine : IAsyncDisposable
                 {
                     if (_plan[i].Kind == AssignmentKind.Fetch)
                     {
-                        StartFetch(_plan[i], cancellationToken);
+                        _fetches.Start(_plan[i], _step, _layer, cancellationToken);
                         assigned++;
                     }
                 }
                 if (assigned == 0)
                 {
                     // Every free slot is still loading: let those fetches land, then try again.
-                    stall += await DrainAsync(abandonFailures: true).ConfigureAwait(false);
+                    stall += await _fetches.DrainAsync(abandonFailures: true).ConfigureAwait(false);
                     continue;
                 }
                 for (var i = 0; i < d; i++)
                 {
                     if (_plan[i].Kind == AssignmentKind.Fetch)
                     {
-                        stall += await WaitForFetchAsync(_plan[i].Key).ConfigureAwait(false);
+                        stall += await _fetches.WaitAsync(_plan[i].Key).ConfigureAwait(false);
                         ComputeExpert(_plan[i], n);
                     }
                 }
@@ -292,7 +285,7 @@ public sealed class MoeEngine : IAsyncDisposable
         catch
         {
             // Let every fetch in flight land (or fail) before the slots are touched again; the KV cache is untouched.
-            await DrainAsync(abandonFailures: true).ConfigureAwait(false);
+            await _fetches.DrainAsync(abandonFailures: true).ConfigureAwait(false);
             Pager.EndLayer();
             throw;
         }
@@ -324,9 +317,9 @@ public sealed class MoeEngine : IAsyncDisposable
             for (var i = 0; i < predicted; i++)
                 _mark[_predicted[i]] = false;
         }
-        var m = Pager.PrefetchNext(_predicted.AsSpan(0, predicted), _fetches);
+        var m = Pager.PrefetchNext(_predicted.AsSpan(0, predicted), _prefetches);
         for (var i = 0; i < m; i++)
-            StartFetch(_fetches[i], cancellationToken);
+            _fetches.Start(_prefetches[i], _step, _layer, cancellationToken);
     }
 
     private void ComputeExpert(ExpertAssignment a, int n)
@@ -348,113 +341,6 @@ public sealed class MoeEngine : IAsyncDisposable
         _computed.Add(a.Key);
     }
 
-    private void StartFetch(ExpertAssignment a, CancellationToken cancellationToken)
-    {
-        var key = a.Key;
-        var slot = a.Slot;
-        var issued = _clock.ElapsedTicks;
-        var (step, layer) = (_step, _layer);
-        _inFlight[key] = Task.Run(() => FetchIntoSlotAsync(key, slot, step, layer, issued, cancellationToken), cancellationToken);
-    }
-
-    // (step, layer): the visit that issued the fetch (a prefetch is for the next layer but issued in this one).
-    private async Task<long> FetchIntoSlotAsync(ExpertKey key, int slot, int step, int layer, long issued, CancellationToken cancellationToken)
-    {
-        await _stagingFree.WaitAsync(cancellationToken).ConfigureAwait(false);
-        _staging.TryPop(out var staging);
-        var started = _clock.ElapsedTicks;
-        try
-        {
-            // Host-visible slots (the CPU device) are read into directly; the slot stays "loading" — unusable — until
-            // the source has verified the checksum there. Otherwise: pinned staging, verify, then the device copy.
-            if (_slotMemory is not null)
-                return await _source.FetchExpertAsync(key, _slotMemory[slot], cancellationToken).ConfigureAwait(false);
-            var bytes = await _source.FetchExpertAsync(key, staging!.Memory, cancellationToken).ConfigureAwait(false);
-            await _device.CopyToSlotAsync(_slots, slot * _layout.SlotBytes, staging.Memory[..(int)_layout.SlotBytes], cancellationToken).ConfigureAwait(false);
-            return bytes;
-        }
-        finally
-        {
-            Counters.AddFetchTiming(step, layer, TicksToNs(issued), TicksToNs(started - issued), TicksToNs(_clock.ElapsedTicks - started));
-            _staging.Push(staging!);
-            _stagingFree.Release();
-        }
-    }
-
-    /// <summary>Waits for the fetch of <paramref name="key"/> and marks its slot ready; returns the ns waited.</summary>
-    private async ValueTask<long> WaitForFetchAsync(ExpertKey key)
-    {
-        var task = _inFlight[key];
-        long waited = 0;
-        if (!task.IsCompleted)
-        {
-            var started = _clock.ElapsedTicks;
-            try
-            {
-                await task.ConfigureAwait(false);
-            }
-            catch
-            {
-                // Observed below.
-            }
-            waited = TicksToNs(_clock.ElapsedTicks - started);
-        }
-        Complete(key, task, throwOnFailure: true);
-        return waited;
-    }
-
-    private void HarvestCompletedFetches()
-    {
-        _harvest.Clear();
-        foreach (var (key, task) in _inFlight)
-        {
-            if (task.IsCompleted)
-                _harvest.Add(key);
-        }
-        foreach (var key in _harvest)
-            Complete(key, _inFlight[key], throwOnFailure: false);
-    }
-
-    private async ValueTask<long> DrainAsync(bool abandonFailures)
-    {
-        var started = _clock.ElapsedTicks;
-        _harvest.Clear();
-        _harvest.AddRange(_inFlight.Keys);
-        foreach (var key in _harvest)
-        {
-            var task = _inFlight[key];
-            try
-            {
-                await task.ConfigureAwait(false);
-            }
-            catch
-            {
-                // Observed in Complete.
-            }
-            Complete(key, task, throwOnFailure: !abandonFailures);
-        }
-        return TicksToNs(_clock.ElapsedTicks - started);
-    }
-
-    private void Complete(ExpertKey key, Task<long> task, bool throwOnFailure)
-    {
-        _inFlight.Remove(key);
-        if (task.IsCompletedSuccessfully)
-        {
-            Counters.AddFetch(task.Result);
-            Pager.FetchCompleted(key);
-            return;
-        }
-        Pager.FetchAbandoned(key);
-        if (throwOnFailure)
-        {
-            var error = task.Exception?.InnerException;
-            if (error is FabricException or OperationCanceledException)
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(error);
-            throw new FabricException($"Fetching expert {key.Layer}/{key.Expert} failed: {error?.Message ?? "cancelled"}.", error ?? new OperationCanceledException());
-        }
-    }
-
     private async Task PreloadAllAsync(CancellationToken cancellationToken)
     {
         var before = Counters.BytesFetched;
@@ -464,9 +350,9 @@ public sealed class MoeEngine : IAsyncDisposable
             {
                 var a = Pager.Preload(new ExpertKey(l, e));
                 if (a.Kind == AssignmentKind.Fetch)
-                    StartFetch(a, cancellationToken);
+                    _fetches.Start(a, _step, _layer, cancellationToken);
             }
-            await DrainAsync(abandonFailures: false).ConfigureAwait(false);
+            await _fetches.DrainAsync(abandonFailures: false).ConfigureAwait(false);
         }
         Counters.PreloadBytes = Counters.BytesFetched - before;
         Counters.ResetFetches();
@@ -485,12 +371,9 @@ public sealed class MoeEngine : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await DrainAsync(abandonFailures: true).ConfigureAwait(false);
+        await _fetches.DisposeAsync().ConfigureAwait(false);
         foreach (var b in _owned)
             b.Dispose();
         _dense.Dispose();
-        while (_staging.TryPop(out var s))
-            ((IDisposable)s).Dispose();
-        _stagingFree.Dispose();
     }
 }

@@ -14,17 +14,17 @@ internal sealed class InProcessPool : IAsyncDisposable
     {
         Bank = bank;
         _server = server;
-        Endpoint = server.Endpoint.ToString();
+        Endpoint = server.Endpoint;
     }
 
     public ExpertBank Bank { get; }
 
-    public string Endpoint { get; }
+    public FabricEndpoint Endpoint { get; }
 
     public static async Task<InProcessPool> StartAsync(string modelDirectory, string listen = "tcp://127.0.0.1:0")
     {
         var bank = ExpertBank.Load(Checkpoint.Open(modelDirectory));
-        var server = await StartServerAsync(bank, listen);
+        var server = await StartServerAsync(bank, FabricEndpoint.Parse(listen));
         return new InProcessPool(bank, server);
     }
 
@@ -47,10 +47,10 @@ internal sealed class InProcessPool : IAsyncDisposable
         region.Slice(e.Offset + 100, 1)[0] ^= 0x5A;
     }
 
-    private static async Task<IFabricServer> StartServerAsync(ExpertBank bank, string listen)
+    private static async Task<IFabricServer> StartServerAsync(ExpertBank bank, FabricEndpoint listen)
     {
         var handler = new PoolControlHandler(bank.Catalog, null);
-        return await FabricServers.StartAsync(FabricEndpoint.Parse(listen), bank.Store,
+        return await FabricServers.StartAsync(listen, bank.Store,
             new FabricServerOptions { ControlHandler = handler, Authorize = handler.Authorize });
     }
 
