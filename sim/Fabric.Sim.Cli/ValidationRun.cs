@@ -78,7 +78,7 @@ internal static class ValidationRun
         {
             throw new FabricException($"The kept {scheme} calibration runs hold too few decode fetches to fit the link.");
         }
-        // The resident experts the engine computes while a fetch starts beside them run slower (they share the two
+        // The resident experts the engine computes while a fetch starts beside them run slower (they share the
         // cores with the fetch path); the replay's recorded times hold that, and the slowdown says where.
         var slowdown = FetchPathFit.HitSlowdown(calibrationRuns, model.NumExpertsPerTok) ?? 1;
         AnsiConsole.MarkupLine($"{scheme} resident experts computed beside a starting fetch (calibration runs): {slowdown:0.00}× as long" +

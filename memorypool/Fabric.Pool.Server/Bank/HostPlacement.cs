@@ -8,8 +8,8 @@ namespace Fabric.Pool.Server.Bank;
 /// <summary>
 /// Host-memory placement for a bank: a <see cref="HostRegionStore"/> whose regions are private anonymous mappings,
 /// bound to a NUMA node when one is asked for; the bank pre-faults them (<see cref="Prefault"/>) before filling them.
-/// Transparent huge pages are not advised: where the kernel compacts on the fault path (defrag=madvise, as on the
-/// development VMs) they made first touch 2.7x slower.
+/// Transparent huge pages are not advised: where the kernel compacts on the fault path (defrag=madvise, the default
+/// on many kernels) they make first touch slower, not faster.
 /// </summary>
 public static class HostPlacement
 {

@@ -10,7 +10,7 @@ public sealed class RdmaNoDeviceTests
     {
         var probe = RdmaDevices.Probe();
         Assert.False(probe.IsUsable);
-        // Here: "no RDMA device is available on this machine (ibv_get_device_list failed with ENOSYS ...)"; on a machine
+        // No kernel RDMA: "no RDMA device is available on this machine (ibv_get_device_list failed with ENOSYS ...)"; on a machine
         // without libibverbs1 the reason names the missing library instead.
         Assert.Contains("RDMA", probe.Reason, StringComparison.Ordinal);
         if (System.Runtime.InteropServices.NativeLibrary.TryLoad("libibverbs.so.1", out var verbs))

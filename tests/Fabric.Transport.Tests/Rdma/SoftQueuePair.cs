@@ -6,7 +6,7 @@ namespace Fabric.Transport.Tests.Rdma;
 
 /// <summary>
 /// A software provider behind an <c>ibv_context.ops</c> table: post_send performs each RDMA READ as a memcpy and
-/// queues its completion, poll_cq hands completions out. No RDMA device can run on the development machines, so this
+/// queues its completion, poll_cq hands completions out. Machines without an RDMA device are the common case, so this
 /// is what lets the read queue's own logic (slicing, send-queue credits, completion mapping, errors, flushes,
 /// time-outs, cancellation) run here; the real device path is covered by the rdma:// conformance suite on hardware.
 /// </summary>
