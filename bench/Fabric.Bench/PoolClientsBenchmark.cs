@@ -6,6 +6,7 @@ using Fabric.MemoryPool.Catalog;
 using Fabric.MemoryPool.Model;
 using Fabric.MemoryPool.Serving;
 using Fabric.Transport;
+using Fabric.Transport.Shm;
 using Fabric.Common;
 
 namespace Fabric.Bench;

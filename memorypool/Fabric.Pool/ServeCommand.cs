@@ -4,6 +4,7 @@ using Fabric.MemoryPool.Bank;
 using Fabric.MemoryPool.Model;
 using Fabric.MemoryPool.Serving;
 using Fabric.Transport;
+using Fabric.Transport.Shm;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;

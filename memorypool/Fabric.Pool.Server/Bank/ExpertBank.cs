@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Fabric.MemoryPool.Catalog;
 using Fabric.MemoryPool.Model;
 using Fabric.Transport;
+using Fabric.Transport.Shm;
 using Microsoft.Win32.SafeHandles;
 using Fabric.Common;
 
