@@ -86,7 +86,7 @@ public sealed class IlgpuDevice : IComputeDevice
 
     /// <summary>Opens <paramref name="device"/> (<c>ilgpu-cpu</c>, <c>cuda</c>, <c>cuda:N</c>) with a budget of <paramref name="budgetBytes"/>.</summary>
     public static IlgpuDevice Open(string device, long budgetBytes, long scratchBytes = 0) =>
-        new(GpuDevices.Open(device), budgetBytes, scratchBytes);
+        new(IlgpuAccelerators.Open(device), budgetBytes, scratchBytes);
 
     public string Name => _gpu.Spec.ToString();
 

@@ -62,6 +62,14 @@ public sealed class EngineEndToEndTests : IClassFixture<PoolModel>
         Assert.Single(small.Stderr.Trim().Split('\n'));
     }
 
+    [Fact]
+    public async Task Generate_OnTheIlgpuCpuDevice_RunsWithTheIlgpuBackend()
+    {
+        var run = await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-ids 5,9,13 --max-new-tokens 4 --device ilgpu-cpu");
+        Assert.True(run.Code == 0, run.Stderr);
+        Assert.Equal(4, run.Stdout.Split('\n')[0].Trim().Split(',').Length);
+    }
+
     [Theory]
     [InlineData("--slots -3", "fabric-engine: --slots must be 0 (as many as the budget holds) or more.")]
     [InlineData("--temperature -1", "fabric-engine: --temperature must be 0 (greedy) or a positive number.")]

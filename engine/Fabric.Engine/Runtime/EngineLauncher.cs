@@ -52,7 +52,7 @@ public static class EngineLauncher
                 ? settings.DeviceMemoryBytes
                 : MemoryPlan.BytesForSlots(source.Config, DenseWeights.DeviceBytes(source), source.ExpertLayout, options,
                     options.MaxSlots > 0 ? Math.Min(options.MaxSlots, source.Config.TotalExperts) : source.Config.TotalExperts);
-            var device = ComputeDevices.Create(settings.Device, budget);
+            var device = DeviceRegistry.Create(settings.Device, budget);
             try
             {
                 return await MoeEngine.CreateAsync(device, source, options, cancellationToken).ConfigureAwait(false);
