@@ -224,7 +224,7 @@ public sealed class IlgpuDevice : IComputeDevice
         var shape = cache.Shape;
         for (int r = 0; r < rows; r++)
             if ((uint)positions[r] >= (uint)shape.MaxSeqLen)
-                throw new ArgumentOutOfRangeException(nameof(positions), $"Position {positions[r]} is past the KV cache's {shape.MaxSeqLen} positions (--max-seq-len).");
+                throw new ArgumentOutOfRangeException(nameof(positions), $"Position {positions[r]} is past the KV cache's {shape.MaxSeqLen} positions.");
         int headDim = shape.HeadDim;
         long window = (long)shape.MaxSeqLen * shape.RowFloats;
         var cacheFloats = Floats(cache.Buffer);

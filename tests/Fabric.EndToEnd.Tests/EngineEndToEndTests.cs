@@ -75,6 +75,8 @@ public sealed class EngineEndToEndTests : IClassFixture<PoolModel>
     [InlineData("--temperature -1", "fabric-engine: --temperature must be 0 (greedy) or a positive number.")]
     [InlineData("--top-p 7", "fabric-engine: --top-p must lie above 0 and at most 1.")]
     [InlineData("--top-p 0", "fabric-engine: --top-p must lie above 0 and at most 1.")]
+    [InlineData("--policy belady", "fabric-engine: --policy belady needs the future: record a trace of the same run with --trace-out PATH, then replay it with --belady-trace PATH.")]
+    [InlineData("--max-seq-len 2 --max-new-tokens 2", "fabric-engine: The prompt (2 tokens) and --max-new-tokens 2 need 3 positions, more than --max-seq-len 2.")]
     public async Task Generate_OptionOutOfRange_IsOneSentenceAndExit2(string option, string expected) =>
         ChildProgram.AssertRefused(await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-ids 1,2 {option}"), expected);
 }

@@ -36,7 +36,7 @@ public static class EngineLauncher
         if (options.Policy == "belady")
         {
             if (settings.BeladyTrace is null)
-                throw new FabricException("--policy belady needs the future: record a trace of the same run with --trace-out PATH, then replay it with --belady-trace PATH.");
+                throw new FabricException("The belady policy needs the future: a routing trace recorded from the same run.");
             options = options with { FutureAccesses = RoutingTraceReader.ReadAccessSequence(settings.BeladyTrace) };
         }
         IWeightSource source;
@@ -45,7 +45,7 @@ public static class EngineLauncher
         else if (settings.PoolEndpoints.Count > 0)
             source = await PoolSource.ConnectAsync(settings.PoolEndpoints, settings.Token, cancellationToken: cancellationToken).ConfigureAwait(false);
         else
-            throw new FabricException("Say where the weights are: --model DIR (a local checkpoint) or --pool URI (one or more).");
+            throw new FabricException("Say where the weights are: a local checkpoint directory or one or more pool endpoints.");
         try
         {
             var budget = settings.DeviceMemoryBytes > 0
