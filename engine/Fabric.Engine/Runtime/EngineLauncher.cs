@@ -18,7 +18,7 @@ public sealed record LaunchSettings
     /// <summary>The whole device budget in bytes; 0 = exactly enough for <see cref="EngineOptions.MaxSlots"/> slots, or for every expert.</summary>
     public long DeviceMemoryBytes { get; init; }
 
-    /// <summary>The <c>--device</c> spec.</summary>
+    /// <summary>The device name ("cpu", "ilgpu-cpu", "cuda:1"), resolved through <see cref="DeviceRegistry"/>.</summary>
     public string Device { get; init; } = "cpu";
 
     /// <summary>Path of a routing trace of this very run, for the belady policy.</summary>
