@@ -1,5 +1,5 @@
 using System.Globalization;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Engine.Paging;
 using Fabric.Sim.Core;
 using Fabric.Sim.Topology;
