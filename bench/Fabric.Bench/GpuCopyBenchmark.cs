@@ -39,7 +39,7 @@ public sealed class GpuCopyBenchmark : IBenchmark
         var blockSizes = parsed.GetValue(sizes)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(ByteSize.Parse).ToArray();
         int count = Math.Max(1, parsed.GetValue(copies));
         int repeat = Math.Max(1, parsed.GetValue(rounds));
-        using var gpu = GpuDevices.Open(parsed.GetValue(device)!);
+        using var gpu = IlgpuAccelerators.Open(parsed.GetValue(device)!);
         var accelerator = gpu.Accelerator;
         Console.WriteLine($"{gpu.Spec}: {gpu.Name}, {gpu.MemoryBytes / (double)(1L << 30):0.0} GiB; {count} experts per measurement, best of {repeat}");
         if (!gpu.IsCuda)

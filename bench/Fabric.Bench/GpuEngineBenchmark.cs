@@ -39,7 +39,7 @@ public sealed class GpuEngineBenchmark : IBenchmark
             return await parsed.InvokeAsync(cancellationToken: cancellationToken);
 
         var spec = AcceleratorSpec.Parse(parsed.GetValue(device)!);
-        if (spec.Kind == AcceleratorKind.Cuda && GpuDevices.CudaAbsenceReason() is { } absent)
+        if (spec.Kind == AcceleratorKind.Cuda && IlgpuAccelerators.CudaAbsenceReason() is { } absent)
             throw new GpuUnavailableException($"Cannot benchmark {spec}: {absent}.");
         var directory = parsed.GetValue(model) ?? EnsureModel(parsed.GetValue(preset)!, parsed.GetValue(skew));
         int count = Math.Max(2, parsed.GetValue(tokens));

@@ -4,6 +4,7 @@ using System.Text.Json;
 using Fabric.Pool.Server.Bank;
 using Fabric.Model;
 using Fabric.Transport;
+using Fabric.Transport.Shm;
 using Fabric.Common;
 
 namespace Fabric.Bench;

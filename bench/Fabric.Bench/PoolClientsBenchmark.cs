@@ -2,11 +2,12 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Fabric.Pool.Server.Bank;
+using Fabric.Pool.Protocol;
 using Fabric.Model;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
+using Fabric.Transport.Shm;
 using Fabric.Common;
-using Fabric.Pool.Protocol;
 
 namespace Fabric.Bench;
 

@@ -1,6 +1,10 @@
 using Fabric.Bench;
 using Fabric.Cli;
 using Fabric.Common;
+using Fabric.Engine.Gpu;
+
+// Engine runs resolve their device through the engine's device registry; the ILGPU backend adds ilgpu-cpu and cuda.
+IlgpuDeviceRegistration.Register();
 
 IBenchmark[] benchmarks =
 [

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Fabric.Transport;
 using Fabric.Transport.Rdma;
+using Fabric.Transport.Host;
 
 namespace Fabric.Bench;
 

@@ -4,6 +4,8 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Fabric.Transport;
+using Fabric.Transport.Host;
+using Fabric.Transport.Shm;
 
 namespace Fabric.Bench;
 

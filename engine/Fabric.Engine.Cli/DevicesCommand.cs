@@ -8,13 +8,8 @@ namespace Fabric.Engine.Cli;
 /// <summary><c>fabric-engine devices</c>: the accelerators the ILGPU backend can open here.</summary>
 public static class DevicesCommand
 {
-    /// <remarks>
-    /// Program calls every command's Create at start-up, so this is also where the ILGPU devices join the registry
-    /// that <c>generate --device</c> resolves.
-    /// </remarks>
     public static Command Create()
     {
-        IlgpuDevices.Register();
         var command = new Command("devices", "List the accelerators found: CUDA devices with their memory, and ILGPU's CPU accelerator.");
         command.SetAction((ParseResult _, CancellationToken _) => ConsoleErrors.RunAsync("fabric-engine", () => Task.FromResult(Run(Console.Out))));
         return command;
@@ -23,12 +18,12 @@ public static class DevicesCommand
     /// <summary>Writes the table to <paramref name="output"/>; returns the exit code.</summary>
     public static int Run(TextWriter output)
     {
-        var devices = GpuDevices.List();
+        var devices = IlgpuAccelerators.List();
         output.WriteLine($"{"--device",-12} {"memory",10}  name (details)");
         foreach (var device in devices)
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{device.Spec,-12} {device.MemoryBytes / (double)(1L << 30),6:0.0} GiB  {device.Name} ({device.Detail})"));
-        if (GpuDevices.CudaAbsenceReason() is { } reason)
+        if (IlgpuAccelerators.CudaAbsenceReason() is { } reason)
             output.WriteLine($"{reason}; --device cuda is unavailable, --device ilgpu-cpu runs the same kernels on the host.");
         return 0;
     }

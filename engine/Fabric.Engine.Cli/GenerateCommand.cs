@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Runtime;
 using Fabric.Cli;
@@ -82,7 +83,12 @@ public static class GenerateCommand
                 throw new FabricException("--temperature must be 0 (greedy) or a positive number.");
             if (!(r.GetValue(topP) is > 0 and <= 1))
                 throw new FabricException("--top-p must lie above 0 and at most 1.");
-            await using var engine = await EngineLauncher.CreateAsync(settings, ct);
+            if (settings.Engine.MaxSeqLen <= 0 || settings.Engine.MaxBatch <= 0)
+                throw new FabricException("--max-seq-len and --max-batch must be positive.");
+            // The last new token is printed but never run through the model.
+            if (prompt.Length + newTokens - 1 > settings.Engine.MaxSeqLen)
+                throw new FabricException($"The prompt ({prompt.Length} tokens) and --max-new-tokens {newTokens} need {prompt.Length + newTokens - 1} positions, more than --max-seq-len {settings.Engine.MaxSeqLen}.");
+            await using var engine = await LaunchAsync(settings, budgetText, ct);
             using var trace = r.GetValue(traceOut) is { } tracePath ? new RoutingTraceWriter(tracePath) : null;
             if (trace is not null)
             {
@@ -105,6 +111,28 @@ public static class GenerateCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Starts the engine; what a person must change is said with the option that changes it.</summary>
+    private static async Task<MoeEngine> LaunchAsync(LaunchSettings settings, string? budgetText, CancellationToken cancellationToken)
+    {
+        if (settings.ModelDirectory is null && settings.PoolEndpoints.Count == 0)
+            throw new FabricException("Say where the weights are: --model DIR (a local checkpoint) or --pool URI (one or more).");
+        if (settings.Engine.Policy == "belady")
+        {
+            if (settings.BeladyTrace is null)
+                throw new FabricException("--policy belady needs the future: record a trace of the same run with --trace-out PATH, then replay it with --belady-trace PATH.");
+            if (!File.Exists(settings.BeladyTrace))
+                throw new FabricException($"The routing trace {settings.BeladyTrace} does not exist; record one first with --trace-out.");
+        }
+        try
+        {
+            return await EngineLauncher.CreateAsync(settings, cancellationToken);
+        }
+        catch (InsufficientDeviceMemoryException e) when (budgetText is not null)
+        {
+            throw new InsufficientDeviceMemoryException($"--device-memory {budgetText}: {e.Message}", e.RequiredBytes);
+        }
     }
 
     private static int[] ReadPrompt(string? ids, string? file)

@@ -1,13 +1,12 @@
 using System.CommandLine;
-using System.Reflection;
 using Fabric.Engine.Cli;
+using Fabric.Engine.Gpu;
 
-// Every class here with a public static `Command Create()` is a subcommand (generate, make-model, devices...),
-// so parts add commands by adding a file.
+// --device resolves through the engine's device registry: cpu is built in, the ILGPU backend adds ilgpu-cpu and cuda.
+IlgpuDeviceRegistration.Register();
+
 var root = new RootCommand("fabric-engine: run a Mixtral MoE model with bounded expert residency, paging experts from a pool.");
-foreach (var type in typeof(GenerateCommand).Assembly.GetTypes().Where(t => t.Name.EndsWith("Command", StringComparison.Ordinal)).OrderBy(t => t.Name, StringComparer.Ordinal))
-{
-    if (type.GetMethod("Create", BindingFlags.Public | BindingFlags.Static, Type.EmptyTypes) is { } create && create.ReturnType == typeof(Command))
-        root.Subcommands.Add((Command)create.Invoke(null, null)!);
-}
+root.Subcommands.Add(DevicesCommand.Create());
+root.Subcommands.Add(GenerateCommand.Create());
+root.Subcommands.Add(MakeModelCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -29,7 +29,7 @@ public sealed class GpuAccelerator : IDisposable
     public string Name => Accelerator.Name;
 
     /// <summary>Device memory in bytes as the driver reports it.</summary>
-    public long MemoryBytes => GpuDevices.MemoryBytes(Accelerator);
+    public long MemoryBytes => IlgpuAccelerators.MemoryBytes(Accelerator);
 
     /// <summary>Free device memory in bytes from the CUDA driver (cuMemGetInfo); null on the CPU accelerator.</summary>
     public long? FreeMemoryBytes()

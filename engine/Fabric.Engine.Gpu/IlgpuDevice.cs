@@ -86,7 +86,7 @@ public sealed class IlgpuDevice : IComputeDevice
 
     /// <summary>Opens <paramref name="device"/> (<c>ilgpu-cpu</c>, <c>cuda</c>, <c>cuda:N</c>) with a budget of <paramref name="budgetBytes"/>.</summary>
     public static IlgpuDevice Open(string device, long budgetBytes, long scratchBytes = 0) =>
-        new(GpuDevices.Open(device), budgetBytes, scratchBytes);
+        new(IlgpuAccelerators.Open(device), budgetBytes, scratchBytes);
 
     public string Name => _gpu.Spec.ToString();
 
@@ -224,7 +224,7 @@ public sealed class IlgpuDevice : IComputeDevice
         var shape = cache.Shape;
         for (int r = 0; r < rows; r++)
             if ((uint)positions[r] >= (uint)shape.MaxSeqLen)
-                throw new ArgumentOutOfRangeException(nameof(positions), $"Position {positions[r]} is past the KV cache's {shape.MaxSeqLen} positions (--max-seq-len).");
+                throw new ArgumentOutOfRangeException(nameof(positions), $"Position {positions[r]} is past the KV cache's {shape.MaxSeqLen} positions.");
         int headDim = shape.HeadDim;
         long window = (long)shape.MaxSeqLen * shape.RowFloats;
         var cacheFloats = Floats(cache.Buffer);

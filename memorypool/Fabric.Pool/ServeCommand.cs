@@ -4,6 +4,7 @@ using Fabric.Pool.Server.Bank;
 using Fabric.Model;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
+using Fabric.Transport.Shm;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -55,7 +56,16 @@ internal static class ServeCommand
         var metricsUri = metricsUrl is null ? null : ParseMetrics(metricsUrl);
         var tenants = tokensPath is null ? null : TenantTable.Load(tokensPath);
         if (numaNode is { } node)
-            NumaPlacement.EnsureNode(node);
+        {
+            try
+            {
+                NumaPlacement.EnsureNode(node);
+            }
+            catch (FabricException e)
+            {
+                throw new FabricException($"--numa-node {node}: {e.Message.TrimEnd('.')}; leave out --numa-node to place the bank in ordinary host memory.", e);
+            }
+        }
         var checkpoint = Checkpoint.Open(modelDir);
 
         var total = checkpoint.ExpertBytes + checkpoint.DenseBytes;

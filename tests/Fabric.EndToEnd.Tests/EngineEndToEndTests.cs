@@ -62,11 +62,21 @@ public sealed class EngineEndToEndTests : IClassFixture<PoolModel>
         Assert.Single(small.Stderr.Trim().Split('\n'));
     }
 
+    [Fact]
+    public async Task Generate_OnTheIlgpuCpuDevice_RunsWithTheIlgpuBackend()
+    {
+        var run = await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-ids 5,9,13 --max-new-tokens 4 --device ilgpu-cpu");
+        Assert.True(run.Code == 0, run.Stderr);
+        Assert.Equal(4, run.Stdout.Split('\n')[0].Trim().Split(',').Length);
+    }
+
     [Theory]
     [InlineData("--slots -3", "fabric-engine: --slots must be 0 (as many as the budget holds) or more.")]
     [InlineData("--temperature -1", "fabric-engine: --temperature must be 0 (greedy) or a positive number.")]
     [InlineData("--top-p 7", "fabric-engine: --top-p must lie above 0 and at most 1.")]
     [InlineData("--top-p 0", "fabric-engine: --top-p must lie above 0 and at most 1.")]
+    [InlineData("--policy belady", "fabric-engine: --policy belady needs the future: record a trace of the same run with --trace-out PATH, then replay it with --belady-trace PATH.")]
+    [InlineData("--max-seq-len 2 --max-new-tokens 2", "fabric-engine: The prompt (2 tokens) and --max-new-tokens 2 need 3 positions, more than --max-seq-len 2.")]
     public async Task Generate_OptionOutOfRange_IsOneSentenceAndExit2(string option, string expected) =>
         ChildProgram.AssertRefused(await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-ids 1,2 {option}"), expected);
 }

@@ -20,14 +20,14 @@ internal static class Accelerators
     public static (GpuAccelerator Device, GpuKernels Kernels) Get(string device) =>
         Open.GetOrAdd(device, d => new Lazy<(GpuAccelerator, GpuKernels)>(() =>
         {
-            var accelerator = GpuDevices.Open(d);
+            var accelerator = IlgpuAccelerators.Open(d);
             return (accelerator, new GpuKernels(accelerator.Accelerator));
         })).Value;
 
     /// <summary>Null when a CUDA device is present, else why not (cached: discovery loads the driver).</summary>
     public static string? CudaAbsence => CudaReason.Value;
 
-    private static readonly Lazy<string?> CudaReason = new(GpuDevices.CudaAbsenceReason);
+    private static readonly Lazy<string?> CudaReason = new(IlgpuAccelerators.CudaAbsenceReason);
 }
 
 /// <summary>A test that needs a CUDA device: skipped, with the reason, where there is none.</summary>

@@ -96,11 +96,11 @@ public sealed class DeviceOpTests
     [Fact]
     public void Registry_KnowsIlgpuCpu_AndCudaFailsInOneSentenceWithoutADevice()
     {
-        IlgpuDevices.Register();
-        using (var device = ComputeDevices.Create("ilgpu-cpu", 1 << 20))
+        IlgpuDeviceRegistration.Register();
+        using (var device = DeviceRegistry.Create("ilgpu-cpu", 1 << 20))
             Assert.IsType<IlgpuDevice>(device);
         if (Accelerators.CudaAbsence is { } reason)
-            Assert.Contains(reason, Assert.Throws<GpuUnavailableException>(() => ComputeDevices.Create("cuda", 1 << 20)).Message, StringComparison.Ordinal);
+            Assert.Contains(reason, Assert.Throws<GpuUnavailableException>(() => DeviceRegistry.Create("cuda", 1 << 20)).Message, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -25,7 +25,7 @@ public sealed class DeviceTests
     [Fact]
     public void List_AlwaysHasTheCpuAccelerator_AndCudaDevicesExactlyWhenPresent()
     {
-        var devices = GpuDevices.List();
+        var devices = IlgpuAccelerators.List();
         Assert.Contains(devices, d => d.Spec.Kind == AcceleratorKind.IlgpuCpu && d.MemoryBytes > 0);
         Assert.Equal(Accelerators.CudaAbsence is null, devices.Any(d => d.Spec.Kind == AcceleratorKind.Cuda));
     }
@@ -35,13 +35,13 @@ public sealed class DeviceTests
     {
         if (Accelerators.CudaAbsence is { } reason)
         {
-            var error = Assert.Throws<GpuUnavailableException>(() => GpuDevices.Open("cuda"));
+            var error = Assert.Throws<GpuUnavailableException>(() => IlgpuAccelerators.Open("cuda"));
             Assert.StartsWith("Cannot open device cuda:0: no CUDA device", error.Message, StringComparison.Ordinal);
             Assert.Contains(reason, error.Message, StringComparison.Ordinal);
         }
         else
         {
-            using var gpu = GpuDevices.Open("cuda");
+            using var gpu = IlgpuAccelerators.Open("cuda");
             Assert.True(gpu.IsCuda);
             Assert.NotNull(gpu.FreeMemoryBytes());
         }
@@ -49,5 +49,5 @@ public sealed class DeviceTests
 
     [Fact]
     public void OpenCuda_PastTheLastOrdinal_IsRefused() =>
-        Assert.Throws<GpuUnavailableException>(() => GpuDevices.Open("cuda:64"));
+        Assert.Throws<GpuUnavailableException>(() => IlgpuAccelerators.Open("cuda:64"));
 }

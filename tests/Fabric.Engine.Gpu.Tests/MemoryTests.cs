@@ -61,7 +61,7 @@ public sealed class MemoryTests
     public void Arena_MoreThanTheDeviceHas_IsOneSentence(string device)
     {
         var accelerator = Accelerators.Get(device).Device.Accelerator;
-        var error = Assert.Throws<GpuUnavailableException>(() => new DeviceArena(accelerator, GpuDevices.MemoryBytes(accelerator) + (1L << 30)));
+        var error = Assert.Throws<GpuUnavailableException>(() => new DeviceArena(accelerator, IlgpuAccelerators.MemoryBytes(accelerator) + (1L << 30)));
         Assert.Contains("device memory budget", error.Message, StringComparison.Ordinal);
     }
 
@@ -143,7 +143,7 @@ public sealed class MemoryTests
     [CudaFact]
     public void Cuda_ArenaTakesNoMoreDeviceMemoryThanItsBudget_ByTheDriversFreeFigure()
     {
-        using var gpu = GpuDevices.Open("cuda:0");
+        using var gpu = IlgpuAccelerators.Open("cuda:0");
         const long budget = 256L << 20;
         const long granularity = 2L << 20;
         long before = gpu.FreeMemoryBytes()!.Value;
@@ -160,7 +160,7 @@ public sealed class MemoryTests
     public void Cuda_IlgpuDevice_DriverFreeMemoryDropsByTheBudgetAndNoMore()
     {
         const long budget = 512L << 20;
-        var gpu = GpuDevices.Open("cuda:0");
+        var gpu = IlgpuAccelerators.Open("cuda:0");
         long before = gpu.FreeMemoryBytes()!.Value;
         using (var device = new IlgpuDevice(gpu, budget))
         {

@@ -4,6 +4,7 @@ using Fabric.Pool.Protocol;
 using Fabric.Pool.Server.Bank;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
+using Fabric.Transport.Shm;
 
 namespace Fabric.Pool.Tests;
 

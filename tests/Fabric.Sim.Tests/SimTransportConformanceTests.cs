@@ -2,6 +2,7 @@ using Fabric.Sim.Topology;
 using Fabric.Sim.Transport;
 using Fabric.Transport;
 using Fabric.Transport.Conformance;
+using Fabric.Transport.Host;
 
 namespace Fabric.Sim.Tests;
 

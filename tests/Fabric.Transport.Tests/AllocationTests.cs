@@ -1,4 +1,6 @@
 using Fabric.Transport.Conformance;
+using Fabric.Transport.Host;
+using Fabric.Transport.Shm;
 using Fabric.Common;
 
 namespace Fabric.Transport.Tests;

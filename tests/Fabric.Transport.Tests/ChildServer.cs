@@ -1,4 +1,6 @@
 using Fabric.Transport.Conformance;
+using Fabric.Transport.Host;
+using Fabric.Transport.Shm;
 
 namespace Fabric.Transport.Tests;
 

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Fabric.Transport.Host;
 
 namespace Fabric.Transport.Tests;
 

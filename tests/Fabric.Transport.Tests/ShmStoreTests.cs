@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
 using Fabric.Common;
+using Fabric.Transport.Host;
+using Fabric.Transport.Shm;
 
 namespace Fabric.Transport.Tests;
 

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Fabric.Transport.Conformance;
+using Fabric.Transport.Shm;
 
 namespace Fabric.Transport.Tests;
 

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Fabric.Transport.Wire;
+using Fabric.Transport.Host;
+using Fabric.Transport.Tcp;
 
 namespace Fabric.Transport.Tests;
 

@@ -1,5 +1,7 @@
 using System.Net.Sockets;
 using Fabric.Transport.Conformance;
+using Fabric.Transport.Host;
+using Fabric.Transport.Tcp;
 
 namespace Fabric.Transport.Tests;
 

@@ -1,8 +1,13 @@
+using Fabric.Transport.Shm;
+using Fabric.Transport.Tcp;
+
 namespace Fabric.Transport;
 
 /// <summary>
 /// Starts a server for any endpoint scheme: <c>tcp://HOST:PORT</c> serves any store; <c>shm://PATH</c> needs the
-/// <see cref="ShmRegionStore"/> created at PATH. Backends in other assemblies (rdma, sim) add themselves with <see cref="Register"/>.
+/// <see cref="ShmRegionStore"/> created at PATH; <c>rdma://HOST:PORT</c> serves any store. tcp, shm and rdma are in
+/// the table from the start; a backend in a higher layer (the simulated one in Fabric.Sim) adds its scheme with
+/// <see cref="Register"/>.
 /// </summary>
 public static class FabricServers
 {

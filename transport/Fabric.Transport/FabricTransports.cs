@@ -1,23 +1,24 @@
+using Fabric.Transport.Shm;
+using Fabric.Transport.Tcp;
+
 namespace Fabric.Transport;
 
 /// <summary>
-/// The one place that maps an endpoint's scheme to a backend. Built-in backends register themselves in the static
-/// constructor; a backend that lives in a higher layer (the simulated one) calls <see cref="RegisterClient"/>.
+/// The one place that maps an endpoint's scheme to a backend. tcp, shm and rdma are in the table from the start; a
+/// backend in a higher layer (the simulated one in Fabric.Sim) adds its scheme with <see cref="RegisterClient"/>.
 /// </summary>
 public static class FabricTransports
 {
     /// <summary>Connects to one endpoint of a scheme.</summary>
     public delegate ValueTask<IFabricClient> ClientConnector(FabricEndpoint endpoint, FabricClientOptions options, CancellationToken cancellationToken);
 
-    private static readonly Dictionary<string, ClientConnector> Connectors = new(StringComparer.Ordinal);
-    private static readonly Lock Gate = new();
-
-    static FabricTransports()
+    private static readonly Dictionary<string, ClientConnector> Connectors = new(StringComparer.Ordinal)
     {
-        Connectors["tcp"] = TcpFabricClient.ConnectAsync;
-        Connectors["shm"] = ShmFabricClient.ConnectAsync;
-        Connectors["rdma"] = Rdma.RdmaFabricClient.ConnectAsync;
-    }
+        ["tcp"] = TcpFabricClient.ConnectAsync,
+        ["shm"] = ShmFabricClient.ConnectAsync,
+        ["rdma"] = Rdma.RdmaFabricClient.ConnectAsync,
+    };
+    private static readonly Lock Gate = new();
 
     /// <summary>Installs (or replaces) the connector for <paramref name="scheme"/>.</summary>
     public static void RegisterClient(string scheme, ClientConnector connector)

@@ -24,7 +24,7 @@ public sealed class DeviceArena : IDisposable
     public DeviceArena(Accelerator accelerator, long capacityBytes)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(capacityBytes);
-        long deviceBytes = GpuDevices.MemoryBytes(accelerator);
+        long deviceBytes = IlgpuAccelerators.MemoryBytes(accelerator);
         if (capacityBytes > deviceBytes)
             throw new GpuUnavailableException(
                 $"The device memory budget of {ByteSize.Format(capacityBytes)} is more than {accelerator.Name} has ({ByteSize.Format(deviceBytes)}).");

@@ -19,7 +19,7 @@ public sealed record LaunchSettings
     /// <summary>The whole device budget in bytes; 0 = exactly enough for <see cref="EngineOptions.MaxSlots"/> slots, or for every expert.</summary>
     public long DeviceMemoryBytes { get; init; }
 
-    /// <summary>The <c>--device</c> spec.</summary>
+    /// <summary>The device name ("cpu", "ilgpu-cpu", "cuda:1"), resolved through <see cref="DeviceRegistry"/>.</summary>
     public string Device { get; init; } = "cpu";
 
     /// <summary>Path of a routing trace of this very run, for the belady policy.</summary>
@@ -37,7 +37,7 @@ public static class EngineLauncher
         if (options.Policy == "belady")
         {
             if (settings.BeladyTrace is null)
-                throw new FabricException("--policy belady needs the future: record a trace of the same run with --trace-out PATH, then replay it with --belady-trace PATH.");
+                throw new FabricException("The belady policy needs the future: a routing trace recorded from the same run.");
             options = options with { FutureAccesses = RoutingTraceReader.ReadAccessSequence(settings.BeladyTrace) };
         }
         IWeightSource source;
@@ -46,14 +46,14 @@ public static class EngineLauncher
         else if (settings.PoolEndpoints.Count > 0)
             source = await PoolSource.ConnectAsync(settings.PoolEndpoints, settings.Token, cancellationToken: cancellationToken).ConfigureAwait(false);
         else
-            throw new FabricException("Say where the weights are: --model DIR (a local checkpoint) or --pool URI (one or more).");
+            throw new FabricException("Say where the weights are: a local checkpoint directory or one or more pool endpoints.");
         try
         {
             var budget = settings.DeviceMemoryBytes > 0
                 ? settings.DeviceMemoryBytes
                 : MemoryPlan.BytesForSlots(source.Config, DenseWeights.DeviceBytes(source), source.ExpertLayout, options,
                     options.MaxSlots > 0 ? Math.Min(options.MaxSlots, source.Config.TotalExperts) : source.Config.TotalExperts);
-            var device = ComputeDevices.Create(settings.Device, budget);
+            var device = DeviceRegistry.Create(settings.Device, budget);
             try
             {
                 return await MoeEngine.CreateAsync(device, source, options, cancellationToken).ConfigureAwait(false);

@@ -35,7 +35,7 @@ public sealed record MemoryPlan(long DenseBytes, long KvCacheBytes, long Scratch
         {
             var needed = fixedBytes + (config.NumExpertsPerTok * layout.SlotBytes);
             throw new InsufficientDeviceMemoryException(
-                $"--device-memory {ByteSize.Format(budgetBytes)} is too small: dense weights {ByteSize.Format(denseBytes)}, KV cache {ByteSize.Format(kv)} " +
+                $"The device memory budget of {ByteSize.Format(budgetBytes)} is too small: dense weights {ByteSize.Format(denseBytes)}, KV cache {ByteSize.Format(kv)} " +
                 $"({options.MaxSeqLen} positions × {options.MaxBatch} sequences) and scratch {ByteSize.Format(scratch)} leave room for {Math.Max(0, slots)} expert slots " +
                 $"of {ByteSize.Format(layout.SlotBytes)}, and at least {config.NumExpertsPerTok} (top-k) are needed: give at least {ByteSize.Format(needed)} ({needed} bytes).",
                 needed);

@@ -133,7 +133,7 @@ public sealed class MoeEngine : IAsyncDisposable
     {
         var config = source.Config;
         if (options.MaxSeqLen <= 0 || options.MaxBatch <= 0)
-            throw new FabricException("--max-seq-len and --max-batch must be positive.");
+            throw new FabricException("An engine needs a positive maximum sequence length and batch size.");
         var plan = MemoryPlan.Create(config, DenseWeights.DeviceBytes(source), source.ExpertLayout, options, device.Memory.CapacityBytes - device.Memory.UsedBytes);
         var dense = await DenseWeights.LoadAsync(device, source, cancellationToken).ConfigureAwait(false);
         MoeEngine? engine = null;
@@ -165,9 +165,9 @@ public sealed class MoeEngine : IAsyncDisposable
         if (tokens.Length == 0)
             throw new ArgumentException("Nothing to compute: no tokens.", nameof(tokens));
         if (startPosition + tokens.Length > _options.MaxSeqLen)
-            throw new FabricException($"The sequence would reach {startPosition + tokens.Length} positions, more than --max-seq-len {_options.MaxSeqLen}.");
+            throw new FabricException($"The sequence would reach {startPosition + tokens.Length} positions, more than the {_options.MaxSeqLen} this engine holds.");
         if ((uint)sequence >= (uint)_options.MaxBatch)
-            throw new ArgumentOutOfRangeException(nameof(sequence), $"Sequence {sequence} is outside --max-batch {_options.MaxBatch}.");
+            throw new ArgumentOutOfRangeException(nameof(sequence), $"Sequence {sequence} is outside this engine's batch of {_options.MaxBatch}.");
         var last = 0;
         LastForwardLayerNs = 0;
         for (var start = 0; start < tokens.Length; start += _chunk)

@@ -14,7 +14,7 @@ public static class RoutingTraceReader
     public static List<ExpertKey> ReadAccessSequence(string path)
     {
         if (!File.Exists(path))
-            throw new FabricException($"The routing trace {path} does not exist; record one first with --trace-out.");
+            throw new FabricException($"The routing trace {path} does not exist; record one first from the same run.");
         var visits = new List<(int, IEnumerable<int>)>();
         var lineNumber = 0;
         foreach (var line in File.ReadLines(path))

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Fabric.Pool.Protocol;
 using Fabric.Model;
 using Fabric.Transport;
+using Fabric.Transport.Shm;
 using Microsoft.Win32.SafeHandles;
 using Fabric.Common;
 

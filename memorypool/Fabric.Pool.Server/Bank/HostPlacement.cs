@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Fabric.Transport;
+using Fabric.Transport.Host;
 using Fabric.Common;
 using Fabric.Common.Native;
 

@@ -15,12 +15,12 @@ public static partial class NumaPlacement
         try
         {
             if (Native.numa_available() < 0)
-                throw new FabricException("NUMA placement is not available on this machine (numa_available() failed); leave out --numa-node.");
+                throw new FabricException("NUMA placement is not available on this machine (numa_available() failed).");
             return Native.numa_max_node();
         }
         catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
         {
-            throw new FabricException("--numa-node needs libnuma (libnuma.so.1), which is not installed; install the Debian package libnuma1 or leave out --numa-node.", e);
+            throw new FabricException("NUMA placement needs libnuma (libnuma.so.1), which is not installed; install the Debian package libnuma1.", e);
         }
     }
 

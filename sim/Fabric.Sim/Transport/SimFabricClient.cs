@@ -62,7 +62,7 @@ public sealed class SimFabricClient : IFabricClient
         lock (_gate)
             _pending.Add(op);
         var task = new ValueTask<ReadStatus>(op, op.Version);
-        op.WatchCancellation(cancellationToken);
+        op.Arm(cancellationToken);
         started = op;
         return task;
     }

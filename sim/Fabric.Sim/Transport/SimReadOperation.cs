@@ -1,4 +1,3 @@
-using System.Threading.Tasks.Sources;
 using Fabric.Transport;
 
 namespace Fabric.Sim.Transport;
@@ -8,12 +7,15 @@ namespace Fabric.Sim.Transport;
 /// loop thread completes it when its flow delivers the last byte (then copies the bytes), or the caller's timeout,
 /// cancellation or a dying server ends it first. Exactly one of them wins (<see cref="TryClaim"/>).
 /// </summary>
-internal sealed class SimReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolWorkItem
+internal sealed class SimReadOperation : PooledReadOperation, IThreadPoolWorkItem
 {
-    private ManualResetValueTaskSourceCore<ReadStatus> _core = new() { RunContinuationsAsynchronously = true };
     private int _claimed;
     private int _references;
-    private CancellationTokenRegistration _cancellation;
+
+    public SimReadOperation()
+        : base(runContinuationsAsynchronously: true)
+    {
+    }
 
     public SimFabricClient Client = null!;
     public ReadRequest Request;
@@ -21,12 +23,9 @@ internal sealed class SimReadOperation : IValueTaskSource<ReadStatus>, IThreadPo
     public long DeadlineTicks;
     public int Id = -1;
 
-    public short Version => _core.Version;
-
     /// <summary>Prepares a fresh use held by two parties: the caller (until GetResult) and the world (until its flow ends).</summary>
     public void Reset(SimFabricClient client, in ReadRequest request, long deadlineTicks)
     {
-        _core.Reset();
         _claimed = 0;
         _references = 2;
         Client = client;
@@ -34,11 +33,8 @@ internal sealed class SimReadOperation : IValueTaskSource<ReadStatus>, IThreadPo
         DeadlineTicks = deadlineTicks;
     }
 
-    public void WatchCancellation(CancellationToken token)
-    {
-        if (token.CanBeCanceled)
-            _cancellation = token.UnsafeRegister(static s => ((SimReadOperation)s!).Cancel(), this);
-    }
+    /// <summary>The read is in its client's pending set: from now on the caller's <paramref name="token"/> may end it.</summary>
+    public void Arm(CancellationToken token) => WatchCancellation(token);
 
     /// <summary>True for the one party that may end the read.</summary>
     public bool TryClaim() => Interlocked.Exchange(ref _claimed, 1) == 0;
@@ -48,39 +44,23 @@ internal sealed class SimReadOperation : IValueTaskSource<ReadStatus>, IThreadPo
     /// <summary>Ends the read (after <see cref="TryClaim"/>).</summary>
     public void Complete(ReadStatus status)
     {
-        _cancellation.Dispose();
-        _cancellation = default;
+        StopWatchingCancellation();
         Client.Forget(this);
-        _core.SetResult(status);
+        SetResult(status);
     }
 
-    private void Cancel()
+    protected override void OnCancellationRequested(CancellationToken token)
     {
         if (!TryClaim())
             return;
         Client.Forget(this);
-        _core.SetException(new OperationCanceledException("The read was cancelled."));
+        SetCanceled(token);
     }
 
     /// <summary>The flow of this read finished (or never started); drops the world's reference.</summary>
     public void ReleaseFlow() => Release();
 
-    public ReadStatus GetResult(short token)
-    {
-        try
-        {
-            return _core.GetResult(token);
-        }
-        finally
-        {
-            Release();
-        }
-    }
-
-    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _core.OnCompleted(continuation, state, token, flags);
+    protected override void ReturnToPool() => Release();
 
     private void Release()
     {

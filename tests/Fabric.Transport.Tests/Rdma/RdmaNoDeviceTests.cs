@@ -1,4 +1,5 @@
 using Fabric.Transport.Rdma;
+using Fabric.Transport.Host;
 
 namespace Fabric.Transport.Tests.Rdma;
 

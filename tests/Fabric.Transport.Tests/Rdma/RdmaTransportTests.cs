@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using Fabric.Transport.Conformance;
 using Fabric.Transport.Rdma;
+using Fabric.Transport.Host;
 
 namespace Fabric.Transport.Tests.Rdma;
 

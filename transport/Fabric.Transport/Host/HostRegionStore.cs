@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Fabric.Common;
 
-namespace Fabric.Transport;
+namespace Fabric.Transport.Host;
 
 /// <summary>
 /// Regions in page-aligned host memory. By default each region is one <see cref="NativeMemory.AlignedAlloc"/> of

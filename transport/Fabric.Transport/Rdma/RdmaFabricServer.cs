@@ -1,3 +1,5 @@
+using Fabric.Transport.Tcp;
+
 namespace Fabric.Transport.Rdma;
 
 /// <summary>

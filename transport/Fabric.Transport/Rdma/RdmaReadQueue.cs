@@ -25,11 +25,11 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
     private readonly IbvSendWr* _wrs;
     private readonly IbvSge* _sges;
     private readonly Lock _gate = new();
-    private readonly Queue<ReadOperation> _unposted = new();
-    private readonly Stack<ReadOperation> _idle = new();
-    private readonly List<ReadOperation> _all = [];
-    private List<ReadOperation> _finished = [];
-    private List<ReadOperation> _delivering = [];
+    private readonly Queue<RdmaReadOperation> _unposted = new();
+    private readonly Stack<RdmaReadOperation> _idle = new();
+    private readonly List<RdmaReadOperation> _all = [];
+    private List<RdmaReadOperation> _finished = [];
+    private List<RdmaReadOperation> _delivering = [];
     private readonly ManualResetEventSlim _wake = new(false);
     private readonly Thread _poller;
     private int _credits;
@@ -83,7 +83,7 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
     /// </summary>
     public ValueTask<ReadStatus> Submit(ulong localAddress, uint lkey, DestinationRegistration? destination, ulong remoteAddress, uint rkey, long length, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        ReadOperation op;
+        RdmaReadOperation op;
         lock (_gate)
         {
             if (_broken || _disposed)
@@ -114,17 +114,17 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
 
     public void Wake() => _wake.Set();
 
-    internal void Return(ReadOperation op)
+    internal void Return(RdmaReadOperation op)
     {
         lock (_gate)
             _idle.Push(op);
     }
 
-    private ReadOperation RentLocked()
+    private RdmaReadOperation RentLocked()
     {
         if (_idle.TryPop(out var op))
             return op;
-        op = new ReadOperation(this, _all.Count);
+        op = new RdmaReadOperation(this, _all.Count);
         _all.Add(op);
         return op;
     }
@@ -219,7 +219,7 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
         return IbVerbs.ModifyQp(qp, &attr, IbvQpAttrMask.State);
     }
 
-    private void FinishLocked(ReadOperation op)
+    private void FinishLocked(RdmaReadOperation op)
     {
         if (!op.Active)
             return;
@@ -308,7 +308,7 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
         }
     }
 
-    private void RemoveUnposted(ReadOperation op)
+    private void RemoveUnposted(RdmaReadOperation op)
     {
         for (var i = _unposted.Count; i > 0; i--)
         {
@@ -363,7 +363,7 @@ internal sealed unsafe class RdmaReadQueue : IDisposable
     /// <summary>Completes the reads that ended, outside the lock: here (inline continuations) or on the thread pool.</summary>
     private void DeliverFinished()
     {
-        List<ReadOperation> batch;
+        List<RdmaReadOperation> batch;
         lock (_gate)
         {
             if (_finished.Count == 0)

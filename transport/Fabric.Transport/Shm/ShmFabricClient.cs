@@ -1,10 +1,9 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
-using Fabric.Transport.Shm;
 using Fabric.Transport.Wire;
 using Fabric.Common.Native;
 
-namespace Fabric.Transport;
+namespace Fabric.Transport.Shm;
 
 /// <summary>
 /// A client of <c>shm://PATH</c>: maps the file or DAX device read-only and copies straight from it. The key is

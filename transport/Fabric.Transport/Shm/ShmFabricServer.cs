@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using Fabric.Transport.Wire;
 
-namespace Fabric.Transport;
+namespace Fabric.Transport.Shm;
 
 /// <summary>
 /// Serves a <see cref="ShmRegionStore"/>: clients read by load/store from their own read-only mapping; this server

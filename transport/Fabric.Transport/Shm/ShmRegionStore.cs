@@ -1,8 +1,7 @@
-using Fabric.Transport.Shm;
 using Fabric.Common.Native;
 using Fabric.Common;
 
-namespace Fabric.Transport;
+namespace Fabric.Transport.Shm;
 
 /// <summary>
 /// Regions in a shared mapping that clients on this machine (or hosts sharing a CXL device) map read-only and read

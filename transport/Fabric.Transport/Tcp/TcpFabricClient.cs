@@ -1,7 +1,7 @@
 using System.Net;
 using Fabric.Transport.Wire;
 
-namespace Fabric.Transport;
+namespace Fabric.Transport.Tcp;
 
 /// <summary>
 /// A client of <c>tcp://HOST:PORT</c>: one connection carries control frames and read requests, multiplexed by

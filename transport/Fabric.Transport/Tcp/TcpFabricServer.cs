@@ -2,7 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Fabric.Transport.Wire;
 
-namespace Fabric.Transport;
+namespace Fabric.Transport.Tcp;
 
 /// <summary>
 /// Serves the regions of a <see cref="RegionStore"/> on <c>tcp://HOST:PORT</c>. Requested ranges are streamed from

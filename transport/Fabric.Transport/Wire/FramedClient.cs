@@ -25,7 +25,7 @@ internal sealed class FramedClient : IAsyncDisposable
 
     private readonly Socket _socket;
     private readonly Lock _sendLock = new();
-    private readonly ReadOperation[] _operations;
+    private readonly FramedReadOperation[] _operations;
     private readonly int[] _free;
     private readonly Lock _freeLock = new();
     private readonly SemaphoreSlim _slots;
@@ -47,11 +47,11 @@ internal sealed class FramedClient : IAsyncDisposable
         Endpoint = endpoint;
         Options = options;
         _timeoutMs = options.OperationTimeout > TimeSpan.Zero ? (long)Math.Min(options.OperationTimeout.TotalMilliseconds, long.MaxValue / 4) : long.MaxValue / 4;
-        _operations = new ReadOperation[MaxInFlight];
+        _operations = new FramedReadOperation[MaxInFlight];
         _free = new int[MaxInFlight];
         for (var i = 0; i < MaxInFlight; i++)
         {
-            _operations[i] = new ReadOperation(i, Return);
+            _operations[i] = new FramedReadOperation(i, Return);
             _free[i] = MaxInFlight - 1 - i;
         }
         _freeCount = MaxInFlight;
@@ -173,9 +173,9 @@ internal sealed class FramedClient : IAsyncDisposable
     }
 
     /// <summary>Takes a slot (already counted by the semaphore), arms it and writes its request frame.</summary>
-    private (ReadOperation Operation, ulong Id) Begin(in ReadRequest request, Span<byte> frame, CancellationToken cancellationToken)
+    private (FramedReadOperation Operation, ulong Id) Begin(in ReadRequest request, Span<byte> frame, CancellationToken cancellationToken)
     {
-        ReadOperation operation;
+        FramedReadOperation operation;
         lock (_freeLock)
             operation = _operations[_free[--_freeCount]];
         var id = ((ulong)Interlocked.Increment(ref _nextSequence) << SlotBits) | (uint)operation.Index;
@@ -187,7 +187,7 @@ internal sealed class FramedClient : IAsyncDisposable
         return (operation, id);
     }
 
-    private void Return(ReadOperation operation)
+    private void Return(FramedReadOperation operation)
     {
         lock (_freeLock)
             _free[_freeCount++] = operation.Index;
@@ -326,7 +326,7 @@ internal sealed class FramedClient : IAsyncDisposable
     private async Task ReceiveLoopAsync()
     {
         await Task.Yield();
-        ReadOperation? receiving = null;
+        FramedReadOperation? receiving = null;
         ulong receivingId = 0;
         try
         {
@@ -345,7 +345,7 @@ internal sealed class FramedClient : IAsyncDisposable
 
                 // Decide where the body goes: a claimed read's destination, a control reply's new array, or nowhere.
                 Memory<byte> destination = default;
-                ReadOperation? operation = null;
+                FramedReadOperation? operation = null;
                 byte[]? controlBody = null;
                 if (header.Kind == FrameKind.ReadReply)
                 {

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using Fabric.Transport.Shm;
+using Fabric.Transport.Tcp;
 
 namespace Fabric.Transport.Wire;
 

@@ -201,7 +201,7 @@ public sealed unsafe class CpuDevice : IComputeDevice, IHostVisibleMemory
         for (var r = 0; r < rows; r++)
         {
             if ((uint)positions[r] >= (uint)shape.MaxSeqLen)
-                throw new ArgumentOutOfRangeException(nameof(positions), $"Position {positions[r]} is past the KV cache's {shape.MaxSeqLen} positions (--max-seq-len).");
+                throw new ArgumentOutOfRangeException(nameof(positions), $"Position {positions[r]} is past the KV cache's {shape.MaxSeqLen} positions.");
             new ReadOnlySpan<float>(Cpu(k).Floats((long)r * kvRow), kvRow).CopyTo(new Span<float>(kv + shape.Index(layer, sequence, false, positions[r]), kvRow));
             new ReadOnlySpan<float>(Cpu(v).Floats((long)r * kvRow), kvRow).CopyTo(new Span<float>(kv + shape.Index(layer, sequence, true, positions[r]), kvRow));
         }

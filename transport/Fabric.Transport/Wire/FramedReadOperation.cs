@@ -1,26 +1,23 @@
-using System.Threading.Tasks.Sources;
-
 namespace Fabric.Transport.Wire;
 
 /// <summary>
-/// One pooled in-flight read. Its state word holds (request id &lt;&lt; 2 | phase) so that a late reply, a timeout and a
-/// cancellation race safely by compare-and-swap: exactly one of them ends the read, and a reply for an earlier use
-/// of the slot never matches.
+/// One slot of a <see cref="FramedClient"/>'s read pool. Its state word holds (request id &lt;&lt; 2 | phase) so that a
+/// late reply, a timeout and a cancellation race safely by compare-and-swap: exactly one of them ends the read, and a
+/// reply for an earlier use of the slot never matches.
 /// </summary>
-internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolWorkItem
+internal sealed class FramedReadOperation : PooledReadOperation, IThreadPoolWorkItem
 {
     private const long Idle = 0;
     private const long Pending = 1;
     private const long Receiving = 2;
 
-    private readonly Action<ReadOperation> _return;
-    // Continuations run on the thread pool, never on the receive loop; the operation queues itself (no allocation).
-    private ManualResetValueTaskSourceCore<ReadStatus> _core = new() { RunContinuationsAsynchronously = false };
+    private readonly Action<FramedReadOperation> _return;
     private ReadStatus _result;
     private long _state;
-    private CancellationTokenRegistration _cancellation;
 
-    public ReadOperation(int index, Action<ReadOperation> returnToPool)
+    // Continuations run on the thread pool, never on the receive loop; the operation queues itself (no allocation).
+    public FramedReadOperation(int index, Action<FramedReadOperation> returnToPool)
+        : base(runContinuationsAsynchronously: false)
     {
         Index = index;
         _return = returnToPool;
@@ -33,8 +30,6 @@ internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolW
 
     /// <summary>Environment.TickCount64 after which the read times out.</summary>
     public long Deadline { get; private set; }
-
-    public short Version => _core.Version;
 
     /// <summary>The id of the read in flight, or -1 when none is pending.</summary>
     public long PendingId
@@ -51,8 +46,7 @@ internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolW
         Destination = destination;
         Deadline = deadline;
         Volatile.Write(ref _state, ((long)requestId << 2) | Pending);
-        if (cancellationToken.CanBeCanceled)
-            _cancellation = cancellationToken.UnsafeRegister(static (state, token) => ((ReadOperation)state!).Cancel(token), this);
+        WatchCancellation(cancellationToken);
     }
 
     /// <summary>The receive loop takes the read to fill its destination; false when it already ended (timeout, cancel).</summary>
@@ -75,35 +69,20 @@ internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolW
         return true;
     }
 
-    void IThreadPoolWorkItem.Execute() => _core.SetResult(_result);
+    void IThreadPoolWorkItem.Execute() => SetResult(_result);
 
-    private void Cancel(CancellationToken token)
+    protected override void OnCancellationRequested(CancellationToken token)
     {
         var state = Volatile.Read(ref _state);
         if ((state & 3) != Pending || Interlocked.CompareExchange(ref _state, Idle, state) != state)
             return;
-        // Runs on the canceller's thread: hop so the caller's continuation never runs inside Cancel().
-        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Item1._core.SetException(new OperationCanceledException(s.Item2)), (this, token), preferLocal: false);
+        // Runs on the canceller's thread: hop so the caller's continuation never runs inside CancellationTokenSource.Cancel().
+        ThreadPool.UnsafeQueueUserWorkItem(static s => s.Operation.SetCanceled(s.Token), (Operation: this, Token: token), preferLocal: false);
     }
 
-    public ReadStatus GetResult(short token)
+    protected override void ReturnToPool()
     {
-        try
-        {
-            return _core.GetResult(token);
-        }
-        finally
-        {
-            _cancellation.Dispose();
-            _cancellation = default;
-            Destination = default;
-            _core.Reset();
-            _return(this);
-        }
+        Destination = default;
+        _return(this);
     }
-
-    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _core.OnCompleted(continuation, state, token, flags);
 }

@@ -11,25 +11,28 @@ namespace Fabric.Engine.Gpu;
 /// <param name="Name">The device's name as its driver reports it.</param>
 /// <param name="MemoryBytes">Device memory in bytes (for the CPU accelerator: the host's memory).</param>
 /// <param name="Detail">Compute capability, warp size, multiprocessors.</param>
-public sealed record GpuDeviceInfo(AcceleratorSpec Spec, string Name, long MemoryBytes, string Detail);
+public sealed record IlgpuAcceleratorInfo(AcceleratorSpec Spec, string Name, long MemoryBytes, string Detail);
 
-/// <summary>Discovers the accelerators and opens one by its <c>--device</c> value.</summary>
-public static class GpuDevices
+/// <summary>
+/// What ILGPU can open on this machine: lists the CUDA devices and the CPU accelerator, and opens one as a
+/// <see cref="GpuAccelerator"/> by its device name. Knows nothing of the engine's <c>DeviceRegistry</c>.
+/// </summary>
+public static class IlgpuAccelerators
 {
     /// <summary>Every CUDA device, then the CPU accelerator (always present).</summary>
-    public static IReadOnlyList<GpuDeviceInfo> List()
+    public static IReadOnlyList<IlgpuAcceleratorInfo> List()
     {
         using var context = CreateContext();
-        var result = new List<GpuDeviceInfo>();
+        var result = new List<IlgpuAcceleratorInfo>();
         var cuda = context.GetCudaDevices();
         for (int i = 0; i < cuda.Count; i++)
         {
             var device = cuda[i];
-            result.Add(new GpuDeviceInfo(new AcceleratorSpec(AcceleratorKind.Cuda, i), device.Name, device.MemorySize,
+            result.Add(new IlgpuAcceleratorInfo(new AcceleratorSpec(AcceleratorKind.Cuda, i), device.Name, device.MemorySize,
                 $"sm_{device.Architecture?.Major}{device.Architecture?.Minor}, {device.NumMultiprocessors} SMs, driver {device.DriverVersion}"));
         }
         var cpu = context.GetCPUDevice(0);
-        result.Add(new GpuDeviceInfo(new AcceleratorSpec(AcceleratorKind.IlgpuCpu, 0), "ILGPU CPU accelerator", HostMemoryBytes,
+        result.Add(new IlgpuAcceleratorInfo(new AcceleratorSpec(AcceleratorKind.IlgpuCpu, 0), "ILGPU CPU accelerator", HostMemoryBytes,
             $"warp {cpu.WarpSize}, {cpu.NumMultiprocessors} multiprocessor(s); runs the GPU kernels on host threads"));
         return result;
     }

@@ -1,16 +1,12 @@
-using System.Threading.Tasks.Sources;
-
 namespace Fabric.Transport.Rdma;
 
 /// <summary>
-/// One read in flight on an <see cref="RdmaReadQueue"/>: a pooled, reusable completion source. Its fields are
-/// guarded by the queue's lock; the work-request id of each of its slices is <see cref="Slot"/>.
+/// One read in flight on an <see cref="RdmaReadQueue"/>, from the queue's pool. Its fields are guarded by the
+/// queue's lock; the work-request id of each of its slices is <see cref="Slot"/>.
 /// </summary>
-internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolWorkItem
+internal sealed class RdmaReadOperation : PooledReadOperation, IThreadPoolWorkItem
 {
     private readonly RdmaReadQueue _owner;
-    private ManualResetValueTaskSourceCore<ReadStatus> _core;
-    private CancellationTokenRegistration _cancellation;
     private CancellationToken _token;
 
     /// <summary>
@@ -18,11 +14,11 @@ internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolW
     /// continuations, otherwise on a thread-pool thread that the queue hands this operation to (itself the work item,
     /// so that nothing is allocated per read).
     /// </summary>
-    public ReadOperation(RdmaReadQueue owner, int slot)
+    public RdmaReadOperation(RdmaReadQueue owner, int slot)
+        : base(runContinuationsAsynchronously: false)
     {
         _owner = owner;
         Slot = slot;
-        _core.RunContinuationsAsynchronously = false;
     }
 
     public int Slot { get; }
@@ -45,8 +41,6 @@ internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolW
     public bool Active;
     public DestinationRegistration? Destination;
 
-    public short Version => _core.Version;
-
     public bool Finished => Outstanding == 0 && (Posted == Length || Status != ReadStatus.Ok || Cancelled);
 
     public void Start(ulong localAddress, uint lkey, ulong remoteAddress, uint rkey, long length, long deadline, DestinationRegistration? destination, CancellationToken cancellationToken)
@@ -64,47 +58,32 @@ internal sealed class ReadOperation : IValueTaskSource<ReadStatus>, IThreadPoolW
         Active = true;
         Destination = destination;
         _token = cancellationToken;
-        if (cancellationToken.CanBeCanceled)
-            _cancellation = cancellationToken.UnsafeRegister(static state => ((ReadOperation)state!).OnCancelled(), this);
+        WatchCancellation(cancellationToken);
     }
 
     /// <summary>Ends the read once its last work request has completed. Called without the queue's lock held.</summary>
     public void Complete()
     {
-        _cancellation.Dispose();
-        _cancellation = default;
+        StopWatchingCancellation();
         Destination?.EndUse();
         Destination = null;
         if (Cancelled && _token.IsCancellationRequested)
-            _core.SetException(new OperationCanceledException(_token));
+            SetCanceled(_token);
         else
-            _core.SetResult(Status);
+            SetResult(Status);
     }
 
     void IThreadPoolWorkItem.Execute() => Complete();
 
-    public ReadStatus GetResult(short token)
-    {
-        try
-        {
-            return _core.GetResult(token);
-        }
-        finally
-        {
-            _core.Reset();
-            _token = default;
-            _owner.Return(this);
-        }
-    }
-
-    public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
-
-    public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _core.OnCompleted(continuation, state, token, flags);
-
-    private void OnCancelled()
+    protected override void OnCancellationRequested(CancellationToken token)
     {
         Cancelled = true;
         _owner.Wake();
+    }
+
+    protected override void ReturnToPool()
+    {
+        _token = default;
+        _owner.Return(this);
     }
 }

@@ -4,10 +4,11 @@ using Fabric.Common;
 namespace Fabric.Engine.Device;
 
 /// <summary>
-/// The one place that maps a <c>--device</c> name ("cpu", "cuda", "cuda:1") to a device. "cpu" is built in; a
-/// backend in a higher assembly (Fabric.Engine.Gpu) registers its prefix with <see cref="Register"/>.
+/// The registry of compute devices: maps a device name ("cpu", "cuda", "cuda:1") to the factory that creates it.
+/// "cpu" is built in; a backend in a higher assembly adds its prefixes with <see cref="Register"/> (the ILGPU one
+/// through <c>IlgpuDeviceRegistration.Register</c>), which each program calls at start-up.
 /// </summary>
-public static class ComputeDevices
+public static class DeviceRegistry
 {
     /// <summary>Creates a device from the full spec (e.g. "cuda:1") with a budget in bytes.</summary>
     public delegate IComputeDevice Factory(string spec, long budgetBytes);
