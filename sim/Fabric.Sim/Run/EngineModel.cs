@@ -20,6 +20,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private readonly SimWorld _world;
     private readonly Workload _workload;
     private readonly ExpertPager _pager;
+    private readonly PagerWarmer _warmer;
     private readonly IRoutingSource _routing;
     private readonly LayerCost _cost;
     private readonly Route[] _routeByPool;
@@ -78,9 +79,12 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         IReadOnlyList<ExpertKey>? future = null;
         if (workload.Policy == "belady")
             future = RecordFuture(workload.Routing(index));
-        var policy = EvictionPolicies.Create(workload.Policy, _layers, _experts, _topK, future);
-        var prefetcher = Prefetchers.Create(workload.Prefetch, _layers, _experts, _topK);
-        _pager = new ExpertPager(_layers, _experts, workload.Slots, policy, prefetcher, reserveSlots: Math.Min(_topK, workload.Slots));
+        _pager = ExpertPager.Create(new PagerSettings(_layers, _experts, _topK, workload.Slots, workload.Policy, workload.Prefetch)
+        {
+            ReserveSlots = Math.Min(_topK, workload.Slots),
+            FutureAccesses = future,
+        });
+        _warmer = new PagerWarmer(_pager, _pager.Policy as IWarmablePolicy);
         _cost = world.CostOn(workload, device);
         _fifo = world.Network as FifoNetwork;
         // What every visit touches first, together; then the routes, then what only max-min needs.
@@ -159,7 +163,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         var nextLayer = _parkedBeforeVisit ? _layer : (_layer + 1) % _layers;
         for (var i = 0; i < _nextCount; i++)
             sum += _group.WarmRoute(Index, PoolOf(KeyIndex(nextLayer, _next[i])));
-        return sum + _pager.Warm(nextLayer, _next.AsSpan(0, _nextCount));
+        return sum + _warmer.Warm(nextLayer, _next.AsSpan(0, _nextCount));
     }
 
     /// <summary>Goes on from where the engine waited for its window's bookings (its fetches' landing times).</summary>
