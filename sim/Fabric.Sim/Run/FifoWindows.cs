@@ -1,5 +1,5 @@
 using System.Runtime.ExceptionServices;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network.Fifo;
 
 namespace Fabric.Sim.Run;
 
