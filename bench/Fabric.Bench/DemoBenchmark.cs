@@ -34,7 +34,7 @@ public sealed class DemoBenchmark : IBenchmark
             var endpoint = pool.Endpoint("tcp");
             Console.WriteLine($"pool       fabric-pool child process listening on {endpoint}");
 
-            var config = Fabric.MemoryPool.Model.ModelConfigReader.Load(Path.Combine(model, "config.json"));
+            var config = Fabric.Model.ModelConfigReader.Load(Path.Combine(model, "config.json"));
             var prompt = EngineRun.Prompt(16, config.VocabSize);
             var engine = new EngineOptions { Policy = "activation", Prefetch = "next-layer", MaxSeqLen = 256 };
 

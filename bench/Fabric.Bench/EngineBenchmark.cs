@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Fabric.Bench.Engine;
 using Fabric.Engine.Runtime;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
 namespace Fabric.Bench;
 

@@ -6,7 +6,7 @@ using Fabric.Engine.Device.Cpu;
 using Fabric.Engine.Gpu;
 using Fabric.Engine.Runtime;
 using Fabric.Engine.Sources;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
 namespace Fabric.Bench;
 

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Fabric.MemoryPool.Bank;
-using Fabric.MemoryPool.Model;
+using Fabric.Pool.Server.Bank;
+using Fabric.Model;
 using Fabric.Transport;
 using Fabric.Common;
 

@@ -1,10 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Fabric.MemoryPool.Bank;
-using Fabric.MemoryPool.Catalog;
-using Fabric.MemoryPool.Model;
-using Fabric.MemoryPool.Serving;
+using Fabric.Pool.Server.Bank;
+using Fabric.Pool.Protocol;
+using Fabric.Model;
+using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 using Fabric.Common;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Cli;
 
 namespace Fabric.Engine.Cli;

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>
 /// A Hugging Face MoE checkpoint directory opened and checked: its <see cref="ModelConfig"/>, every routed expert's

@@ -1,6 +1,6 @@
 using Fabric.Common;
 
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>A checkpoint or config that cannot be used; the message is one sentence naming the file and the tensor.</summary>
 public sealed class CheckpointException : FabricException

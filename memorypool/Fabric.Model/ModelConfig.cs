@@ -1,7 +1,7 @@
 using System.Text.Json.Serialization;
 using MessagePack;
 
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>The model architectures Fabric reads, by their Hugging Face <c>model_type</c>.</summary>
 public static class Architectures

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>Reads and writes Hugging Face <c>config.json</c> files for the architectures in <see cref="Architectures"/>.</summary>
 public static class ModelConfigReader

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>
 /// Writes a synthetic Mixtral checkpoint (<c>config.json</c> + <c>model.safetensors</c>, exact Hugging Face naming)

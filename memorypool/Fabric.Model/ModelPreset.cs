@@ -1,4 +1,4 @@
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>The generator's model sizes: tiny (unit tests, seconds), small (about 100 MB in bf16), medium (about 2 GB in bf16).</summary>
 public static class ModelPresets

@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Json;
 
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>
 /// The header of one .safetensors file: an 8-byte little-endian header length N, N bytes of JSON

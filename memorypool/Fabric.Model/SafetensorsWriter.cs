@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Text.Json;
 
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>One tensor to be written: name, dtype and shape (row-major).</summary>
 public sealed record TensorSpec(string Name, TensorDtype Dtype, long[] Shape)

@@ -1,4 +1,4 @@
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>The element types a checkpoint tensor may have. Values are stable: they travel in the catalog.</summary>
 public enum TensorDtype : byte

@@ -1,4 +1,4 @@
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>
 /// One tensor of a checkpoint: its name, shape, dtype and where its bytes lie — <see cref="Length"/> bytes at

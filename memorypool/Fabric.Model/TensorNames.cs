@@ -1,6 +1,6 @@
 using System.Text.RegularExpressions;
 
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>
 /// Tensor naming of the supported architectures. Mixtral: <c>model.layers.{L}.block_sparse_moe.experts.{E}.w1|w3|w2.weight</c>

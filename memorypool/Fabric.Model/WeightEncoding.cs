@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Fabric.MemoryPool.Model;
+namespace Fabric.Model;
 
 /// <summary>Converts float32 values to and from the checkpoint dtypes.</summary>
 public static class WeightEncoding

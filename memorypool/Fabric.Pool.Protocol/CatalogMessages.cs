@@ -1,7 +1,7 @@
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using MessagePack;
 
-namespace Fabric.MemoryPool.Catalog;
+namespace Fabric.Pool.Protocol;
 
 /// <summary>
 /// Control message types of the pool (MessagePack bodies over the transport's control channel). A client first

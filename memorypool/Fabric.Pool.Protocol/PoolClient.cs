@@ -1,7 +1,7 @@
 using System.IO.Hashing;
 using Fabric.Transport;
 
-namespace Fabric.MemoryPool.Catalog;
+namespace Fabric.Pool.Protocol;
 
 /// <summary>
 /// A connection to a pool: the transport client, the tenant it authenticated as, and the catalog. Owns the

@@ -2,8 +2,8 @@ using Fabric.Common;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Fabric.MemoryPool.Bank;
-using Fabric.MemoryPool.Model;
+using Fabric.Pool.Server.Bank;
+using Fabric.Model;
 using Fabric.Cli;
 
 namespace Fabric.Pool;

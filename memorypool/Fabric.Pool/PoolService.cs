@@ -1,5 +1,5 @@
-using Fabric.MemoryPool.Bank;
-using Fabric.MemoryPool.Serving;
+using Fabric.Pool.Server.Bank;
+using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 using Microsoft.Extensions.Hosting;
 

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Fabric.MemoryPool.Bank;
-using Fabric.MemoryPool.Model;
-using Fabric.MemoryPool.Serving;
+using Fabric.Pool.Server.Bank;
+using Fabric.Model;
+using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;

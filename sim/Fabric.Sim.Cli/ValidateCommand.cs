@@ -1,7 +1,7 @@
 using Fabric.Common;
 using System.CommandLine;
 using System.Globalization;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Sim.Topology;
 using Spectre.Console;
 

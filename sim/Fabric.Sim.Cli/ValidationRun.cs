@@ -1,6 +1,6 @@
 using System.Text.Json;
 using Fabric.Engine.Runtime;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Fabric.Engine.Cli;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
 namespace Fabric.EndToEnd.Tests;
 

@@ -1,4 +1,4 @@
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
 namespace Fabric.EndToEnd.Tests;
 

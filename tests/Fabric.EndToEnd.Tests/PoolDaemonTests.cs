@@ -1,6 +1,6 @@
 using System.Net.Sockets;
-using Fabric.MemoryPool.Catalog;
-using Fabric.MemoryPool.Model;
+using Fabric.Pool.Protocol;
+using Fabric.Model;
 using Fabric.Transport;
 using Fabric.Common;
 

@@ -1,4 +1,4 @@
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Transport.Rdma;
 
 namespace Fabric.EndToEnd.Tests;

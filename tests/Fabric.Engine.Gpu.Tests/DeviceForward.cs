@@ -1,7 +1,7 @@
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Sources;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Common;
 
 namespace Fabric.Engine.Gpu.Tests;

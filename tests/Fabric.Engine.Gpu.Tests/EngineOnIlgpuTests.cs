@@ -2,7 +2,7 @@ using Fabric.Engine.Device;
 using Fabric.Engine.Device.Cpu;
 using Fabric.Engine.Runtime;
 using Fabric.Engine.Sources;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
 namespace Fabric.Engine.Gpu.Tests;
 

@@ -1,7 +1,7 @@
 using Fabric.Engine.Device.Cpu;
 using Fabric.Engine.Runtime;
 using Fabric.Engine.Sources;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
 namespace Fabric.Engine.Tests;
 

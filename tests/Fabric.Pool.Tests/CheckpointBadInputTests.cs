@@ -1,8 +1,8 @@
 using System.Buffers.Binary;
 using System.Text;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
-namespace Fabric.MemoryPool.Tests;
+namespace Fabric.Pool.Tests;
 
 /// <summary>Each malformed checkpoint is refused with one sentence naming the file and the tensor.</summary>
 public sealed class CheckpointBadInputTests : IDisposable

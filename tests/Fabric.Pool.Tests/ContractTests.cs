@@ -1,9 +1,9 @@
 using System.Text.Json;
-using Fabric.MemoryPool.Catalog;
-using Fabric.MemoryPool.Model;
+using Fabric.Pool.Protocol;
+using Fabric.Model;
 using Fabric.Transport;
 
-namespace Fabric.MemoryPool.Tests;
+namespace Fabric.Pool.Tests;
 
 public sealed class ContractTests
 {

@@ -1,10 +1,10 @@
 using System.IO.Hashing;
-using Fabric.MemoryPool.Bank;
-using Fabric.MemoryPool.Model;
+using Fabric.Pool.Server.Bank;
+using Fabric.Model;
 using Fabric.Transport;
 using Fabric.Common;
 
-namespace Fabric.MemoryPool.Tests;
+namespace Fabric.Pool.Tests;
 
 public sealed class ExpertBankTests : IClassFixture<TinyModelFixture>
 {

@@ -1,7 +1,7 @@
 using System.Security.Cryptography;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
-namespace Fabric.MemoryPool.Tests;
+namespace Fabric.Pool.Tests;
 
 public sealed class GeneratorTests
 {

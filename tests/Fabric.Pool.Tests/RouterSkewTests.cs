@@ -1,6 +1,6 @@
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
-namespace Fabric.MemoryPool.Tests;
+namespace Fabric.Pool.Tests;
 
 /// <summary>Runs each layer's router over RMS-normalised embedding rows (the hidden states the anchor design relies on) and counts top-2 selections.</summary>
 public sealed class RouterSkewTests

@@ -1,4 +1,4 @@
-namespace Fabric.MemoryPool.Tests;
+namespace Fabric.Pool.Tests;
 
 /// <summary>A fresh directory under the temp path, deleted on dispose.</summary>
 public sealed class TempDirectory : IDisposable

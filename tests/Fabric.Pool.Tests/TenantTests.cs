@@ -1,10 +1,10 @@
-using Fabric.MemoryPool.Catalog;
-using Fabric.MemoryPool.Model;
-using Fabric.MemoryPool.Serving;
+using Fabric.Pool.Protocol;
+using Fabric.Model;
+using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 using Fabric.Common;
 
-namespace Fabric.MemoryPool.Tests;
+namespace Fabric.Pool.Tests;
 
 public sealed class TenantTests
 {

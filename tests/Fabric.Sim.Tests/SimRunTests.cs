@@ -1,4 +1,4 @@
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Sim.Compute;
 using Fabric.Sim.Network;
 using Fabric.Sim.Run;

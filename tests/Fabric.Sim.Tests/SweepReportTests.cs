@@ -1,4 +1,4 @@
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Sim.Reports;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;

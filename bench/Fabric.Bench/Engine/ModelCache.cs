@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
 namespace Fabric.Bench.Engine;
 

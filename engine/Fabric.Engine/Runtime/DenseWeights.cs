@@ -1,6 +1,6 @@
 using Fabric.Engine.Device;
 using Fabric.Engine.Sources;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Common;
 
 namespace Fabric.Engine.Runtime;

@@ -1,5 +1,5 @@
 using Fabric.Engine.Device;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Common;
 
 namespace Fabric.Engine.Runtime;

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Sources;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Common;
 
 namespace Fabric.Engine.Runtime;

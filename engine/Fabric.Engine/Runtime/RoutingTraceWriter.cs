@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
 namespace Fabric.Engine.Runtime;
 

@@ -1,6 +1,6 @@
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Microsoft.Win32.SafeHandles;
 
 namespace Fabric.Engine.Sources;

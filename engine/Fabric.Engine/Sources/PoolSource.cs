@@ -1,8 +1,8 @@
 using System.IO.Hashing;
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
-using Fabric.MemoryPool.Catalog;
-using Fabric.MemoryPool.Model;
+using Fabric.Pool.Protocol;
+using Fabric.Model;
 using Fabric.Transport;
 using Fabric.Common;
 

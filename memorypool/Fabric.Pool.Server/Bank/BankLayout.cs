@@ -1,6 +1,6 @@
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 
-namespace Fabric.MemoryPool.Bank;
+namespace Fabric.Pool.Server.Bank;
 
 /// <summary>Where one tensor of the checkpoint goes in the bank: region, offset (bytes) and length (bytes).</summary>
 public readonly record struct Placement(uint RegionId, long Offset, long Length);

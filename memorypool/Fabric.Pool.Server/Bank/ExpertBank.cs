@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using System.IO.Hashing;
 using System.Security.Cryptography;
-using Fabric.MemoryPool.Catalog;
-using Fabric.MemoryPool.Model;
+using Fabric.Pool.Protocol;
+using Fabric.Model;
 using Fabric.Transport;
 using Microsoft.Win32.SafeHandles;
 using Fabric.Common;
 
-namespace Fabric.MemoryPool.Bank;
+namespace Fabric.Pool.Server.Bank;
 
 /// <summary>How and where a bank is loaded.</summary>
 public sealed record BankOptions

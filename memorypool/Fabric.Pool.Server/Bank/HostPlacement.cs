@@ -3,7 +3,7 @@ using Fabric.Transport;
 using Fabric.Common;
 using Fabric.Common.Native;
 
-namespace Fabric.MemoryPool.Bank;
+namespace Fabric.Pool.Server.Bank;
 
 /// <summary>
 /// Host-memory placement for a bank: a <see cref="HostRegionStore"/> whose regions are private anonymous mappings,

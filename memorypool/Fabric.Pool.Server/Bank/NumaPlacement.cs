@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using Fabric.Common;
 
-namespace Fabric.MemoryPool.Bank;
+namespace Fabric.Pool.Server.Bank;
 
 /// <summary>
 /// Binds memory to a NUMA node through libnuma (a CXL memory expander shows up as a CPU-less node). Every failure is

@@ -1,7 +1,7 @@
-using Fabric.MemoryPool.Catalog;
+using Fabric.Pool.Protocol;
 using Fabric.Transport;
 
-namespace Fabric.MemoryPool.Serving;
+namespace Fabric.Pool.Server.Serving;
 
 /// <summary>
 /// Answers the pool's control messages: authentication against the <see cref="TenantTable"/> (or open access when

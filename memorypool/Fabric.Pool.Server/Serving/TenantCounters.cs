@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Fabric.Transport;
 
-namespace Fabric.MemoryPool.Serving;
+namespace Fabric.Pool.Server.Serving;
 
 /// <summary>Bytes and reads served, and reads refused, per (tenant, transport); thread-safe.</summary>
 public sealed class TenantCounters

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Fabric.Common;
 
-namespace Fabric.MemoryPool.Serving;
+namespace Fabric.Pool.Server.Serving;
 
 /// <summary>
 /// The tenants allowed to use a pool, from a tokens file: one <c>name:secret</c> a line; blank lines and lines

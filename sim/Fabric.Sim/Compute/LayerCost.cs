@@ -1,4 +1,4 @@
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Sim.Topology;
 
 namespace Fabric.Sim.Compute;

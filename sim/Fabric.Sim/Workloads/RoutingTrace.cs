@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Sim.Topology;
 
 namespace Fabric.Sim.Workloads;

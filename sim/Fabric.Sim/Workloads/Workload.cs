@@ -1,4 +1,4 @@
-using Fabric.MemoryPool.Model;
+using Fabric.Model;
 using Fabric.Sim.Network;
 
 namespace Fabric.Sim.Workloads;

@@ -1,6 +1,6 @@
-using Fabric.MemoryPool.Bank;
-using Fabric.MemoryPool.Model;
-using Fabric.MemoryPool.Serving;
+using Fabric.Pool.Server.Bank;
+using Fabric.Model;
+using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 
 namespace Fabric.Engine.Tests.Runtime;
