@@ -52,8 +52,7 @@ public sealed class PagerBenchmark : IBenchmark
 
     private static PagerStats Replay(int layers, int experts, int topK, int slots, string policy, string prefetch, List<(int Layer, int[] Experts)> visits, List<ExpertKey> future)
     {
-        var pager = new ExpertPager(layers, experts, slots, EvictionPolicies.Create(policy, layers, experts, topK, future),
-            Prefetchers.Create(prefetch, layers, experts, topK), reserveSlots: topK);
+        var pager = ExpertPager.Create(new PagerSettings(layers, experts, topK, slots, policy, prefetch) { FutureAccesses = future });
         var plan = new ExpertAssignment[experts];
         var fetches = new ExpertAssignment[experts];
         for (var v = 0; v < visits.Count; v++)

@@ -1,9 +1,13 @@
 using System.Diagnostics;
+using Fabric.Common;
+using Fabric.Sim.Clock;
 using Fabric.Sim.Core;
+using Fabric.Sim.Network;
+using Fabric.Sim.Network.Fifo;
+using Fabric.Sim.Network.MaxMin;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
-using Fabric.Common;
 
 namespace Fabric.Bench;
 

@@ -1,5 +1,5 @@
 using Fabric.Common;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;

@@ -1,9 +1,9 @@
 using System.CommandLine;
+using Fabric.Cli;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
 using Spectre.Console;
-using Fabric.Cli;
 
 namespace Fabric.Sim.Cli;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
 using Fabric.Sim.Reports;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;

@@ -1,5 +1,5 @@
 using Fabric.Engine.Paging;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
 
@@ -29,7 +29,7 @@ internal static class WorkloadOverrides
         ?? throw new TopologyException($"--sharing '{name}': there is no such sharing model; use {string.Join(" or ", SharingNames.All)}.");
 
     /// <summary>The workload as it is, once its sharing model and its rate quantum go together.</summary>
-    public static Workload SharingChecked(Workload w) => w.Sharing == Core.Sharing.Fifo && w.RateQuantumNs > 0
+    public static Workload SharingChecked(Workload w) => w.Sharing == Network.Sharing.Fifo && w.RateQuantumNs > 0
         ? throw new TopologyException("A rate quantum (rate_quantum, --rate-quantum) applies to max-min sharing only, not to fifo.")
         : w;
 

@@ -1,4 +1,4 @@
-using Fabric.Sim.Core;
+using Fabric.Sim.Network.MaxMin;
 
 namespace Fabric.Sim.Tests;
 

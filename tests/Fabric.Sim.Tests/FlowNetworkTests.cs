@@ -1,5 +1,9 @@
 using CsCheck;
+using Fabric.Sim.Clock;
+using Fabric.Sim.Compute;
 using Fabric.Sim.Core;
+using Fabric.Sim.Network.MaxMin;
+using Fabric.Sim.Routing;
 using Fabric.Sim.Topology;
 
 namespace Fabric.Sim.Tests;

@@ -1,5 +1,7 @@
 using CsCheck;
+using Fabric.Sim.Clock;
 using Fabric.Sim.Core;
+using Fabric.Sim.Network.MaxMin;
 
 namespace Fabric.Sim.Tests;
 

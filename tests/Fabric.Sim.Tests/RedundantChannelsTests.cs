@@ -1,4 +1,7 @@
+using Fabric.Sim.Clock;
 using Fabric.Sim.Core;
+using Fabric.Sim.Network.MaxMin;
+using Fabric.Sim.Routing;
 using Fabric.Sim.Topology;
 
 namespace Fabric.Sim.Tests;

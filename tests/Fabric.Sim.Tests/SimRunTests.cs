@@ -1,4 +1,6 @@
 using Fabric.Model;
+using Fabric.Sim.Compute;
+using Fabric.Sim.Network;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
@@ -25,11 +27,11 @@ public sealed class SimRunTests
         };
 
     [Theory]
-    [InlineData(1.0, Core.Sharing.MaxMin)]
-    [InlineData(2.5, Core.Sharing.MaxMin)]
-    [InlineData(1.0, Core.Sharing.Fifo)]
-    [InlineData(2.5, Core.Sharing.Fifo)]
-    public void Stall_FollowsTheEnginesVisit_InOrderFetchesOverlappingExpertCompute(double hitSlowdown, Core.Sharing sharing)
+    [InlineData(1.0, Sharing.MaxMin)]
+    [InlineData(2.5, Sharing.MaxMin)]
+    [InlineData(1.0, Sharing.Fifo)]
+    [InlineData(2.5, Sharing.Fifo)]
+    public void Stall_FollowsTheEnginesVisit_InOrderFetchesOverlappingExpertCompute(double hitSlowdown, Sharing sharing)
     {
         // One engine, one shm link, no prefetch. A visit (as MoeEngine runs it): dense part, then its m misses are
         // fetched in order — the k-th lands L + k·S/B after they were issued — while its h resident experts compute
@@ -88,7 +90,7 @@ public sealed class SimRunTests
         var t = Loopback();
         var w = Tiny(slots: 3, tokens: 12) with { Batch = 4, Routing = i => new SyntheticRouting(4, 8, 2, 4, 100 + i, 0.3) };
         var exact = SimRunner.Run(t, w);
-        var fifo = SimRunner.Run(t, w with { Sharing = Core.Sharing.Fifo });
+        var fifo = SimRunner.Run(t, w with { Sharing = Sharing.Fifo });
         var e = exact.Engines.Single();
         Assert.True(e.DemandFetches > 12 * 4 * 3, $"{e.DemandFetches} fetches: the visits did not need more than their slots");
         Assert.Equal(e.DemandFetches, fifo.Engines.Single().DemandFetches);
@@ -164,9 +166,9 @@ public sealed class SimRunTests
     }
 
     [Theory]
-    [InlineData(Core.Sharing.MaxMin)]
-    [InlineData(Core.Sharing.Fifo)]
-    public void Prefetch_IssuesFetchesAheadAndCutsStall(Core.Sharing sharing)
+    [InlineData(Sharing.MaxMin)]
+    [InlineData(Sharing.Fifo)]
+    public void Prefetch_IssuesFetchesAheadAndCutsStall(Sharing sharing)
     {
         var t = Loopback();
         var none = SimRunner.Run(t, Tiny(slots: 12, zipf: 0) with { Sharing = sharing });
@@ -176,9 +178,9 @@ public sealed class SimRunTests
     }
 
     [Theory]
-    [InlineData(Core.Sharing.MaxMin)]
-    [InlineData(Core.Sharing.Fifo)]
-    public void Run_IsDeterministicForASeed(Core.Sharing sharing)
+    [InlineData(Sharing.MaxMin)]
+    [InlineData(Sharing.Fifo)]
+    public void Run_IsDeterministicForASeed(Sharing sharing)
     {
         var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "h100-node-dram.yaml"));
         var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "mixtral-counts.yaml"), t) with { DecodeTokens = 4, Sharing = sharing };
@@ -227,7 +229,7 @@ public sealed class SimRunTests
         var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", topology + ".yaml"));
         var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", workload + ".yaml"), t) with { DecodeTokens = tokens };
         var exact = SimRunner.Run(t, w);
-        var fifo = SimRunner.Run(t, w with { Sharing = Core.Sharing.Fifo });
+        var fifo = SimRunner.Run(t, w with { Sharing = Sharing.Fifo });
         Assert.Equal("max-min", exact.Sharing);
         Assert.Equal("fifo", fifo.Sharing);
         Assert.InRange(fifo.TotalTokensPerSecond / exact.TotalTokensPerSecond, 0.95, 1.05);
@@ -302,7 +304,7 @@ public sealed class SimRunTests
     {
         var t = TopologyLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "rdma-pool.yaml"));
         var w = WorkloadLoader.LoadFile(Path.Combine(RepoFiles.Root, "topologies", "workloads", "moe32x64-synthetic.yaml"), t)
-            with { DecodeTokens = 6, Sharing = Core.Sharing.Fifo };
+            with { DecodeTokens = 6, Sharing = Sharing.Fifo };
         return (t, w);
     }
 

@@ -48,6 +48,16 @@ public sealed class ExpertPager
         _candidates = new int[expertsPerLayer];
     }
 
+    /// <summary>
+    /// The pager that <paramref name="settings"/> describe, its policy and prefetcher made by name: how the runtime
+    /// engine, the simulator and the benchmarks set one up.
+    /// </summary>
+    public static ExpertPager Create(PagerSettings settings) =>
+        new(settings.Layers, settings.ExpertsPerLayer, settings.Slots,
+            EvictionPolicies.Create(settings.Policy, settings.Layers, settings.ExpertsPerLayer, settings.TopK, settings.FutureAccesses),
+            Prefetchers.Create(settings.Prefetch, settings.Layers, settings.ExpertsPerLayer, settings.TopK),
+            reserveSlots: settings.ReserveSlots ?? settings.TopK);
+
     public SlotTable Slots { get; }
 
     public PagerStats Stats { get; }
@@ -71,6 +81,9 @@ public sealed class ExpertPager
     /// <summary>The distinct experts of the current layer, ascending (valid until the next BeginLayer).</summary>
     public ReadOnlySpan<int> CurrentExperts => _layerExperts.AsSpan(0, _layerExpertCount);
 
+    /// <summary>The slots the current layer holds pinned (valid until the next BeginLayer or EndLayer).</summary>
+    internal ReadOnlySpan<int> PinnedSlots => _pinnedSlots.AsSpan(0, _pinnedCount);
+
     /// <summary>
     /// Starts computing <paramref name="layer"/>, which routes to <paramref name="requestedExperts"/> (any order,
     /// duplicates allowed). Writes one assignment per distinct expert (ascending) into <paramref name="plan"/> and
@@ -85,7 +98,7 @@ public sealed class ExpertPager
         _layerExpertCount = DistinctAscending(layer, requestedExperts);
         if (plan.Length < _layerExpertCount)
             throw new ArgumentException($"The plan holds {plan.Length} entries; layer {layer} needs {_layerExpertCount}.", nameof(plan));
-        (_policy as ActivationPolicy)?.OnLayerVisit(layer);
+        _policy.OnLayerVisit(layer);
         Prefetcher.Observe(layer, CurrentExperts);
 
         // Pin every resident expert of the layer first, so that no miss of this layer evicts a hit of it.
@@ -164,36 +177,6 @@ public sealed class ExpertPager
             }
         }
         return count;
-    }
-
-    /// <summary>
-    /// Reads, without changing anything, the state that a coming <see cref="BeginLayer"/> of <paramref name="layer"/>
-    /// with <paramref name="experts"/>, and the evictions that make room for them, will touch, so that it is in the
-    /// processor's cache by then. For a driver that keeps many pagers and has a core idle before their turns come (the
-    /// simulator); returns a value that depends on what was read, so that the reads are not optimised away.
-    /// </summary>
-    public int Warm(int layer, ReadOnlySpan<int> experts)
-    {
-        if ((uint)layer >= (uint)Layers)
-            return 0;
-        Span<int> used = stackalloc int[Math.Min(experts.Length, 64)];
-        var count = 0;
-        var sum = _pinnedCount + _deferredCount + _currentLayer + Slots.Occupied + (int)Stats.LayerHits[layer] + (int)Stats.LayerMisses[layer]
-            + (Prefetcher.WantsRouterPrediction ? 1 : 0);
-        foreach (var e in experts)
-        {
-            if ((uint)e >= (uint)ExpertsPerLayer || count == used.Length)
-                continue;
-            var slot = Slots.SlotOf(new ExpertKey(layer, e));
-            if (slot >= 0)
-            {
-                sum += (int)Slots.StateOf(slot);
-                used[count++] = slot;
-            }
-        }
-        for (var i = 0; i < _pinnedCount; i++)
-            sum += (int)Slots.StateOf(_pinnedSlots[i]);
-        return sum + _policy.Warm(Slots, used[..count]);
     }
 
     /// <summary>

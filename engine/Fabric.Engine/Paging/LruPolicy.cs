@@ -7,7 +7,7 @@ namespace Fabric.Engine.Paging;
 /// slots skipped are the few that are pinned, loading or protected by the prefetch under way. A slot's last use and
 /// its two links share one 16-byte entry, so moving a slot touches one cache line of it.
 /// </summary>
-public sealed class LruPolicy : IEvictionPolicy
+public sealed class LruPolicy : IEvictionPolicy, IWarmablePolicy
 {
     private const int Unlinked = -2;
     private Entry[] _entries = [];
@@ -24,10 +24,15 @@ public sealed class LruPolicy : IEvictionPolicy
     {
     }
 
+    public void OnLayerVisit(int layer)
+    {
+    }
+
     // Sized with the pager, its entries lie beside the pager's own (a simulation keeps a thousand pagers, and what
     // one layer visit touches is then in fewer pages).
     public void Reserve(int slots) => Grow(slots - 1);
 
+    /// <inheritdoc/>
     public int Warm(SlotTable slots, ReadOnlySpan<int> usedSlots)
     {
         // A use moves its slot to the back, out from between its neighbours.
@@ -46,7 +51,7 @@ public sealed class LruPolicy : IEvictionPolicy
         var s = _head;
         for (var i = 0; i < 2 && s >= 0; i++)
         {
-            sum += slots.Warm(s);
+            sum += slots.StateOf(s) == SlotState.Empty ? 0 : slots.SlotOf(slots.KeyOf(s));
             s = _entries[s].Next;
         }
         return sum;

@@ -104,15 +104,6 @@ public sealed class SlotTable
         return -1;
     }
 
-    /// <summary>Reads a slot's entry and its expert's place in the map (see <see cref="ExpertPager.Warm"/>).</summary>
-    public int Warm(int slot)
-    {
-        if ((uint)slot >= (uint)_slots.Length)
-            return 0;
-        ref readonly var s = ref _slots[slot];
-        return s.State == SlotState.Empty ? 0 : SlotOf(new ExpertKey(s.Layer, s.Expert));
-    }
-
     internal int Index(ExpertKey key)
     {
         if ((uint)key.Layer >= (uint)Layers || (uint)key.Expert >= (uint)ExpertsPerLayer)

@@ -80,9 +80,10 @@ public sealed class MoeEngine : IAsyncDisposable
             Floats(_chunk * c.HiddenSize, "expert output"));
         _slots = Own(plan.Slots * _layout.SlotBytes, "expert slots");
 
-        var policy = EvictionPolicies.Create(options.Policy, c.NumHiddenLayers, c.NumLocalExperts, _topK, options.FutureAccesses);
-        var prefetcher = Prefetchers.Create(options.Prefetch, c.NumHiddenLayers, c.NumLocalExperts, _topK);
-        Pager = new ExpertPager(c.NumHiddenLayers, c.NumLocalExperts, plan.Slots, policy, prefetcher, reserveSlots: _topK);
+        Pager = ExpertPager.Create(new PagerSettings(c.NumHiddenLayers, c.NumLocalExperts, _topK, plan.Slots, options.Policy, options.Prefetch)
+        {
+            FutureAccesses = options.FutureAccesses,
+        });
 
         _indices = new int[_chunk * _topK];
         _weights = new float[_chunk * _topK];
@@ -296,7 +297,7 @@ public sealed class MoeEngine : IAsyncDisposable
     private void IssuePrefetch(int layer, int n, CancellationToken cancellationToken)
     {
         var prefetcher = Pager.Prefetcher;
-        if (prefetcher is NoPrefetcher)
+        if (!prefetcher.Prefetches)
             return;
         var predicted = 0;
         if (prefetcher.WantsRouterPrediction && layer + 1 < _config.NumHiddenLayers)

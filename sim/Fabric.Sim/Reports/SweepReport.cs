@@ -35,7 +35,7 @@ public static class SweepReport
           .Append("<h1>").Append(WebUtility.HtmlEncode(title)).Append("</h1>\n")
           .Append("<p>Each line is one policy and prefetch mode (and sharing model, where the sweep varies it); x is expert slots per engine. Tokens/s is decode throughput summed over engines; ")
           .Append("stall is the time engines waited for expert fetches, summed over engines.</p>\n");
-        if (points.Any(p => p.Result.Sharing == Core.SharingNames.Fifo))
+        if (points.Any(p => p.Result.Sharing == Network.SharingNames.Fifo))
             sb.Append("<p>Points marked fifo modelled the links first come, first served: an approximation of max-min fair sharing, within a few percent ")
               .Append("on the shipped topologies (sweep with <code>--sharing max-min,fifo</code> to see its error on these).</p>\n");
         foreach (var topology in points.Select(p => p.Topology).Distinct())

@@ -2,7 +2,7 @@ namespace Fabric.Sim.Run;
 
 /// <summary>
 /// One engine's fetches in flight whose completion times are known from the start (booked on a
-/// <see cref="Core.FifoNetwork"/>): kept by completion time so that the engine can take the landed ones when it next
+/// <see cref="Network.Fifo.FifoNetwork"/>): kept by completion time so that the engine can take the landed ones when it next
 /// acts, instead of hearing of each through an event of its own. A handful at a time, so one plain array, each
 /// fetch's time and expert side by side.
 /// </summary>

@@ -1,5 +1,8 @@
 using Fabric.Engine.Paging;
+using Fabric.Sim.Clock;
+using Fabric.Sim.Compute;
 using Fabric.Sim.Core;
+using Fabric.Sim.Network.Fifo;
 using Fabric.Sim.Workloads;
 
 namespace Fabric.Sim.Run;
@@ -7,9 +10,10 @@ namespace Fabric.Sim.Run;
 /// <summary>
 /// One engine in virtual time: for each (step, layer) it asks the engine's own <see cref="ExpertPager"/> what to do
 /// with the routed experts, starts a flow from the pool for every fetch (demand and prefetch), waits for the demand
-/// fetches, computes for the roofline (or recorded) time, and moves on. All paging decisions are the pager's.
+/// fetches, computes for the roofline (or recorded) time, and moves on. All paging decisions are the pager's. How its
+/// events meet the clock and how its fetches land is its <see cref="FetchScheduler"/>'s.
 /// </summary>
-public sealed class EngineModel : IEventHandler, IFlowListener
+public sealed class EngineModel : IEventHandler
 {
     private const int BeginVisitEvent = 0;
     private const int ComputeDoneEvent = 1;
@@ -20,6 +24,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private readonly SimWorld _world;
     private readonly Workload _workload;
     private readonly ExpertPager _pager;
+    private readonly PagerWarmer _warmer;
     private readonly IRoutingSource _routing;
     private readonly LayerCost _cost;
     private readonly Route[] _routeByPool;
@@ -31,14 +36,9 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private readonly ExpertAssignment[] _plan;
     private readonly ExpertAssignment[] _prefetchPlan;
     private readonly bool[] _landed;
-    private readonly Queue<int>[] _fetchQueue;
-    private readonly bool[] _fetchBusy;
-    private readonly FifoNetwork? _fifo;
     private readonly BookedFetches _booked = new();
-    private FifoWindows.Group? _group;
-    private int _pendingKind;
-    private long _parkedAt = -1;
-    private bool _parkedBeforeVisit;
+    private readonly bool _prefetches;
+    private FetchScheduler _fetches;
     private readonly int[] _order;
     private int _orderCount;
     private int _orderNext;
@@ -78,11 +78,14 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         IReadOnlyList<ExpertKey>? future = null;
         if (workload.Policy == "belady")
             future = RecordFuture(workload.Routing(index));
-        var policy = EvictionPolicies.Create(workload.Policy, _layers, _experts, _topK, future);
-        var prefetcher = Prefetchers.Create(workload.Prefetch, _layers, _experts, _topK);
-        _pager = new ExpertPager(_layers, _experts, workload.Slots, policy, prefetcher, reserveSlots: Math.Min(_topK, workload.Slots));
+        _pager = ExpertPager.Create(new PagerSettings(_layers, _experts, _topK, workload.Slots, workload.Policy, workload.Prefetch)
+        {
+            ReserveSlots = Math.Min(_topK, workload.Slots),
+            FutureAccesses = future,
+        });
+        _warmer = new PagerWarmer(_pager, _pager.Policy as IWarmablePolicy);
+        _prefetches = _pager.Prefetcher.Prefetches;
         _cost = world.CostOn(workload, device);
-        _fifo = world.Network as FifoNetwork;
         // What every visit touches first, together; then the routes, then what only max-min needs.
         _predictionRandom = new Random(workload.Seed * 31 + index);
         _plan = new ExpertAssignment[_experts];
@@ -100,8 +103,9 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _routeByPool[p] = world.Router.Find(poolNodes[p], device.Id)
                 ?? throw new Topology.TopologyException($"Engine on '{device.Name}' has no path to pool node '{world.Topology.Nodes[poolNodes[p]].Name}'.");
         }
-        _fetchQueue = _fifo is null ? [.. Enumerable.Range(0, poolNodes.Count).Select(_ => new Queue<int>())] : [];
-        _fetchBusy = _fifo is null ? new bool[poolNodes.Count] : [];
+        _fetches = world.Network is FifoNetwork fifo
+            ? new SerialFifoFetches(this, world.Simulation, fifo, _routeByPool, _expertBytes, _booked)
+            : new MaxMinFetches(this, world.Simulation, world.Network, _routeByPool, _expertBytes);
         Result = new EngineResult(device.Name, _steps);
     }
 
@@ -121,75 +125,56 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         _nextCount = _routing.Next(0, 0, _next);
         _nextRecordedNs = _routing.RecordedComputeNs(0, 0);
         _nextOutsideNs = _layers == 1 ? _routing.RecordedOutsideNs(0) : 0;
-        ScheduleOwn(_world.Simulation.Now, BeginVisitEvent);
+        _fetches.Schedule(_world.Simulation.Now, BeginVisitEvent);
     }
 
-    public void OnEvent(int kind, int a, long b) => Dispatch(kind, _world.Simulation.Now);
+    public void OnEvent(int kind, int a, long b) => Run(kind, _world.Simulation.Now);
 
     /// <summary>From now on the engine's events and fetches go through <paramref name="group"/> (<see cref="FifoWindows"/>).</summary>
-    internal void RunIn(FifoWindows.Group group) => _group = group;
+    internal void RunIn(FifoWindows.Group group) => _fetches = new WindowedFifoFetches(this, group, _booked);
 
     /// <summary>The shortest a fetch of this engine can take, from its issue to its landing, ns.</summary>
     internal long ShortestFetchNs => _routeByPool.Min(r => r.LatencyNs + (long)(_expertBytes / (r.BottleneckBandwidth / 1e9)));
 
-    /// <summary>Runs the engine's one pending event, due at <paramref name="now"/>.</summary>
-    internal void RunPending(long now) => Dispatch(_pendingKind, now);
-
     /// <summary>
     /// Reads, without changing anything, what the engine's next event will touch (its plan's fetch routes, the pager's
-    /// state for the next visit), so that it is in the cache when the event runs: a thread waiting for the other
-    /// threads at a window's end does this for its next window's engines.
+    /// state for the next visit), so that it is in the cache when the event runs (<see cref="WindowedFifoFetches.Warm"/>).
     /// </summary>
-    internal int Warm()
+    /// <param name="beginsVisit">The next event begins a visit (the engine waits to begin one).</param>
+    internal int Warm(bool beginsVisit)
     {
-        if (_group is null)
-            return 0;
-        var sum = _booked.Warm() + _planCount + _order[0] + (_landed[0] ? 1 : 0) + (int)Result.Visits;
-        if (!_parkedBeforeVisit)
+        var sum = _planCount + _order[0] + (_landed[0] ? 1 : 0) + (int)Result.Visits;
+        if (!beginsVisit)
         {
             // The plan's fetches are issued at the next event.
             for (var i = 0; i < _planCount; i++)
             {
                 if (_plan[i].Kind == AssignmentKind.Fetch)
-                    sum += _group.WarmRoute(Index, PoolOf(KeyIndex(_layer, _plan[i].Key.Expert)));
+                    sum += _fetches.WarmRoute(PoolOf(KeyIndex(_layer, _plan[i].Key.Expert)));
             }
         }
         // The visit that comes next (or, for an engine waiting to begin one, that one): its experts are what the
         // prefetches go for, nearly, and what the visit's plan looks up.
-        var nextLayer = _parkedBeforeVisit ? _layer : (_layer + 1) % _layers;
+        var nextLayer = beginsVisit ? _layer : (_layer + 1) % _layers;
         for (var i = 0; i < _nextCount; i++)
-            sum += _group.WarmRoute(Index, PoolOf(KeyIndex(nextLayer, _next[i])));
-        return sum + _pager.Warm(nextLayer, _next.AsSpan(0, _nextCount));
+            sum += _fetches.WarmRoute(PoolOf(KeyIndex(nextLayer, _next[i])));
+        return sum + _warmer.Warm(nextLayer, _next.AsSpan(0, _nextCount));
     }
 
-    /// <summary>Goes on from where the engine waited for its window's bookings (its fetches' landing times).</summary>
-    internal void Resume()
+    /// <summary>
+    /// Goes on from <paramref name="startNs"/>, where the engine waited for bookings of its fetches: it begins its next
+    /// visit (<paramref name="beginsVisit"/>) or goes on working ahead through the fetched experts.
+    /// </summary>
+    internal void ResumeAt(long startNs, bool beginsVisit)
     {
-        var start = _parkedAt;
-        _parkedAt = -1;
-        if (_parkedBeforeVisit)
-        {
-            _parkedBeforeVisit = false;
-            BeginVisit(start);
-        }
+        if (beginsVisit)
+            BeginVisit(startNs);
         else
-        {
-            RunAhead(start);
-        }
+            RunAhead(startNs);
     }
 
-    private void ScheduleOwn(long atNs, int kind)
-    {
-        if (_group is null)
-        {
-            _world.Simulation.Schedule(atNs, this, kind);
-            return;
-        }
-        _pendingKind = kind;
-        _group.Schedule(this, atNs);
-    }
-
-    private void Dispatch(int kind, long now)
+    /// <summary>Runs the engine's event <paramref name="kind"/>, due at <paramref name="now"/>.</summary>
+    internal void Run(int kind, long now)
     {
         switch (kind)
         {
@@ -271,7 +256,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             _nextCount = 0;
         }
         Result.Visits++;
-        ScheduleOwn(now + dense, DenseDoneEvent);
+        _fetches.Schedule(now + dense, DenseDoneEvent);
     }
 
     private void DenseDone(long now)
@@ -289,7 +274,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         }
         for (var i = 0; i < _planCount; i++)
             Apply(_plan[i], demand: true, now);
-        if (_workload.Prefetch != "none")
+        if (_prefetches)
         {
             var predicted = _pager.Prefetcher.WantsRouterPrediction ? Predict() : 0;
             var m = _pager.PrefetchNext(_prediction.AsSpan(0, predicted), _prefetchPlan);
@@ -297,17 +282,17 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                 Apply(_prefetchPlan[i], demand: false, now);
         }
         // The resident experts compute while the fetches fly.
-        if (_fifo is not null)
+        if (_fetches.KnowsLandings)
             RunAhead(now + (hits * _hitNs));
         else
-            _world.Simulation.Schedule(now + (hits * _hitNs), this, ExpertDoneEvent);
+            _fetches.Schedule(now + (hits * _hitNs), ExpertDoneEvent);
     }
 
     // The next fetched expert in plan order: compute it if it has landed, else stall until it does.
     private void NextExpert(long now)
     {
         TakeLandedFetches(now);
-        if (_orderNext < _orderCount && _fifo is not null)
+        if (_orderNext < _orderCount && _fetches.KnowsLandings)
         {
             RunAhead(now);
             return;
@@ -322,7 +307,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
                 return;
             }
             _orderNext++;
-            _world.Simulation.Schedule(now + _expertNs, this, ExpertDoneEvent);
+            _fetches.Schedule(now + _expertNs, ExpertDoneEvent);
             return;
         }
         if (_pager.DeferredCount > 0)
@@ -349,25 +334,22 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         ComputeDone(now);
     }
 
-    // With fifo links every fetch's landing time is known when it is issued, and nothing but its own fetches can
+    // When every fetch's landing time is known once it is booked (fifo links), and nothing but its own fetches can
     // change an engine between two of its issues. So from the fetches' issue the engine works out at once its turns
     // through the fetched experts (each waited for, then computed), the end of the layer, and the next visit up to the
     // end of its dense part, where it issues fetches again: one event per visit, where the event-driven turns take one
     // per expert and one per landing. Only the fetches are issued on the clock, as other engines' fetches queue with them.
     // Run in windows (FifoWindows), the fetches of the current window are booked at its end: an engine that needs one's
-    // landing waits there (parks) and goes on from here (Resume).
+    // landing waits there (parks) and goes on from here (ResumeAt).
     private void RunAhead(long startNs)
     {
         if (!TryFetchedExpertsEnd(startNs, out var end))
         {
-            if (_group is null)
-                throw new InvalidOperationException($"Engine {Device.Name} waits for a fetch that was never booked.");
-            _parkedAt = startNs;
-            _group.Park(this);
+            _fetches.WaitForBookings(startNs);
             return;
         }
         if (_pager.DeferredCount > 0)
-            ScheduleOwn(end, ExpertDoneEvent); // the deferred experts' fetches are issued then
+            _fetches.Schedule(end, ExpertDoneEvent); // the deferred experts' fetches are issued then
         else
             ComputeDone(end);
     }
@@ -409,7 +391,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     // An expert's index in the engine's per-expert state (layer × experts + expert), and the pool node that holds it.
     private int KeyIndex(int layer, int expert) => (layer * _experts) + expert;
 
-    private int PoolOf(int keyIndex) => keyIndex % _routeByPool.Length;
+    internal int PoolOf(int keyIndex) => keyIndex % _routeByPool.Length;
 
     private void AddStall(long ns)
     {
@@ -447,31 +429,7 @@ public sealed class EngineModel : IEventHandler, IFlowListener
     private void StartFetch(ExpertKey key, bool demand, long now)
     {
         var keyIndex = KeyIndex(key.Layer, key.Expert);
-        // The engine's fetch path serves its fetches from one pool endpoint in order (one connection: a tcp stream, or
-        // pool threads on the cores it computes on): a fetch issued while another is in flight has its request latency
-        // hidden behind that one and moves its bytes when it ends, so the k-th of a burst lands after L + k·S/B.
-        // Fetches from different pool nodes proceed side by side.
-        var pool = PoolOf(keyIndex);
-        if (_group is not null)
-        {
-            _group.Fetch(Index, _booked, keyIndex, pool, now);
-        }
-        else if (_fifo is not null)
-        {
-            // One connection's fetches queue behind each other on the links they share, so fifo needs no queue here.
-            var route = _routeByPool[pool];
-            _booked.Add(keyIndex, _fifo.Book(route.Channels, route.LatencyNs, _expertBytes));
-        }
-        else if (_fetchBusy[pool])
-        {
-            _fetchQueue[pool].Enqueue(keyIndex);
-        }
-        else
-        {
-            _fetchBusy[pool] = true;
-            var route = _routeByPool[pool];
-            _world.Network.Start(route.Channels, route.LatencyNs, _expertBytes, this, keyIndex);
-        }
+        _fetches.Fetch(keyIndex, PoolOf(keyIndex), now);
         Result.BytesFetched += _expertBytes;
         if (demand)
             Result.DemandFetches++;
@@ -479,20 +437,16 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             Result.Prefetches++;
     }
 
-    public void OnFlowCompleted(int flow, long tag)
+    /// <summary>The fetch of expert <paramref name="keyIndex"/> (layer × experts + expert) landed at <paramref name="now"/>, told by an event.</summary>
+    internal void FetchLanded(int keyIndex, long now)
     {
-        var key = new ExpertKey((int)(tag / _experts), (int)(tag % _experts));
-        var pool = PoolOf((int)tag);
-        if (_fetchQueue[pool].TryDequeue(out var queued))
-            _world.Network.Start(_routeByPool[pool].Channels, 0, _expertBytes, this, queued);
-        else
-            _fetchBusy[pool] = false;
+        var key = new ExpertKey(keyIndex / _experts, keyIndex % _experts);
         Landed(key);
         if (key.Layer == _layer && _stalledOn == key.Expert)
         {
             _stalledOn = -1;
-            AddStall(_world.Simulation.Now - _stallStart);
-            NextExpert(_world.Simulation.Now);
+            AddStall(now - _stallStart);
+            NextExpert(now);
         }
     }
 
@@ -515,10 +469,10 @@ public sealed class EngineModel : IEventHandler, IFlowListener
         if (_currentOutsideNs > 0)
         {
             Result.ComputeNs += _currentOutsideNs;
-            if (_fifo is not null)
+            if (_fetches.KnowsLandings)
                 StepDone(now + _currentOutsideNs);
             else
-                _world.Simulation.Schedule(now + _currentOutsideNs, this, StepDoneEvent);
+                _fetches.Schedule(now + _currentOutsideNs, StepDoneEvent);
             return;
         }
         StepDone(now);
@@ -537,20 +491,10 @@ public sealed class EngineModel : IEventHandler, IFlowListener
             Result.FinishedAtNs = now;
     }
 
-    // Run in windows, an engine that worked ahead to the window's end or past it may find there fetches of its own
-    // that have landed, issued in this window and not booked yet: it waits for the window's bookings (parks) and
-    // begins the visit then, so that its pager sees them landed, as it would on the simulation's clock, and the run
-    // does not depend on where the windows end.
     private void NextVisit(long now)
     {
-        if (_group is not null && _booked.Unbooked > 0 && now >= _group.EndNs)
-        {
-            _parkedAt = now;
-            _parkedBeforeVisit = true;
-            _group.Park(this);
-            return;
-        }
-        BeginVisit(now);
+        if (!_fetches.WaitsBeforeVisit(now))
+            BeginVisit(now);
     }
 
     private List<ExpertKey> RecordFuture(IRoutingSource source)

@@ -1,5 +1,5 @@
 using System.Runtime.ExceptionServices;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network.Fifo;
 
 namespace Fabric.Sim.Run;
 
@@ -15,7 +15,7 @@ namespace Fabric.Sim.Run;
 /// threads.
 /// <para>A thread that finishes its part of a window first waits for the others (and the helpers wait while the loop's
 /// thread books). Meanwhile it warms its engines of the next window: it reads, changing nothing, what their next turns
-/// will touch (<see cref="EngineModel.Warm"/>), so that they find it in the cache. Most of a turn's time is cache
+/// will touch (<see cref="WindowedFifoFetches.Warm"/>), so that they find it in the cache. Most of a turn's time is cache
 /// misses over a thousand engines' pagers, so the waits pay for some of the misses of the next window.</para>
 /// </summary>
 internal sealed class FifoWindows
@@ -138,10 +138,10 @@ internal sealed class FifoWindows
     /// <summary>One thread's engines: their next events, and the window's fetches and waits.</summary>
     internal sealed class Group(SplitRoute[][] routes, FifoNetwork network, long bytes)
     {
-        private readonly PriorityQueue<EngineModel, (long Time, int Engine)> _queue = new();
-        private readonly List<EngineModel> _parked = [];
+        private readonly PriorityQueue<WindowedFifoFetches, (long Time, int Engine)> _queue = new();
+        private readonly List<WindowedFifoFetches> _parked = [];
         private PendingFetch[] _fetches = new PendingFetch[64];
-        private (EngineModel Engine, long Time)[] _staged = new (EngineModel, long)[64];
+        private (WindowedFifoFetches Engine, long Time)[] _staged = new (WindowedFifoFetches, long)[64];
         private int _stagedNext;
         private int _stagedCount;
         private int _warmed;
@@ -194,16 +194,16 @@ internal sealed class FifoWindows
             return false;
         }
 
-        /// <summary>Reads an engine's route to a pool node and the state of its own channels (<see cref="EngineModel.Warm"/>).</summary>
+        /// <summary>Reads an engine's route to a pool node and the state of its own channels (<see cref="WindowedFifoFetches.WarmRoute"/>).</summary>
         public int WarmRoute(int engine, int pool)
         {
             ref readonly var route = ref routes[engine][pool];
             return network.Warm(route.Own) + route.Shared.Length;
         }
 
-        public void Schedule(EngineModel engine, long atNs) => _queue.Enqueue(engine, (atNs, engine.Index));
+        public void Schedule(WindowedFifoFetches engine, long atNs) => _queue.Enqueue(engine, (atNs, engine.Index));
 
-        public void Park(EngineModel engine) => _parked.Add(engine);
+        public void Park(WindowedFifoFetches engine) => _parked.Add(engine);
 
         // The fetch is served on the engine's own channels now, on the engine's thread (no other engine's fetches cross
         // them, and its own come in order); what the shared channels need is copied from its route, so that the one

@@ -12,8 +12,8 @@ public sealed class SimResult
     public required string Prefetch { get; init; }
     public required int Slots { get; init; }
 
-    /// <summary>The sharing model's name (<see cref="Core.SharingNames"/>).</summary>
-    public string Sharing { get; init; } = Core.SharingNames.MaxMin;
+    /// <summary>The sharing model's name (<see cref="Network.SharingNames"/>).</summary>
+    public string Sharing { get; init; } = Network.SharingNames.MaxMin;
     public required IReadOnlyList<EngineResult> Engines { get; init; }
 
     /// <summary>Every channel that carried bytes, busiest first.</summary>

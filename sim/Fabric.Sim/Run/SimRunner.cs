@@ -1,5 +1,7 @@
 using System.Diagnostics;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
+using Fabric.Sim.Network.Fifo;
+using Fabric.Sim.Network.MaxMin;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
 

@@ -1,4 +1,9 @@
-using Fabric.Sim.Core;
+using Fabric.Sim.Clock;
+using Fabric.Sim.Compute;
+using Fabric.Sim.Network;
+using Fabric.Sim.Network.Fifo;
+using Fabric.Sim.Network.MaxMin;
+using Fabric.Sim.Routing;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
 

@@ -1,5 +1,5 @@
 using Fabric.Model;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
 
 namespace Fabric.Sim.Workloads;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using Fabric.Model;
 using Fabric.Engine.Paging;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
 using Fabric.Sim.Topology;
 using YamlDotNet.Core;
 

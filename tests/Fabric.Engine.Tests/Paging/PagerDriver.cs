@@ -56,6 +56,7 @@ internal static class PagerDriver
     public static PagerStats Run(RandomTrace trace, IEvictionPolicy policy, IPrefetcher prefetcher, bool delayPrefetches = false, bool warm = false)
     {
         var pager = new ExpertPager(trace.Layers, trace.Experts, trace.Slots, policy, prefetcher, reserveSlots: trace.TopK);
+        var warmer = new PagerWarmer(pager, policy as IWarmablePolicy);
         var plan = new ExpertAssignment[trace.Experts];
         var fetches = new ExpertAssignment[trace.Experts];
         var inFlight = new List<ExpertKey>();
@@ -67,10 +68,10 @@ internal static class PagerDriver
             var next = trace.Visits[(v + 1) % trace.Visits.Count];
             if (warm)
             {
-                pager.Warm(layer, routed);
-                pager.Warm(next.Layer, next.Experts);
-                pager.Warm(-1, routed);
-                pager.Warm(layer, [-1, trace.Experts]);
+                warmer.Warm(layer, routed);
+                warmer.Warm(next.Layer, next.Experts);
+                warmer.Warm(-1, routed);
+                warmer.Warm(layer, [-1, trace.Experts]);
             }
             var n = pager.BeginLayer(layer, routed, plan);
             uses += n;

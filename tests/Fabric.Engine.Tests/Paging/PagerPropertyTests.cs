@@ -101,9 +101,9 @@ public sealed class PagerPropertyTests
         }, iter: 100);
         // Out of range, warming reads nothing.
         var slots = new SlotTable(2, 4, 3);
-        Assert.Equal(0, slots.Warm(3));
         Assert.Equal(0, new LruPolicy().Warm(slots, [-1, 7]));
-        Assert.Equal(0, new ExpertPager(2, 4, 3, new LruPolicy()).Warm(2, [0]));
+        var lru = new LruPolicy();
+        Assert.Equal(0, new PagerWarmer(new ExpertPager(2, 4, 3, lru), lru).Warm(2, [0]));
     }
 
     [Fact]
@@ -160,7 +160,7 @@ public sealed class PagerPropertyTests
     }
 
     /// <summary>Passes every call on and records the victims chosen.</summary>
-    private sealed class RecordingPolicy(IEvictionPolicy inner) : IEvictionPolicy
+    private sealed class RecordingPolicy(IEvictionPolicy inner) : IEvictionPolicy, IWarmablePolicy
     {
         public List<int> Victims { get; } = [];
 
@@ -174,7 +174,9 @@ public sealed class PagerPropertyTests
 
         public void Reserve(int slots) => inner.Reserve(slots);
 
-        public int Warm(SlotTable slots, ReadOnlySpan<int> usedSlots) => inner.Warm(slots, usedSlots);
+        public void OnLayerVisit(int layer) => inner.OnLayerVisit(layer);
+
+        public int Warm(SlotTable slots, ReadOnlySpan<int> usedSlots) => (inner as IWarmablePolicy)?.Warm(slots, usedSlots) ?? 0;
 
         public int ChooseVictim(SlotTable slots, in EvictionContext context)
         {

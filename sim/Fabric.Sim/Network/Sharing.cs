@@ -1,13 +1,13 @@
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network;
 
 /// <summary>How transfers share the channels they cross.</summary>
 public enum Sharing
 {
-    /// <summary>Max-min fair sharing, recomputed exactly whenever a transfer starts or ends (<see cref="FlowNetwork"/>).</summary>
+    /// <summary>Max-min fair sharing, recomputed exactly whenever a transfer starts or ends (<see cref="MaxMin.FlowNetwork"/>).</summary>
     MaxMin,
 
     /// <summary>
-    /// Each channel serves the transfers that reach it one after another at its full bandwidth (<see cref="FifoNetwork"/>):
+    /// Each channel serves the transfers that reach it one after another at its full bandwidth (<see cref="Fifo.FifoNetwork"/>):
     /// an approximation that needs no re-sharing, and whose transfers' completions are known when they start.
     /// </summary>
     Fifo,

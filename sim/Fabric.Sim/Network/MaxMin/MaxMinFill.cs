@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>
 /// Incremental exact max-min fair shares. An allocation is max-min fair exactly when every flow has a bottleneck: a

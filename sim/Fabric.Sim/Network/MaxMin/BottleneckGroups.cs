@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>
 /// The flows whose bottleneck is channel g all move at one rate, g's fair share. Each group counts the bytes every

@@ -1,4 +1,4 @@
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Clock;
 
 /// <summary>Receives the events it scheduled; the kind and arguments mean what the handler says.</summary>
 public interface IEventHandler

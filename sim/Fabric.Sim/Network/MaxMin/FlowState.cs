@@ -1,4 +1,6 @@
-namespace Fabric.Sim.Core;
+using Fabric.Sim.Core;
+
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>One transfer of a <see cref="FlowNetwork"/>: where it goes, how far it has got, and its place in its group.</summary>
 internal struct FlowState

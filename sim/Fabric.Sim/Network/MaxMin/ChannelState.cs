@@ -1,4 +1,4 @@
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>The directed channels of a <see cref="FlowNetwork"/>: capacity, the flows crossing each, the bytes carried.</summary>
 internal sealed class ChannelState

@@ -1,9 +1,7 @@
+using Fabric.Sim.Core;
 using Fabric.Sim.Topology;
 
-namespace Fabric.Sim.Core;
-
-/// <summary>A path through the topology as directed channels, its one-way latency and its narrowest channel (bytes/s).</summary>
-public sealed record Route(int From, int To, int[] Channels, long LatencyNs, double BottleneckBandwidth);
+namespace Fabric.Sim.Routing;
 
 /// <summary>
 /// Shortest paths by latency, then hop count, then lowest node id (so a run is deterministic), cached per pair.

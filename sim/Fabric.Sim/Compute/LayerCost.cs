@@ -1,8 +1,7 @@
 using Fabric.Model;
-using Fabric.Sim.Core;
 using Fabric.Sim.Topology;
 
-namespace Fabric.Sim.Run;
+namespace Fabric.Sim.Compute;
 
 /// <summary>
 /// The roofline cost of one layer visit on one device: attention (QKV/O projections and the KV-cache read over the

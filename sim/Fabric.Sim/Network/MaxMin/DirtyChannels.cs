@@ -1,6 +1,6 @@
 using System.Runtime.InteropServices;
 
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>
 /// The channels whose flows changed in the current instant without a local update: they wait for the re-fill at the

@@ -1,4 +1,4 @@
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>
 /// The joins and leaves decided and applied without a re-fill: the changed flow's group and the groups that give way

@@ -1,4 +1,4 @@
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>
 /// The bottleneck groups that have a next completion, in order of when it is due (then by group id): an indexed

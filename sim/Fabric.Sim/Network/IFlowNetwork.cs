@@ -1,15 +1,10 @@
-namespace Fabric.Sim.Core;
+using Fabric.Sim.Core;
 
-/// <summary>Told when a transfer has delivered its last byte.</summary>
-public interface IFlowListener
-{
-    /// <summary><paramref name="tag"/> is what the starter passed; the flow id may be reused afterwards.</summary>
-    void OnFlowCompleted(int flow, long tag);
-}
+namespace Fabric.Sim.Network;
 
 /// <summary>
-/// Moves transfers over directed channels in virtual time. Two models: <see cref="FlowNetwork"/> (exact max-min fair
-/// sharing) and <see cref="FifoNetwork"/> (each channel serves its transfers in turn, an approximation).
+/// Moves transfers over directed channels in virtual time. Two models: <see cref="MaxMin.FlowNetwork"/> (exact max-min fair
+/// sharing) and <see cref="Fifo.FifoNetwork"/> (each channel serves its transfers in turn, an approximation).
 /// </summary>
 public interface IFlowNetwork
 {
@@ -25,7 +20,7 @@ public interface IFlowNetwork
 
     /// <summary>
     /// Declares every route that transfers will take from now on, so that a model may leave out the channels that can
-    /// never constrain them (<see cref="RedundantChannels"/>).
+    /// never constrain them (<see cref="MaxMin.RedundantChannels"/>).
     /// </summary>
     void DeclareRoutes(IReadOnlyCollection<int[]> routes);
 

@@ -1,6 +1,6 @@
 using Fabric.Sim.Topology;
 
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Compute;
 
 /// <summary>The roofline model: a kernel takes as long as the slower of its compute and its memory traffic.</summary>
 public static class Roofline

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>
 /// Plans a local change of one bottleneck group's share and what follows from it, without a re-fill. When group g's

@@ -1,9 +1,12 @@
-namespace Fabric.Sim.Core;
+using Fabric.Sim.Clock;
+using Fabric.Sim.Core;
+
+namespace Fabric.Sim.Network.Fifo;
 
 /// <summary>
 /// Transfers served first come, first served: a transfer reaches every channel of its path when its latency is over,
 /// and each channel moves the transfers that reach it one after another at its full bandwidth. A transfer completes
-/// when its slowest channel has served it. An approximation of <see cref="FlowNetwork"/>'s max-min fair sharing: every
+/// when its slowest channel has served it. An approximation of <see cref="MaxMin.FlowNetwork"/>'s max-min fair sharing: every
 /// channel still carries at most its capacity and is never idle while a transfer waits for it, but a transfer takes
 /// its turn instead of a share, and holds each channel only for its bytes at that channel's bandwidth (not at the
 /// pace of its bottleneck). In exchange nothing is ever re-shared: a start is one pass over the path and one event, and
@@ -36,7 +39,7 @@ public sealed class FifoNetwork : IFlowNetwork, IEventHandler
     public long LastCompletionNs { get; private set; }
 
     /// <summary>
-    /// Nothing to prune: a channel that <see cref="RedundantChannels"/> would drop serves a subset of another channel's
+    /// Nothing to prune: a channel that <see cref="MaxMin.RedundantChannels"/> would drop serves a subset of another channel's
     /// transfers, in the same order and no slower, so it never finishes one last; serving every channel of a route
     /// costs less than looking up the pruned route would.
     /// </summary>

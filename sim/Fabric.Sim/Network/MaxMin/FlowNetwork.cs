@@ -1,4 +1,7 @@
-namespace Fabric.Sim.Core;
+using Fabric.Sim.Clock;
+using Fabric.Sim.Core;
+
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>
 /// Transfers as fluid flows over directed channels with max-min fair sharing. A flow waits the latency of its path,

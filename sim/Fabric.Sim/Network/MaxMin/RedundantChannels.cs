@@ -1,4 +1,4 @@
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network.MaxMin;
 
 /// <summary>
 /// Drops from a known set of routes every channel that can never constrain them: channel c is implied by channel d
