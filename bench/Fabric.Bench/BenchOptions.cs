@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using Fabric.Common;
 
@@ -110,6 +111,7 @@ internal sealed class BenchOptions
     }
 
     /// <summary>The word after <paramref name="name"/>, one of <paramref name="allowed"/>; the fallback when absent.</summary>
+    [return: NotNullIfNotNull(nameof(fallback))]
     public string? Choice(string name, string? fallback, params string[] allowed)
     {
         if (Text(name) is not { } text)

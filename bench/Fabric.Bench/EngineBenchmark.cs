@@ -157,7 +157,7 @@ public sealed class EngineBenchmark : IBenchmark
         {
             var quick = options.Has("--quick");
             return new Options(
-                options.Choice("--preset", quick ? "small" : "medium", [.. ModelPresets.Names])!,
+                options.Choice("--preset", quick ? "small" : "medium", [.. ModelPresets.Names]),
                 options.Int("--tokens", quick ? 16 : 24),
                 options.Int("--prompt", 16),
                 options.Choices("--transports", quick ? ["tcp"] : ["shm", "tcp"], "shm", "tcp"),
