@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Fabric.Bench.Engine;
+using Fabric.Engine.Paging;
 using Fabric.Engine.Runtime;
 using Fabric.Model;
 using Fabric.Transport;
@@ -25,9 +26,13 @@ public sealed class EngineBenchmark : IBenchmark
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var o = Options.Parse(args);
-        if (o is null)
+        var parsed = new BenchOptions(Name, args, ["--preset", "--tokens", "--prompt", "--transports", "--fractions", "--policies", "--prefetch", "--skews", "--repeat", "--json"], ["--quick"]);
+        if (parsed.Has("--help"))
+        {
+            Console.WriteLine(Usage);
             return 0;
+        }
+        var o = Options.From(parsed);
         var rows = new List<Row>();
         var checks = new List<string>();
         foreach (var skew in o.Skews)
@@ -140,49 +145,28 @@ public sealed class EngineBenchmark : IBenchmark
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  skew {r.Skew} {r.Transport} {r.Resident} {r.Policy}/{r.Prefetch}: {r.TokensPerSecond:0.00} tok/s ({r.Ratio:0.00}×), hit {100 * r.HitRate:0.0}%"));
 
-    private sealed record Options(string Preset, int Tokens, int PromptTokens, string[] Transports, double[] Fractions, string[] Policies, string[] Prefetches, double[] Skews, string? Json, int Repeat = 1)
+    private const string Usage = """
+        usage: fabric bench engine [--preset tiny|small|medium] [--tokens N] [--prompt N] [--transports shm,tcp] [--fractions 0.5,0.25,0.125]
+                                   [--policies lru,lfu,activation,belady] [--prefetch none,next-layer,history] [--skews 0,1] [--repeat N] [--json PATH] [--quick]
+        """;
+
+    private sealed record Options(string Preset, int Tokens, int PromptTokens, string[] Transports, double[] Fractions, string[] Policies, string[] Prefetches, double[] Skews, string? Json, int Repeat)
     {
-        public static Options? Parse(string[] args)
+        /// <summary>The options given; --quick only changes the defaults, so an option given beside it wins.</summary>
+        public static Options From(BenchOptions options)
         {
-            var o = new Options("medium", 24, 16, ["shm", "tcp"], [0.5, 0.25, 0.125], ["lru", "lfu", "activation", "belady"], ["none", "next-layer"], [0, 1], null);
-            for (var i = 0; i < args.Length; i++)
-            {
-                string Next() => i + 1 < args.Length ? args[++i] : throw new Fabric.Common.FabricException($"{args[i]} needs a value.");
-                string[] List() => Next().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-                double[] Numbers()
-                {
-                    var name = args[i];
-                    return [.. List().Select(x => double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) && double.IsFinite(v) && v >= 0 ? v
-                        : throw new Fabric.Common.FabricException($"{name}: '{x}' is not a number of 0 or more."))];
-                }
-                int Count()
-                {
-                    var name = args[i];
-                    var text = Next();
-                    return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v >= 1 ? v
-                        : throw new Fabric.Common.FabricException($"{name} '{text}': give a whole number of at least 1.");
-                }
-                switch (args[i])
-                {
-                    case "--preset": o = o with { Preset = Next() }; break;
-                    case "--tokens": o = o with { Tokens = Count() }; break;
-                    case "--prompt": o = o with { PromptTokens = Count() }; break;
-                    case "--transports": o = o with { Transports = List() }; break;
-                    case "--fractions": o = o with { Fractions = Numbers() }; break;
-                    case "--policies": o = o with { Policies = List() }; break;
-                    case "--prefetch": o = o with { Prefetches = List() }; break;
-                    case "--skews": o = o with { Skews = Numbers() }; break;
-                    case "--json": o = o with { Json = Next() }; break;
-                    case "--repeat": o = o with { Repeat = Count() }; break;
-                    case "--quick": o = o with { Preset = "small", Tokens = 16, Transports = ["tcp"], Policies = ["lru", "activation", "belady"] }; break;
-                    case "-h" or "--help":
-                        Console.WriteLine("usage: fabric bench engine [--preset tiny|small|medium] [--tokens N] [--prompt N] [--transports shm,tcp] [--fractions 0.5,0.25,0.125]");
-                        Console.WriteLine("                           [--policies lru,lfu,activation,belady] [--prefetch none,next-layer,history] [--skews 0,1] [--repeat N] [--json PATH] [--quick]");
-                        return null;
-                    default: throw new Fabric.Common.FabricException($"'{args[i]}' is not an option of bench engine; see --help.");
-                }
-            }
-            return o;
+            var quick = options.Has("--quick");
+            return new Options(
+                options.Choice("--preset", quick ? "small" : "medium", [.. ModelPresets.Names]),
+                options.Int("--tokens", quick ? 16 : 24),
+                options.Int("--prompt", 16),
+                options.Choices("--transports", quick ? ["tcp"] : ["shm", "tcp"], "shm", "tcp"),
+                options.Numbers("--fractions", [0.5, 0.25, 0.125]),
+                options.Choices("--policies", quick ? ["lru", "activation", "belady"] : ["lru", "lfu", "activation", "belady"], EvictionPolicies.Names),
+                options.Choices("--prefetch", ["none", "next-layer"], Prefetchers.Names),
+                options.Numbers("--skews", [0, 1]),
+                options.Text("--json"),
+                options.Int("--repeat", 1));
         }
     }
 }

@@ -28,7 +28,7 @@ public sealed class LoadBenchmark : IBenchmark
             return Task.FromResult(0);
         }
         var repeat = options.Int("--repeat", 3);
-        var directory = BenchModels.Resolve(options.Text("--model"), options.Text("--preset") ?? "small");
+        var directory = ModelCache.Resolve(options.Text("--model"), options.Text("--preset") ?? "small");
         var checkpoint = Checkpoint.Open(directory);
         var files = checkpoint.Files.Select(f => f.Path).ToList();
         var fileBytes = files.Sum(f => new FileInfo(f).Length);

@@ -33,7 +33,7 @@ public sealed class PoolClientsBenchmark : IBenchmark
         var clients = settings.Int("--clients", 4);
         var seconds = settings.Positive("--seconds", 3);
         var depth = settings.Int("--depth", 2);
-        var directory = BenchModels.Resolve(settings.Text("--model"), settings.Text("--preset") ?? "small");
+        var directory = ModelCache.Resolve(settings.Text("--model"), settings.Text("--preset") ?? "small");
 
         var shmPath = $"/dev/shm/fabric-bench-clients-{Environment.ProcessId}";
         using var bank = ExpertBank.Load(Checkpoint.Open(directory), new BankOptions { CreateStore = specs => new ShmRegionStore(shmPath, specs) });

@@ -37,26 +37,27 @@ public sealed class RdmaBenchmark : IBenchmark
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var options = new Options();
-        if (!options.TryParse(args, out var error))
-        {
-            await Console.Error.WriteLineAsync($"fabric-bench rdma: {error}");
-            return ExitCodes.UserError;
-        }
-        if (options.Help)
+        var options = new BenchOptions(Name, args, ["--host", "--device", "--sizes", "--seconds", "--depth", "--json"], ["--no-perftest"]);
+        if (options.Has("--help"))
         {
             Console.WriteLine(Usage);
             return 0;
         }
+        var host = options.Text("--host") ?? "127.0.0.1";
+        var device = options.Text("--device");
+        var sizes = options.Sizes("--sizes", [4 << 10, 64 << 10, 1 << 20, 64 << 20], 1, 1 << 30);
+        var seconds = options.Positive("--seconds", 1, max: 60);
+        var depth = options.Int("--depth", 16, max: 1024);
+        var wantPerftest = !options.Has("--no-perftest");
 
-        var listen = new FabricEndpoint("rdma", options.Host, 0, "");
+        var listen = new FabricEndpoint("rdma", host, 0, "");
         RdmaDevices.EnsureUsable(listen);
-        Console.WriteLine($"rdma: {RdmaDevices.Probe().Reason}; serving one {ByteSize.FormatExact(options.Sizes.Max() * 2L)} region on {options.Host}...");
-        var perftest = options.Perftest && PerftestRunner.IsInstalled;
-        if (options.Perftest && !perftest)
+        Console.WriteLine($"rdma: {RdmaDevices.Probe().Reason}; serving one {ByteSize.FormatExact(sizes.Max() * 2L)} region on {host}...");
+        var perftest = wantPerftest && PerftestRunner.IsInstalled;
+        if (wantPerftest && !perftest)
             Console.WriteLine("  (perftest is not installed, so there is no ib_read_bw / ib_read_lat baseline: apt-get install perftest)");
 
-        var largest = options.Sizes.Max();
+        var largest = sizes.Max();
         using var store = new HostRegionStore([new RegionSpec(RegionId, largest * 2L, RegionKey)]);
         var region = store.Regions[0];
         for (long offset = 0; offset < region.Length; offset += 1 << 20)
@@ -65,21 +66,21 @@ public sealed class RdmaBenchmark : IBenchmark
         await using var client = await RdmaFabricClient.ConnectAsync(server.Endpoint, FabricClientOptions.Default, new RdmaClientOptions { InlineContinuations = true }, cancellationToken);
         using var destination = new NativeBuffer(largest);
 
-        Console.WriteLine($"  {"size",8} {"GB/s",8} {"ib_read_bw",11} {"ratio",6}   {"p50 µs",8} {"p99 µs",8} {"ib_read_lat",12} {"ratio",6}   (depth {options.Depth}; targets: bw ratio ≥ 0.9, latency ratio ≤ 1.5)");
+        Console.WriteLine($"  {"size",8} {"GB/s",8} {"ib_read_bw",11} {"ratio",6}   {"p50 µs",8} {"p99 µs",8} {"ib_read_lat",12} {"ratio",6}   (depth {depth}; targets: bw ratio ≥ 0.9, latency ratio ≤ 1.5)");
         var results = new List<RdmaResult>();
-        foreach (var size in options.Sizes)
+        foreach (var size in sizes)
         {
-            var gbps = await MeasureBandwidth(client, destination, size, options.Depth, options.Seconds, cancellationToken);
-            var (p50, p99) = await MeasureLatency(client, destination, size, options.Seconds, cancellationToken);
-            var baseBw = perftest ? await PerftestRunner.BandwidthGbpsAsync(options.Device, options.Host, size, cancellationToken) : null;
-            var baseLat = perftest ? await PerftestRunner.LatencyUsAsync(options.Device, options.Host, size, cancellationToken) : null;
+            var gbps = await MeasureBandwidth(client, destination, size, depth, seconds, cancellationToken);
+            var (p50, p99) = await MeasureLatency(client, destination, size, seconds, cancellationToken);
+            var baseBw = perftest ? await PerftestRunner.BandwidthGbpsAsync(device, host, size, cancellationToken) : null;
+            var baseLat = perftest ? await PerftestRunner.LatencyUsAsync(device, host, size, cancellationToken) : null;
             var result = new RdmaResult(size, gbps, p50, p99, baseBw, baseBw > 0 ? gbps / baseBw : null, baseLat, baseLat > 0 ? p50 / baseLat : null);
             results.Add(result);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {ByteSize.FormatExact(size),8} {gbps,8:0.00} {Show(baseBw, "0.00"),11} {Show(result.BandwidthRatio, "0.00"),6}   {p50,8:0.0} {p99,8:0.0} {Show(baseLat, "0.0"),12} {Show(result.LatencyRatio, "0.00"),6}"));
         }
 
-        if (options.JsonPath is { } path)
+        if (options.Text("--json") is { } path)
         {
             await File.WriteAllTextAsync(path, JsonSerializer.Serialize(results, RdmaJson.Default.ListRdmaResult), cancellationToken);
             Console.WriteLine($"wrote {path}");
@@ -132,77 +133,6 @@ public sealed class RdmaBenchmark : IBenchmark
         var status = await client.ReadAsync(new ReadRequest(RegionId, RegionKey, offset, destination.Memory[..size]), cancellationToken);
         if (status != ReadStatus.Ok)
             throw new FabricException($"A benchmark read of {size} bytes from {client.Endpoint} failed: {status.Describe()}{(client is RdmaFabricClient { FailureReason: { } why } ? $" ({why})" : "")}.");
-    }
-
-    private sealed class Options
-    {
-        public string Host { get; private set; } = "127.0.0.1";
-        public string? Device { get; private set; }
-        public IReadOnlyList<int> Sizes { get; private set; } = [4 << 10, 64 << 10, 1 << 20, 64 << 20];
-        public double Seconds { get; private set; } = 1;
-        public int Depth { get; private set; } = 16;
-        public bool Perftest { get; private set; } = true;
-        public string? JsonPath { get; private set; }
-        public bool Help { get; private set; }
-
-        public bool TryParse(string[] args, out string error)
-        {
-            error = "";
-            for (var i = 0; i < args.Length; i++)
-            {
-                var name = args[i];
-                if (name is "-h" or "--help")
-                {
-                    Help = true;
-                    return true;
-                }
-                if (name == "--no-perftest")
-                {
-                    Perftest = false;
-                    continue;
-                }
-                if (i + 1 >= args.Length)
-                {
-                    error = $"{name} needs a value; run 'fabric bench rdma --help'.";
-                    return false;
-                }
-                var value = args[++i];
-                switch (name)
-                {
-                    case "--host":
-                        Host = value;
-                        break;
-                    case "--device":
-                        Device = value;
-                        break;
-                    case "--json":
-                        JsonPath = value;
-                        break;
-                    case "--sizes":
-                        // The transport benchmark's parser knows the size syntax.
-                        if (!TransportBenchmarkOptions.TryParse(["--sizes", value], out var parsed, out error))
-                            return false;
-                        Sizes = parsed.Sizes;
-                        break;
-                    case "--seconds" when double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds > 0 && seconds <= 60:
-                        Seconds = seconds;
-                        break;
-                    case "--seconds":
-                        error = $"'{value}' is not a number of seconds between 0 and 60.";
-                        return false;
-                    case "--depth" when int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var depth) && depth is >= 1 and <= 1024:
-                        Depth = depth;
-                        break;
-                    case "--depth":
-                        error = $"'{value}' is not a number of reads in flight from 1 to 1024.";
-                        return false;
-                    default:
-                        error = $"'{name}' is not an option of 'fabric bench rdma'; run it with --help.";
-                        return false;
-                }
-            }
-            return true;
-        }
     }
 }
 

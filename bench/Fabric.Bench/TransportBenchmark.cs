@@ -18,34 +18,42 @@ public sealed class TransportBenchmark : IBenchmark
     private const uint RegionId = 1;
     private const ulong RegionKey = 0x5EED;
 
+    private const string Usage = """
+        usage: fabric bench transport [--transport shm|tcp] [--sizes 4KiB,64KiB,1MiB,16MiB,64MiB] [--seconds S] [--json PATH]
+
+          --transport  which backend to measure (default: both)
+          --sizes      read sizes, comma-separated, with B/KiB/MiB suffixes (default: 4KiB,64KiB,1MiB,16MiB,64MiB)
+          --seconds    measuring time per size and per side (default: 0.5)
+          --json       also write the results as a JSON array to PATH
+        """;
+
     public string Name => "transport";
 
     public string Summary => "read GB/s and p50/p99 latency per size over shm and tcp, beside memcpy / raw socket";
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        if (!TransportBenchmarkOptions.TryParse(args, out var options, out var error))
+        var options = new BenchOptions(Name, args, ["--transport", "--sizes", "--seconds", "--json"]);
+        if (options.Has("--help"))
         {
-            await Console.Error.WriteLineAsync($"fabric-bench transport: {error}");
-            return ExitCodes.UserError;
-        }
-        if (options.Help)
-        {
-            Console.WriteLine(TransportBenchmarkOptions.Usage);
+            Console.WriteLine(Usage);
             return 0;
         }
+        string[] transports = options.Choice("--transport", null, "shm", "tcp") is { } one ? [one] : ["shm", "tcp"];
+        var sizes = options.Sizes("--sizes", [4 << 10, 64 << 10, 1 << 20, 16 << 20, 64 << 20], 1, 1 << 30);
+        var secondsPerSize = options.Positive("--seconds", 0.5, max: 60);
 
         var results = new List<TransportResult>();
-        var largest = options.Sizes.Max();
-        foreach (var transport in options.Transports)
+        var largest = sizes.Max();
+        foreach (var transport in transports)
         {
             Console.WriteLine($"{transport}: serving one {ByteSize.FormatExact(largest)} region on loopback...");
             Console.WriteLine($"  {"size",8} {"GB/s",8} {"p50 µs",9} {"p99 µs",9} {"baseline GB/s",14} {"ratio",6}   ({transport} vs {Baseline(transport)})");
             await using var target = await ReadTarget.StartAsync(transport, largest, cancellationToken);
             await using var baseline = await BaselineTarget.StartAsync(transport, largest, cancellationToken);
-            foreach (var size in options.Sizes)
+            foreach (var size in sizes)
             {
-                var (measured, reference) = await MeasurePair(size, options.SecondsPerSize, target.ReadOnceAsync, baseline.MoveOnceAsync, cancellationToken);
+                var (measured, reference) = await MeasurePair(size, secondsPerSize, target.ReadOnceAsync, baseline.MoveOnceAsync, cancellationToken);
                 var result = new TransportResult(transport, size, measured.Gbps, measured.P50Us, measured.P99Us, reference.Gbps,
                     reference.Gbps > 0 ? measured.Gbps / reference.Gbps : 0, measured.Count, reference.P50Us);
                 results.Add(result);
@@ -54,7 +62,7 @@ public sealed class TransportBenchmark : IBenchmark
             }
         }
 
-        if (options.JsonPath is { } path)
+        if (options.Text("--json") is { } path)
         {
             await File.WriteAllTextAsync(path, JsonSerializer.Serialize(results, TransportJson.Default.ListTransportResult), cancellationToken);
             Console.WriteLine($"wrote {path}");

@@ -2,11 +2,20 @@ using System.Diagnostics;
 using System.Globalization;
 using Fabric.Model;
 
-namespace Fabric.Bench.Engine;
+namespace Fabric.Bench;
 
-/// <summary>Generated models reused between runs: under artifacts/models/ in the repository, else ~/.cache/fabric/models/.</summary>
+/// <summary>
+/// The models the benchmarks run on: generated once per (preset, router skew, seed) and reused between runs, under
+/// artifacts/models/ in the repository, else ~/.cache/fabric/models/.
+/// </summary>
 internal static class ModelCache
 {
+    /// <summary>
+    /// <paramref name="model"/> when the user gave one (--model DIR), else the generated <paramref name="preset"/> at
+    /// router skew <paramref name="skew"/>.
+    /// </summary>
+    public static string Resolve(string? model, string preset, double skew = 1) => model ?? Ensure(preset, skew);
+
     /// <summary>The directory of (preset, skew, seed), generated first if it is not there yet.</summary>
     public static string Ensure(string preset, double skew, ulong seed = 1)
     {
