@@ -1,8 +1,8 @@
-using Fabric.Common;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Gpu;
 using Fabric.Engine.Gpu.Kernels;

@@ -1,11 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Fabric.Pool.Server.Bank;
+using Fabric.Common;
 using Fabric.Model;
+using Fabric.Pool.Server.Bank;
 using Fabric.Transport;
 using Fabric.Transport.Shm;
-using Fabric.Common;
 
 namespace Fabric.Bench;
 

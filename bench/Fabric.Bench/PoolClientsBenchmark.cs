@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Fabric.Pool.Server.Bank;
-using Fabric.Pool.Protocol;
+using Fabric.Common;
 using Fabric.Model;
+using Fabric.Pool.Protocol;
+using Fabric.Pool.Server.Bank;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 using Fabric.Transport.Shm;
-using Fabric.Common;
 
 namespace Fabric.Bench;
 

@@ -1,11 +1,11 @@
-using Fabric.Common;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Fabric.Common;
 using Fabric.Transport;
-using Fabric.Transport.Rdma;
 using Fabric.Transport.Host;
+using Fabric.Transport.Rdma;
 
 namespace Fabric.Bench;
 

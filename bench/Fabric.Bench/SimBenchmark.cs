@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using Fabric.Common;
 using Fabric.Sim.Clock;
-using Fabric.Sim.Core;
 using Fabric.Sim.Network;
 using Fabric.Sim.Network.Fifo;
 using Fabric.Sim.Network.MaxMin;

@@ -1,8 +1,8 @@
-using Fabric.Common;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Fabric.Common;
 using Fabric.Transport;
 using Fabric.Transport.Host;
 using Fabric.Transport.Shm;

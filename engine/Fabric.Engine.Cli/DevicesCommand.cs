@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
-using Fabric.Engine.Gpu;
 using Fabric.Cli;
+using Fabric.Engine.Gpu;
 
 namespace Fabric.Engine.Cli;
 

@@ -1,10 +1,10 @@
 using System.CommandLine;
 using System.Globalization;
+using Fabric.Cli;
+using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Runtime;
-using Fabric.Cli;
-using Fabric.Common;
 
 namespace Fabric.Engine.Cli;
 

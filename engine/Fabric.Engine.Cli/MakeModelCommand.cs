@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using Fabric.Model;
 using Fabric.Cli;
+using Fabric.Model;
 
 namespace Fabric.Engine.Cli;
 

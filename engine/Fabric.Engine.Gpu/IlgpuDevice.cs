@@ -1,5 +1,5 @@
-using Fabric.Common;
 using System.Runtime.InteropServices;
+using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Gpu.Kernels;
 using Fabric.Engine.Gpu.Memory;

@@ -1,10 +1,10 @@
-using Fabric.Common;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using Fabric.Pool.Server.Bank;
-using Fabric.Model;
 using Fabric.Cli;
+using Fabric.Common;
+using Fabric.Model;
+using Fabric.Pool.Server.Bank;
 
 namespace Fabric.Pool;
 

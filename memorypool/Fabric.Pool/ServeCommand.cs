@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
-using Fabric.Pool.Server.Bank;
+using Fabric.Cli;
+using Fabric.Common;
 using Fabric.Model;
+using Fabric.Pool.Server.Bank;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 using Fabric.Transport.Shm;
@@ -13,8 +15,6 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Fabric.Cli;
-using Fabric.Common;
 
 namespace Fabric.Pool;
 

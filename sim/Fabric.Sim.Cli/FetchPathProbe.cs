@@ -1,7 +1,7 @@
 using System.Diagnostics;
+using Fabric.Common;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Sources;
-using Fabric.Common;
 using Fabric.Transport;
 
 namespace Fabric.Sim.Cli;

@@ -1,5 +1,5 @@
-using Fabric.Sim.Cli;
 using Fabric.Cli;
+using Fabric.Sim.Cli;
 
 var root = new System.CommandLine.RootCommand("fabric-sim: the topology simulator (run, sweep, validate, import-hwloc, calibrate).");
 foreach (var command in SimCommands.All())

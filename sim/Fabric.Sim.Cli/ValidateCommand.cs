@@ -1,6 +1,6 @@
-using Fabric.Common;
 using System.CommandLine;
 using System.Globalization;
+using Fabric.Common;
 using Fabric.Model;
 using Fabric.Sim.Topology;
 using Spectre.Console;

@@ -1,11 +1,11 @@
 using System.Text.Json;
+using Fabric.Common;
 using Fabric.Engine.Runtime;
 using Fabric.Model;
 using Fabric.Sim.Run;
 using Fabric.Sim.Topology;
 using Fabric.Sim.Workloads;
 using Spectre.Console;
-using Fabric.Common;
 
 namespace Fabric.Sim.Cli;
 

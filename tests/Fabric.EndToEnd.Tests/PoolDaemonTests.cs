@@ -1,9 +1,9 @@
 using System.IO.Hashing;
 using System.Net.Sockets;
-using Fabric.Pool.Protocol;
-using Fabric.Model;
-using Fabric.Transport;
 using Fabric.Common;
+using Fabric.Model;
+using Fabric.Pool.Protocol;
+using Fabric.Transport;
 
 namespace Fabric.EndToEnd.Tests;
 

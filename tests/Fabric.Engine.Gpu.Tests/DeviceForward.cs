@@ -1,8 +1,8 @@
+using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Sources;
 using Fabric.Model;
-using Fabric.Common;
 
 namespace Fabric.Engine.Gpu.Tests;
 

@@ -1,8 +1,8 @@
+using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Gpu.Kernels;
 using Fabric.Engine.Gpu.Memory;
 using ILGPU.Runtime;
-using Fabric.Common;
 
 namespace Fabric.Engine.Gpu.Tests;
 

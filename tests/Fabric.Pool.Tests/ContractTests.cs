@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Fabric.Pool.Protocol;
 using Fabric.Model;
+using Fabric.Pool.Protocol;
 using Fabric.Transport;
 
 namespace Fabric.Pool.Tests;

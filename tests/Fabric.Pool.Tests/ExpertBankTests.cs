@@ -1,8 +1,8 @@
 using System.IO.Hashing;
-using Fabric.Pool.Server.Bank;
-using Fabric.Model;
-using Fabric.Transport;
 using Fabric.Common;
+using Fabric.Model;
+using Fabric.Pool.Server.Bank;
+using Fabric.Transport;
 
 namespace Fabric.Pool.Tests;
 

@@ -1,8 +1,8 @@
-using Fabric.Pool.Protocol;
+using Fabric.Common;
 using Fabric.Model;
+using Fabric.Pool.Protocol;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
-using Fabric.Common;
 
 namespace Fabric.Pool.Tests;
 

@@ -1,6 +1,5 @@
 using CsCheck;
 using Fabric.Sim.Clock;
-using Fabric.Sim.Core;
 using Fabric.Sim.Network;
 using Fabric.Sim.Network.Fifo;
 using Fabric.Sim.Network.MaxMin;

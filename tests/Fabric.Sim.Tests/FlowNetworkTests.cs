@@ -1,7 +1,7 @@
 using CsCheck;
 using Fabric.Sim.Clock;
 using Fabric.Sim.Compute;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
 using Fabric.Sim.Network.MaxMin;
 using Fabric.Sim.Routing;
 using Fabric.Sim.Topology;

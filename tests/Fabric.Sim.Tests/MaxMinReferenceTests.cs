@@ -1,6 +1,6 @@
 using CsCheck;
 using Fabric.Sim.Clock;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
 using Fabric.Sim.Network.MaxMin;
 
 namespace Fabric.Sim.Tests;

@@ -1,5 +1,5 @@
 using Fabric.Sim.Clock;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
 using Fabric.Sim.Network.MaxMin;
 using Fabric.Sim.Routing;
 using Fabric.Sim.Topology;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Xunit;
 using Fabric.Common;
+using Xunit;
 
 namespace Fabric.Transport.Conformance;
 

@@ -1,7 +1,7 @@
+using Fabric.Common;
 using Fabric.Transport.Conformance;
 using Fabric.Transport.Host;
 using Fabric.Transport.Shm;
-using Fabric.Common;
 
 namespace Fabric.Transport.Tests;
 

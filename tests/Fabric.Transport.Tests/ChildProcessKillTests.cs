@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Fabric.Transport.Conformance;
 using Fabric.Common;
+using Fabric.Transport.Conformance;
 
 namespace Fabric.Transport.Tests;
 

@@ -1,9 +1,9 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using Fabric.Transport.Wire;
 using Fabric.Transport.Host;
 using Fabric.Transport.Tcp;
+using Fabric.Transport.Wire;
 
 namespace Fabric.Transport.Tests;
 

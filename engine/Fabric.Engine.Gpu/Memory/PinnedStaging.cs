@@ -1,7 +1,7 @@
+using Fabric.Common;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
-using Fabric.Common;
 
 namespace Fabric.Engine.Gpu.Memory;
 

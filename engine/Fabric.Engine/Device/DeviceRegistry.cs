@@ -1,5 +1,5 @@
-using Fabric.Engine.Device.Cpu;
 using Fabric.Common;
+using Fabric.Engine.Device.Cpu;
 
 namespace Fabric.Engine.Device;
 

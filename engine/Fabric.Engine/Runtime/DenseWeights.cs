@@ -1,7 +1,7 @@
+using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Sources;
 using Fabric.Model;
-using Fabric.Common;
 
 namespace Fabric.Engine.Runtime;
 

@@ -1,6 +1,6 @@
+using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Sources;
-using Fabric.Common;
 using Fabric.Transport;
 
 namespace Fabric.Engine.Runtime;

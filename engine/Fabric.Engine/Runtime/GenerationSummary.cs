@@ -1,8 +1,8 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Fabric.Engine.Sources;
 using Fabric.Common;
+using Fabric.Engine.Sources;
 
 namespace Fabric.Engine.Runtime;
 

@@ -1,6 +1,6 @@
+using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Model;
-using Fabric.Common;
 
 namespace Fabric.Engine.Runtime;
 

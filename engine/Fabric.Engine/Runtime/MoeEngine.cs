@@ -1,9 +1,9 @@
 using System.Diagnostics;
+using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Sources;
 using Fabric.Model;
-using Fabric.Common;
 
 namespace Fabric.Engine.Runtime;
 

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using Fabric.Engine.Paging;
 using Fabric.Common;
+using Fabric.Engine.Paging;
 
 namespace Fabric.Engine.Runtime;
 

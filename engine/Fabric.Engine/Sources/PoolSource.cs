@@ -1,8 +1,8 @@
 using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
-using Fabric.Pool.Protocol;
 using Fabric.Model;
+using Fabric.Pool.Protocol;
 using Fabric.Transport;
 
 namespace Fabric.Engine.Sources;

@@ -1,12 +1,12 @@
 using System.Diagnostics;
 using System.IO.Hashing;
 using System.Security.Cryptography;
-using Fabric.Pool.Protocol;
+using Fabric.Common;
 using Fabric.Model;
+using Fabric.Pool.Protocol;
 using Fabric.Transport;
 using Fabric.Transport.Shm;
 using Microsoft.Win32.SafeHandles;
-using Fabric.Common;
 
 namespace Fabric.Pool.Server.Bank;
 

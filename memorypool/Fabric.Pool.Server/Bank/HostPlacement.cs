@@ -1,8 +1,8 @@
 using System.Runtime.InteropServices;
-using Fabric.Transport;
-using Fabric.Transport.Host;
 using Fabric.Common;
 using Fabric.Common.Native;
+using Fabric.Transport;
+using Fabric.Transport.Host;
 
 namespace Fabric.Pool.Server.Bank;
 

@@ -1,4 +1,3 @@
-using Fabric.Sim.Core;
 
 namespace Fabric.Sim.Network;
 

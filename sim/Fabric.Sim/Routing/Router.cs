@@ -1,4 +1,3 @@
-using Fabric.Sim.Core;
 using Fabric.Sim.Topology;
 
 namespace Fabric.Sim.Routing;

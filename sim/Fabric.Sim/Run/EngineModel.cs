@@ -1,8 +1,8 @@
 using Fabric.Engine.Paging;
 using Fabric.Sim.Clock;
 using Fabric.Sim.Compute;
-using Fabric.Sim.Core;
 using Fabric.Sim.Network.Fifo;
+using Fabric.Sim.Routing;
 using Fabric.Sim.Workloads;
 
 namespace Fabric.Sim.Run;

@@ -1,6 +1,6 @@
 using Fabric.Sim.Clock;
-using Fabric.Sim.Core;
 using Fabric.Sim.Network;
+using Fabric.Sim.Routing;
 
 namespace Fabric.Sim.Run;
 

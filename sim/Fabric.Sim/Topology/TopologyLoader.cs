@@ -1,6 +1,6 @@
-using Fabric.Common;
 using System.Globalization;
 using System.Text.RegularExpressions;
+using Fabric.Common;
 using YamlDotNet.Core;
 
 namespace Fabric.Sim.Topology;

@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Fabric.Sim.Core;
+using Fabric.Sim.Network;
 using Fabric.Sim.Run;
 using Fabric.Transport;
 

@@ -1,5 +1,5 @@
 using System.Net;
-using Fabric.Sim.Core;
+using Fabric.Sim.Routing;
 using Fabric.Transport;
 
 namespace Fabric.Sim.Transport;

@@ -1,4 +1,4 @@
-using Fabric.Sim.Core;
+using Fabric.Sim.Routing;
 using Fabric.Transport;
 
 namespace Fabric.Sim.Transport;

@@ -1,6 +1,6 @@
 using System.Globalization;
-using Fabric.Model;
 using Fabric.Engine.Paging;
+using Fabric.Model;
 using Fabric.Sim.Network;
 using Fabric.Sim.Topology;
 using YamlDotNet.Core;

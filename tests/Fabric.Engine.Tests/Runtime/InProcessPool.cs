@@ -1,5 +1,5 @@
-using Fabric.Pool.Server.Bank;
 using Fabric.Model;
+using Fabric.Pool.Server.Bank;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 

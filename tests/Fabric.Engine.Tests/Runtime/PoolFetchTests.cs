@@ -1,6 +1,6 @@
+using Fabric.Common;
 using Fabric.Engine.Runtime;
 using Fabric.Engine.Sources;
-using Fabric.Common;
 
 namespace Fabric.Engine.Tests.Runtime;
 

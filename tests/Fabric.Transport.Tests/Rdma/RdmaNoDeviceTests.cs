@@ -1,5 +1,5 @@
-using Fabric.Transport.Rdma;
 using Fabric.Transport.Host;
+using Fabric.Transport.Rdma;
 
 namespace Fabric.Transport.Tests.Rdma;
 

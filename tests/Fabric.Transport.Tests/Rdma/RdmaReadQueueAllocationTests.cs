@@ -1,5 +1,5 @@
-using Fabric.Transport.Rdma;
 using Fabric.Common;
+using Fabric.Transport.Rdma;
 
 namespace Fabric.Transport.Tests.Rdma;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Fabric.Transport.Rdma;
 using Fabric.Common;
+using Fabric.Transport.Rdma;
 
 namespace Fabric.Transport.Tests.Rdma;
 

@@ -1,7 +1,7 @@
 using System.Net.Sockets;
 using Fabric.Transport.Conformance;
-using Fabric.Transport.Rdma;
 using Fabric.Transport.Host;
+using Fabric.Transport.Rdma;
 
 namespace Fabric.Transport.Tests.Rdma;
 

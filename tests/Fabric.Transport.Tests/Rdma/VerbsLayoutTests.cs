@@ -2,8 +2,8 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
-using Fabric.Transport.Rdma.Native;
 using Fabric.Common.Native;
+using Fabric.Transport.Rdma.Native;
 
 namespace Fabric.Transport.Tests.Rdma;
 

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
-using Fabric.Transport.Rdma.Native;
 using Fabric.Common.Native;
+using Fabric.Transport.Rdma.Native;
 
 namespace Fabric.Transport.Rdma;
 

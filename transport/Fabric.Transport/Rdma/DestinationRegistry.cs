@@ -1,7 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
-using Fabric.Transport.Rdma.Native;
 using Fabric.Common;
+using Fabric.Transport.Rdma.Native;
 
 namespace Fabric.Transport.Rdma;
 

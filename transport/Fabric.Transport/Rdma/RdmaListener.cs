@@ -1,7 +1,7 @@
 using System.Net;
 using System.Security.Cryptography;
-using Fabric.Transport.Rdma.Native;
 using Fabric.Common;
+using Fabric.Transport.Rdma.Native;
 
 namespace Fabric.Transport.Rdma;
 

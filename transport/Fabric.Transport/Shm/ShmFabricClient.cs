@@ -1,7 +1,7 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
-using Fabric.Transport.Wire;
 using Fabric.Common.Native;
+using Fabric.Transport.Wire;
 
 namespace Fabric.Transport.Shm;
 

@@ -1,5 +1,5 @@
-using Fabric.Common.Native;
 using Fabric.Common;
+using Fabric.Common.Native;
 
 namespace Fabric.Transport.Shm;
 

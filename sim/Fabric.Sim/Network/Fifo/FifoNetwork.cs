@@ -1,5 +1,4 @@
 using Fabric.Sim.Clock;
-using Fabric.Sim.Core;
 
 namespace Fabric.Sim.Network.Fifo;
 

@@ -1,4 +1,4 @@
-namespace Fabric.Sim.Core;
+namespace Fabric.Sim.Network;
 
 /// <summary>Told when a transfer has delivered its last byte.</summary>
 public interface IFlowListener
