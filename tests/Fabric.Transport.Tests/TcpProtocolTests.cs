@@ -83,6 +83,24 @@ public sealed class TcpProtocolTests
     }
 
     [Fact]
+    public async Task Listen_OnAPortInUse_IsRefusedWithOneSentence()
+    {
+        using var store = new HostRegionStore([new RegionSpec(1, 4096, 1)]);
+        await using var first = await FabricServers.StartAsync(FabricEndpoint.Parse("tcp://127.0.0.1:0"), store);
+        var taken = first.Endpoint;
+
+        var refused = await Assert.ThrowsAsync<EndpointException>(() => FabricServers.StartAsync(taken, store));
+        Assert.Equal($"{taken} is already in use by another process.", refused.Message);
+
+        // Every connection still reaches the first server.
+        for (var i = 0; i < 8; i++)
+        {
+            await using var client = await FabricTransports.ConnectAsync(taken);
+            Assert.Equal(ReadStatus.Ok, await client.ReadAsync(new ReadRequest(1, store.Find(1)!.Key, 0, new byte[16])));
+        }
+    }
+
+    [Fact]
     public async Task Server_HelloWithAnotherVersion_IsRefusedAndClosed()
     {
         using var store = new HostRegionStore([new RegionSpec(1, 4096, 1)]);

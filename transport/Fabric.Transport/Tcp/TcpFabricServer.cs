@@ -10,6 +10,9 @@ namespace Fabric.Transport.Tcp;
 /// </summary>
 public sealed class TcpFabricServer : IFabricServer
 {
+    private const int SolSocket = 1;
+    private const int SoReuseAddr = 2;
+
     private readonly SocketFabricServer _server;
 
     private TcpFabricServer(SocketFabricServer server, FabricEndpoint endpoint)
@@ -36,9 +39,17 @@ public sealed class TcpFabricServer : IFabricServer
         var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            // SocketOptionName.ReuseAddress also sets SO_REUSEPORT on Linux, which lets a second server bind the same
+            // port and take half the connections. Plain SO_REUSEADDR only allows rebinding over TIME_WAIT leftovers.
+            if (OperatingSystem.IsLinux())
+                listener.SetRawSocketOption(SolSocket, SoReuseAddr, BitConverter.GetBytes(1));
             listener.Bind(new IPEndPoint(address, listen.Port));
             listener.Listen(512);
+        }
+        catch (SocketException e) when (e.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            listener.Dispose();
+            throw new EndpointException($"{listen} is already in use by another process.", e);
         }
         catch (SocketException e)
         {
