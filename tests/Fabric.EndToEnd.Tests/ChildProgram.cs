@@ -19,7 +19,16 @@ public static class ChildProgram
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        await process.WaitForExitAsync(timeout.Token);
+        try
+        {
+            await process.WaitForExitAsync(timeout.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            throw new TimeoutException($"{program} {arguments} did not exit within 60 s; stdout [{await stdout}] stderr [{await stderr}]");
+        }
         return (process.ExitCode, await stdout, await stderr);
     }
 

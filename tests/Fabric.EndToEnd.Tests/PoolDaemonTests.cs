@@ -134,6 +134,26 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
     }
 
     [Fact]
+    public async Task Listen_OnAPortInUse_ExitsTwoWithOneSentence_AndTheFirstPoolKeepsServing()
+    {
+        await using var pool = await PoolProcess.StartAsync(ServeArgs(_model.NewShmPath()), endpoints: 2);
+        var tcp = FabricEndpoint.Parse(pool.Endpoint("tcp"));
+
+        var (code, _, stderr) = await PoolProcess.RunAsync($"serve --model {_model.ModelDirectory} --listen {tcp} --tokens {_model.TokensFile}");
+
+        Assert.Equal(2, code);
+        Assert.Equal($"fabric-pool: {tcp} is already in use by another process.", stderr.Trim());
+        Assert.False(pool.HasExited);
+        for (var i = 0; i < 8; i++)
+        {
+            await using var client = await PoolConnection.ConnectAsync(tcp, "alice:wonderland");
+            var expert = client.Catalog.Experts[i];
+            using var buffer = new NativeBuffer(expert.Length);
+            Assert.Equal(ReadStatus.Ok, await ReadExpertAsync(client, expert, buffer.Memory));
+        }
+    }
+
+    [Fact]
     public async Task Sigterm_WithReadsInFlight_EndsCleanly()
     {
         var shm = _model.NewShmPath();
