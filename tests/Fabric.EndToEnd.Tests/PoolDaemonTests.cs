@@ -154,6 +154,47 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
     }
 
     [Fact]
+    public async Task NilBodies_AreMalformedMessages_AndTheSessionStaysUsable()
+    {
+        await using var pool = await PoolProcess.StartAsync(ServeArgs(_model.NewShmPath()), endpoints: 2);
+        var tcp = FabricEndpoint.Parse(pool.Endpoint("tcp"));
+        await using var client = await PoolConnection.ConnectAsync(tcp, "alice:wonderland");
+        var expert = client.Catalog.Experts[0];
+        using var buffer = new NativeBuffer(expert.Length);
+
+        // A nil body, a nil record field, and a nil body for the catalog.
+        foreach (var (type, body) in new (ushort, byte[])[] { (PoolMessageTypes.Authenticate, [0xC0]), (PoolMessageTypes.Authenticate, [0x91, 0xC0]), (PoolMessageTypes.Catalog, [0xC0]) })
+        {
+            var malformed = await Assert.ThrowsAsync<ControlException>(() => client.Transport.CallAsync(new ControlMessage(type, body)));
+            Assert.Equal(ControlErrorCode.MalformedMessage, malformed.Code);
+            Assert.Contains("nil", malformed.Message, StringComparison.Ordinal);
+            Assert.DoesNotContain("Object reference", malformed.Message, StringComparison.Ordinal);
+        }
+
+        var again = await client.Transport.CallAsync<AuthenticateRequest, AuthenticateReply>(PoolMessageTypes.Authenticate, new AuthenticateRequest("alice:wonderland"));
+        Assert.Equal("alice", again.Tenant);
+        Assert.Equal(ReadStatus.Ok, await ReadExpertAsync(client, expert, buffer.Memory));
+        Assert.False(pool.HasExited);
+    }
+
+    [Fact]
+    public async Task FailedReauthentication_EndsTheSessionsRights()
+    {
+        await using var pool = await PoolProcess.StartAsync(ServeArgs(_model.NewShmPath()), endpoints: 2);
+        await using var client = await PoolConnection.ConnectAsync(FabricEndpoint.Parse(pool.Endpoint("tcp")), "alice:wonderland");
+        var expert = client.Catalog.Experts[0];
+        using var buffer = new NativeBuffer(expert.Length);
+        Assert.Equal(ReadStatus.Ok, await ReadExpertAsync(client, expert, buffer.Memory));
+
+        var refused = await Assert.ThrowsAsync<ControlException>(() => client.Transport.CallAsync<AuthenticateRequest, AuthenticateReply>(PoolMessageTypes.Authenticate, new AuthenticateRequest("alice:rabbit")));
+        Assert.Equal(ControlErrorCode.Unauthorized, refused.Code);
+
+        Assert.Equal(ReadStatus.AccessDenied, await ReadExpertAsync(client, expert, buffer.Memory));
+        var noCatalog = await Assert.ThrowsAsync<ControlException>(() => client.Transport.CallAsync<CatalogRequest, CatalogReply>(PoolMessageTypes.Catalog, new CatalogRequest()));
+        Assert.Equal(ControlErrorCode.Unauthorized, noCatalog.Code);
+    }
+
+    [Fact]
     public async Task Sigterm_WithReadsInFlight_EndsCleanly()
     {
         var shm = _model.NewShmPath();

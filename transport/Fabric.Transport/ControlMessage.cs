@@ -13,17 +13,22 @@ public readonly record struct ControlMessage(ushort Type, ReadOnlyMemory<byte> B
     public static ControlMessage Create<T>(ushort type, T value) =>
         new(type, MessagePackSerializer.Serialize(value, ControlTypes.SerializerOptions));
 
-    /// <summary>Deserialises the body; a malformed body throws <see cref="ControlException"/> (MalformedMessage).</summary>
+    /// <summary>
+    /// Deserialises the body; a malformed body, or a nil one, throws <see cref="ControlException"/> (MalformedMessage).
+    /// Fields inside the body are the caller's to check.
+    /// </summary>
     public T Read<T>()
     {
+        T value;
         try
         {
-            return MessagePackSerializer.Deserialize<T>(Body, ControlTypes.SerializerOptions);
+            value = MessagePackSerializer.Deserialize<T>(Body, ControlTypes.SerializerOptions);
         }
         catch (MessagePackSerializationException e)
         {
             throw new ControlException(ControlErrorCode.MalformedMessage, $"Control message type {Type} has a malformed body: {e.InnerException?.Message ?? e.Message}");
         }
+        return value ?? throw new ControlException(ControlErrorCode.MalformedMessage, $"Control message type {Type} has a nil body where a {typeof(T).Name} was expected.");
     }
 }
 

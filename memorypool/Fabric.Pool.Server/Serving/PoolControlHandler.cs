@@ -6,7 +6,8 @@ namespace Fabric.Pool.Server.Serving;
 /// <summary>
 /// Answers the pool's control messages: authentication against the <see cref="TenantTable"/> (or open access when
 /// there is none, every client becoming tenant "default"), then the catalog. Until a session has authenticated it
-/// gets "unauthorized" for the catalog and every read (<see cref="Authorize"/>).
+/// gets "unauthorized" for the catalog and every read (<see cref="Authorize"/>); an Authenticate that fails, for any
+/// reason, leaves the session unauthenticated even if it had authenticated before.
 /// </summary>
 public sealed class PoolControlHandler : IControlHandler
 {
@@ -34,7 +35,10 @@ public sealed class PoolControlHandler : IControlHandler
         switch (request.Type)
         {
             case PoolMessageTypes.Authenticate:
-                var token = request.Read<AuthenticateRequest>().Token;
+                // Whatever the outcome, the session no longer holds the rights of an earlier authentication.
+                session.Principal = null;
+                var token = request.Read<AuthenticateRequest>().Token
+                    ?? throw new ControlException(ControlErrorCode.MalformedMessage, $"Control message type {request.Type} has a malformed body: the token is nil.");
                 var tenant = _tenants is null ? OpenTenant : _tenants.Authenticate(token);
                 if (tenant is null)
                 {
