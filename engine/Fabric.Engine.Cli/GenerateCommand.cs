@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text;
 using Fabric.Cli;
 using Fabric.Common;
 using Fabric.Engine.Device;
@@ -86,8 +87,9 @@ public static class GenerateCommand
             if (settings.Engine.MaxSeqLen <= 0 || settings.Engine.MaxBatch <= 0)
                 throw new FabricException("--max-seq-len and --max-batch must be positive.");
             // The last new token is printed but never run through the model.
-            if (prompt.Length + newTokens - 1 > settings.Engine.MaxSeqLen)
-                throw new FabricException($"The prompt ({prompt.Length} tokens) and --max-new-tokens {newTokens} need {prompt.Length + newTokens - 1} positions, more than --max-seq-len {settings.Engine.MaxSeqLen}.");
+            var positions = (long)prompt.Length + newTokens - 1;
+            if (positions > settings.Engine.MaxSeqLen)
+                throw new FabricException($"The prompt ({prompt.Length} tokens) and --max-new-tokens {newTokens} need {positions} positions, more than --max-seq-len {settings.Engine.MaxSeqLen}.");
             await using var engine = await LaunchAsync(settings, budgetText, ct);
             using var trace = r.GetValue(traceOut) is { } tracePath ? new RoutingTraceWriter(tracePath) : null;
             if (trace is not null)
@@ -97,13 +99,25 @@ public static class GenerateCommand
             }
             var sampler = new Sampler(r.GetValue(temperature), r.GetValue(topP), r.GetValue(seed));
             var first = true;
-            var result = await Generator.GenerateAsync(engine, prompt, newTokens, sampler, t =>
+            GenerationResult result;
+            try
             {
-                Console.Write(first ? t.ToString(CultureInfo.InvariantCulture) : "," + t.ToString(CultureInfo.InvariantCulture));
-                Console.Out.Flush();
-                first = false;
-            }, cancellationToken: ct);
-            Console.WriteLine();
+                result = await Generator.GenerateAsync(engine, prompt, newTokens, sampler, t =>
+                {
+                    Console.Write(first ? t.ToString(CultureInfo.InvariantCulture) : "," + t.ToString(CultureInfo.InvariantCulture));
+                    Console.Out.Flush();
+                    first = false;
+                }, cancellationToken: ct);
+            }
+            finally
+            {
+                // The token line ends before any error, so that the error starts a line of its own.
+                if (!first)
+                {
+                    Console.WriteLine();
+                    Console.Out.Flush();
+                }
+            }
             var summary = GenerationSummary.From(engine, result);
             Console.WriteLine(summary.ToText());
             if (r.GetValue(statsJson) is { } jsonPath)
@@ -133,6 +147,13 @@ public static class GenerateCommand
         {
             throw new InsufficientDeviceMemoryException($"--device-memory {budgetText}: {e.Message}", e.RequiredBytes);
         }
+        catch (KvCacheTooLargeException e)
+        {
+            throw new FabricException(
+                $"--max-seq-len {settings.Engine.MaxSeqLen} × --max-batch {settings.Engine.MaxBatch} = {e.Positions} positions need a KV cache of " +
+                $"{ByteSize.Format((double)e.Positions * e.BytesPerPosition)} ({e.BytesPerPosition} bytes each), more than the {ByteSize.Format(e.LimitBytes)} " +
+                $"of memory this machine has; at most {e.MaxPositions} positions fit.");
+        }
     }
 
     private static int[] ReadPrompt(string? ids, string? file)
@@ -145,7 +166,16 @@ public static class GenerateCommand
         {
             if (!File.Exists(file))
                 throw new FabricException($"The prompt file {file} does not exist.");
-            text = File.ReadAllText(file);
+            try
+            {
+                text = new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(File.ReadAllBytes(file));
+            }
+            catch (DecoderFallbackException)
+            {
+                throw new FabricException($"{file} is not a list of token ids: it is not UTF-8 text.");
+            }
+            if (text.Any(c => char.IsControl(c) && c is not ('\n' or '\r' or '\t')))
+                throw new FabricException($"{file} is not a list of token ids: it holds control characters, so it is not text.");
             where = file;
         }
         else
@@ -153,15 +183,39 @@ public static class GenerateCommand
             text = ids!;
             where = "--prompt-ids";
         }
-        var parts = text.Split([',', ' ', '\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries);
-        var prompt = new int[parts.Length];
-        for (var i = 0; i < parts.Length; i++)
+        var prompt = new List<int>();
+        var lines = text.Split('\n');
+        for (var line = 0; line < lines.Length; line++)
         {
-            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out prompt[i]) || prompt[i] < 0)
-                throw new FabricException($"{where}: '{parts[i]}' is not a token id (a non-negative integer).");
+            foreach (var part in lines[line].Split([',', ' ', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!int.TryParse(part, NumberStyles.Integer, CultureInfo.InvariantCulture, out var id) || id < 0)
+                {
+                    var at = lines.Length > 1 ? $"{where} line {line + 1}" : where;
+                    throw new FabricException($"{at}: '{Excerpt(part)}' is not a token id (a non-negative integer).");
+                }
+                prompt.Add(id);
+            }
         }
-        if (prompt.Length == 0)
+        if (prompt.Count == 0)
             throw new FabricException($"{where} holds no token ids.");
-        return prompt;
+        return [.. prompt];
+    }
+
+    /// <summary>At most 20 characters of <paramref name="text"/>, each unprintable one shown as '?'.</summary>
+    private static string Excerpt(string text)
+    {
+        const int Longest = 20;
+        var shown = new StringBuilder();
+        foreach (var rune in text.EnumerateRunes())
+        {
+            if (shown.Length >= Longest)
+                return shown.Append('…').ToString();
+            if (Rune.IsControl(rune) || Rune.GetUnicodeCategory(rune) is UnicodeCategory.Format or UnicodeCategory.Surrogate or UnicodeCategory.PrivateUse or UnicodeCategory.OtherNotAssigned)
+                shown.Append('?');
+            else
+                shown.Append(rune.ToString());
+        }
+        return shown.ToString();
     }
 }

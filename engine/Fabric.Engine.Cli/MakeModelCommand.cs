@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using Fabric.Cli;
+using Fabric.Common;
 using Fabric.Model;
 
 namespace Fabric.Engine.Cli;
@@ -31,6 +32,9 @@ public static class MakeModelCommand
         command.Options.Add(skew);
         command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-engine", () =>
         {
+            var routerSkew = r.GetValue(skew);
+            if (!(routerSkew >= 0) || double.IsInfinity(routerSkew))
+                throw new FabricException($"--router-skew must be a number ≥ 0, not {routerSkew.ToString(CultureInfo.InvariantCulture)}.");
             TensorDtypes.TryParse(r.GetValue(dtype), out var type);
             var config = ModelPresets.Get(r.GetValue(preset)!, type);
             var directory = r.GetValue(output)!;
@@ -44,7 +48,7 @@ public static class MakeModelCommand
                 lastReport = watch.ElapsedMilliseconds;
                 Console.Error.WriteLine($"make-model: {written / 1e6:F0} of {total / 1e6:F0} MB written");
             });
-            config = ModelGenerator.Write(directory, config, r.GetValue(seed), r.GetValue(skew), total > 256L << 20 ? progress : null);
+            config = ModelGenerator.Write(directory, config, r.GetValue(seed), routerSkew, total > 256L << 20 ? progress : null);
             var seconds = watch.Elapsed.TotalSeconds;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {directory}: {config.NumHiddenLayers} layers × {config.NumLocalExperts} experts, top-{config.NumExpertsPerTok}, hidden {config.HiddenSize}, {config.Dtype}, router skew {config.RouterSkew}; {total / 1e6:F1} MB in {seconds:F1} s ({total / 1e9 / Math.Max(seconds, 1e-9):F2} GB/s)"));

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 
 namespace Fabric.EndToEnd.Tests;
@@ -77,6 +78,66 @@ public sealed class EngineEndToEndTests : IClassFixture<PoolModel>
     [InlineData("--top-p 0", "fabric-engine: --top-p must lie above 0 and at most 1.")]
     [InlineData("--policy belady", "fabric-engine: --policy belady needs the future: record a trace of the same run with --trace-out PATH, then replay it with --belady-trace PATH.")]
     [InlineData("--max-seq-len 2 --max-new-tokens 2", "fabric-engine: The prompt (2 tokens) and --max-new-tokens 2 need 3 positions, more than --max-seq-len 2.")]
+    [InlineData("--max-new-tokens 2147483647", "fabric-engine: The prompt (2 tokens) and --max-new-tokens 2147483647 need 2147483648 positions, more than --max-seq-len 512.")]
+    [InlineData("--device-memory 99999999999999999999", "fabric-engine: --device-memory: '99999999999999999999' is larger than any size Fabric can hold.")]
     public async Task Generate_OptionOutOfRange_IsOneSentenceAndExit2(string option, string expected) =>
         ChildProgram.AssertRefused(await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-ids 1,2 {option}"), expected);
+
+    [Theory]
+    [InlineData("--max-seq-len 2147483647", "fabric-engine: --max-seq-len 2147483647 × --max-batch 1 = 2147483647 positions need a KV cache of 2 TiB (1024 bytes each), more than the ")]
+    [InlineData("--max-batch 100000 --max-seq-len 10000", "fabric-engine: --max-seq-len 10000 × --max-batch 100000 = 1000000000 positions need a KV cache of 953.67 GiB (1024 bytes each), more than the ")]
+    public async Task Generate_KvCacheLargerThanTheMachine_IsRefusedBeforeAllocating_NamingTheOptionsAndTheLimit(string option, string start)
+    {
+        var run = await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-ids 1,2 {option}");
+        Assert.Equal(2, run.Code);
+        Assert.Equal("", run.Stdout);
+        Assert.StartsWith(start, run.Stderr, StringComparison.Ordinal);
+        Assert.EndsWith(" positions fit.", run.Stderr.Trim(), StringComparison.Ordinal);
+        Assert.Single(run.Stderr.Trim().Split('\n'));
+    }
+
+    [Fact]
+    public async Task Generate_PromptFileThatIsNotText_NamesTheFileAndNeverEchoesItsBytes()
+    {
+        var binary = Path.Combine(_model.Directory, "prompt.bin");
+        File.WriteAllBytes(binary, [0x00, 0x01, 0xFF, 0xFE, 0x80, 0x07, 0x1B, (byte)'[', (byte)'2', (byte)'J']);
+        ChildProgram.AssertRefused(await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-file \"{binary}\""),
+            $"fabric-engine: {binary} is not a list of token ids: it is not UTF-8 text.");
+
+        var control = Path.Combine(_model.Directory, "prompt.nul");
+        File.WriteAllBytes(control, [(byte)'1', 0x00, 0x1B, (byte)'[', (byte)'2', (byte)'J']);
+        ChildProgram.AssertRefused(await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-file \"{control}\""),
+            $"fabric-engine: {control} is not a list of token ids: it holds control characters, so it is not text.");
+
+        var words = Path.Combine(_model.Directory, "prompt.txt");
+        File.WriteAllText(words, "1,2\n" + new string('x', 5000) + "\n");
+        ChildProgram.AssertRefused(await EngineAsync($"generate --model \"{_model.ModelDirectory}\" --prompt-file \"{words}\""),
+            $"fabric-engine: {words} line 2: '{new string('x', 20)}…' is not a token id (a non-negative integer).");
+    }
+
+    [Fact]
+    public async Task Generate_WhenThePoolDiesAfterSomeTokens_EndsTheTokenLineBeforeTheError()
+    {
+        var pool = await PoolProcess.StartAsync($"serve --model \"{_model.ModelDirectory}\" --listen tcp://127.0.0.1:0 --tokens \"{_model.TokensFile}\"", endpoints: 1);
+        var info = new ProcessStartInfo("dotnet", $"\"{Path.Combine(AppContext.BaseDirectory, "fabric-engine.dll")}\" generate --pool {pool.Endpoint("tcp")} --token alice:wonderland --prompt-ids 1,2 --slots 2 --max-new-tokens 500")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        using var engine = Process.Start(info)!;
+        var stderr = engine.StandardError.ReadToEndAsync();
+        var first = new char[1];
+        Assert.Equal(1, await engine.StandardOutput.ReadAsync(first));
+        await pool.DisposeAsync();
+        var stdout = first[0] + await engine.StandardOutput.ReadToEndAsync();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await engine.WaitForExitAsync(timeout.Token);
+
+        Assert.Equal(2, engine.ExitCode);
+        Assert.Matches(@"^\d+(,\d+)*\n$", stdout);
+        var error = await stderr;
+        Assert.StartsWith("fabric-engine: ", error, StringComparison.Ordinal);
+        Assert.Single(error.Trim().Split('\n'));
+    }
 }

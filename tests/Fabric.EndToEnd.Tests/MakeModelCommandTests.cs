@@ -35,4 +35,14 @@ public sealed class MakeModelCommandTests : IDisposable
         Assert.NotEqual(0, code);
         Assert.False(File.Exists(Path.Combine(_dir, "model.safetensors")));
     }
+
+    [Theory]
+    [InlineData("-5", "fabric-engine: --router-skew must be a number ≥ 0, not -5.")]
+    [InlineData("NaN", "fabric-engine: --router-skew must be a number ≥ 0, not NaN.")]
+    [InlineData("Infinity", "fabric-engine: --router-skew must be a number ≥ 0, not Infinity.")]
+    public async Task MakeModel_RouterSkewOutOfRange_IsOneSentenceNamingTheOption(string value, string expected)
+    {
+        ChildProgram.AssertRefused(await ChildProgram.RunAsync("fabric-engine", $"make-model --out \"{_dir}\" --router-skew {value}"), expected);
+        Assert.False(File.Exists(Path.Combine(_dir, "model.safetensors")));
+    }
 }

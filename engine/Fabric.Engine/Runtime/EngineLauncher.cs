@@ -49,6 +49,7 @@ public static class EngineLauncher
             throw new FabricException("Say where the weights are: a local checkpoint directory or one or more pool endpoints.");
         try
         {
+            MemoryPlan.EnsureKvCacheFits(source.Config, options, GC.GetGCMemoryInfo().TotalAvailableMemoryBytes);
             var budget = settings.DeviceMemoryBytes > 0
                 ? settings.DeviceMemoryBytes
                 : MemoryPlan.BytesForSlots(source.Config, DenseWeights.DeviceBytes(source), source.ExpertLayout, options,

@@ -32,7 +32,7 @@ public static class Generator
             if ((uint)t >= (uint)vocab)
                 throw new Fabric.Common.FabricException($"Prompt token id {t} is outside the model's vocabulary of {vocab}.");
         }
-        var tokens = new List<int>(maxNewTokens);
+        var tokens = new List<int>(Math.Min(maxNewTokens, 4096));
         var total = Stopwatch.StartNew();
         var logits = await engine.ForwardAsync(prompt, 0, sequence, 0, cancellationToken).ConfigureAwait(false);
         var next = sampler.Next(logits);

@@ -43,6 +43,21 @@ public sealed record MemoryPlan(long DenseBytes, long KvCacheBytes, long Scratch
         return new MemoryPlan(denseBytes, kv, scratch, layout.SlotBytes, slots, budgetBytes);
     }
 
+    /// <summary>Keys and values of one position over every layer, fp32: layers × 2 × KV heads × head dim × 4 bytes.</summary>
+    public static long KvBytesPerPosition(ModelConfig c) => 2L * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * sizeof(float);
+
+    /// <summary>
+    /// Throws <see cref="KvCacheTooLargeException"/> when the KV cache for <see cref="EngineOptions.MaxSeqLen"/> ×
+    /// <see cref="EngineOptions.MaxBatch"/> needs more than <paramref name="limitBytes"/>; call it before anything is allocated.
+    /// </summary>
+    public static void EnsureKvCacheFits(ModelConfig config, EngineOptions options, long limitBytes)
+    {
+        var positions = (long)options.MaxSeqLen * options.MaxBatch;
+        var perPosition = KvBytesPerPosition(config);
+        if ((double)positions * perPosition > limitBytes)
+            throw new KvCacheTooLargeException(positions, perPosition, limitBytes);
+    }
+
     internal static KvCacheShape KvShape(ModelConfig c, EngineOptions o) =>
         new(c.NumHiddenLayers, c.NumKeyValueHeads, c.HeadDim, o.MaxSeqLen, o.MaxBatch);
 
