@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using Fabric.Common.Native;
 
 namespace Fabric.EndToEnd.Tests;
 
@@ -46,6 +47,19 @@ public sealed class EngineEndToEndTests : IClassFixture<PoolModel>
             Assert.True(belady.Code == 0, belady.Stderr);
             Assert.Equal(expected, belady.Stdout.Split('\n')[0].Trim());
         }
+    }
+
+    [Fact]
+    public async Task Generate_WithAFifoAsTheFirstPool_FailsOverToTheLiveTcpPool_AndFinishes()
+    {
+        var fifo = Path.Combine(_model.Directory, $"pool-{Guid.NewGuid():N}.fifo");
+        Assert.Equal(0, LibC.Mkfifo(fifo, 0x1B6));
+        await using var pool = await PoolProcess.StartAsync($"serve --model \"{_model.ModelDirectory}\" --listen tcp://127.0.0.1:0 --tokens \"{_model.TokensFile}\"", endpoints: 1);
+
+        var run = await EngineAsync($"generate --pool shm://{fifo} --pool {pool.Endpoint("tcp")} --token alice:wonderland --prompt-ids 5,9,13 --max-new-tokens 4 --slots 4");
+
+        Assert.True(run.Code == 0, run.Stderr);
+        Assert.Equal(4, run.Stdout.Split('\n')[0].Trim().Split(',').Length);
     }
 
     [Fact]

@@ -3,8 +3,8 @@ using System.Runtime.InteropServices;
 namespace Fabric.Common.Native;
 
 /// <summary>
-/// The one libc binding: memory mappings (shm regions, the host-memory bank), madvise, and poll(2) (the RDMA
-/// connection manager's descriptor). Every call sets errno; read it with <see cref="Marshal.GetLastPInvokeError"/>.
+/// The one libc binding: memory mappings (shm regions, the host-memory bank), madvise, poll(2) (the RDMA
+/// connection manager's descriptor), and open/statx/mkfifo (opening an shm endpoint without blocking on what it is). Every call sets errno; read it with <see cref="Marshal.GetLastPInvokeError"/>.
 /// </summary>
 public static unsafe partial class LibC
 {
@@ -19,6 +19,24 @@ public static unsafe partial class LibC
     public static readonly nint MapFailed = -1;
     public const short PollIn = 1;
 
+    public const int OpenReadOnly = 0;
+    public const int OpenNonBlocking = 0x800;
+    public const int OpenCloseOnExec = 0x80000;
+    public const int AtCurrentDirectory = -100;
+    public const int AtEmptyPath = 0x1000;
+    public const uint StatxType = 0x1;
+    public const uint StatxSize = 0x200;
+
+    /// <summary>The file-type bits of a mode (S_IFMT) and their values.</summary>
+    public const int FileTypeMask = 0xF000;
+    public const int FileTypeFifo = 0x1000;
+    public const int FileTypeCharacterDevice = 0x2000;
+    public const int FileTypeDirectory = 0x4000;
+    public const int FileTypeBlockDevice = 0x6000;
+    public const int FileTypeRegular = 0x8000;
+    public const int FileTypeSymbolicLink = 0xA000;
+    public const int FileTypeSocket = 0xC000;
+
     [StructLayout(LayoutKind.Sequential)]
     public struct PollFd
     {
@@ -26,6 +44,32 @@ public static unsafe partial class LibC
         public short Events;
         public short Revents;
     }
+
+    /// <summary>struct statx: the kernel's layout, the same on every architecture (256 bytes); only the fields read here.</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 256)]
+    public struct StatxBuffer
+    {
+        [FieldOffset(0)]
+        public uint Mask;
+
+        [FieldOffset(28)]
+        private readonly ushort _mode;
+
+        [FieldOffset(40)]
+        public ulong Size;
+
+        /// <summary>stx_mode: the file type (<see cref="FileTypeMask"/>) and permission bits.</summary>
+        public readonly int Mode => _mode;
+    }
+
+    [LibraryImport(Library, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Open(string path, int flags);
+
+    [LibraryImport(Library, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Statx(int directoryFd, string path, int flags, uint mask, StatxBuffer* buffer);
+
+    [LibraryImport(Library, EntryPoint = "mkfifo", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Mkfifo(string path, uint mode);
 
     [LibraryImport(Library, EntryPoint = "mmap", SetLastError = true)]
     public static partial nint Mmap(nint address, nuint length, int protection, int flags, int fd, nint offset);

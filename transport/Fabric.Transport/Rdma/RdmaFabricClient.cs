@@ -203,7 +203,7 @@ public sealed class RdmaFabricClient : IFabricClient
                 {
                     throw new EndpointException($"{endpoint} does not serve RDMA (it is a tcp:// server without an rdma listener); connect with {controlEndpoint} instead.", e);
                 }
-                var address = await EndpointAddresses.ResolveAsync(endpoint, cancellationToken).ConfigureAwait(false);
+                var address = await EndpointAddresses.ResolveAsync(endpoint, cancellationToken, options.ConnectTimeout).ConfigureAwait(false);
                 var connection = await RdmaConnection.ConnectAsync(endpoint, address, hello.CmPort, hello.Token, options.ConnectTimeout, rdmaOptions.InlineContinuations, cancellationToken).ConfigureAwait(false);
                 return new Session(control, connection);
             }

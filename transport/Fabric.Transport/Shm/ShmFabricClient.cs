@@ -1,7 +1,9 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using System.Runtime.InteropServices;
 using Fabric.Common.Native;
 using Fabric.Transport.Wire;
+using Microsoft.Win32.SafeHandles;
 
 namespace Fabric.Transport.Shm;
 
@@ -13,7 +15,7 @@ namespace Fabric.Transport.Shm;
 /// </summary>
 public sealed class ShmFabricClient : IFabricClient
 {
-    private readonly FileStream _file;
+    private readonly SafeFileHandle _file;
     private readonly MappedMemory _mapping;
     private readonly FramedClient _control;
     private readonly Dictionary<uint, int> _indexById;
@@ -25,8 +27,9 @@ public sealed class ShmFabricClient : IFabricClient
     private readonly ulong[] _lastGoodKey;
     private readonly bool[] _hasGoodKey;
     private readonly ulong _generation;
+    private const int NoSuchFile = 2;
 
-    private ShmFabricClient(FabricEndpoint endpoint, FileStream file, MappedMemory mapping, FramedClient control, ShmRegionEntry[] rows, ulong generation)
+    private ShmFabricClient(FabricEndpoint endpoint, SafeFileHandle file, MappedMemory mapping, FramedClient control, ShmRegionEntry[] rows, ulong generation)
     {
         Endpoint = endpoint;
         _file = file;
@@ -56,20 +59,7 @@ public sealed class ShmFabricClient : IFabricClient
         ArgumentNullException.ThrowIfNull(endpoint);
         if (endpoint.Scheme != "shm")
             throw new EndpointException($"{endpoint} is not an shm:// endpoint.");
-        var path = endpoint.Path;
-        if (!File.Exists(path))
-            throw new EndpointException($"Cannot open {endpoint}: the file does not exist (is a server running?).");
-        FileStream file;
-        long length;
-        try
-        {
-            file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            length = ShmPaths.IsDax(path) ? ShmPaths.DaxSize(path) : file.Length;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new EndpointException($"Cannot open {endpoint}: {e.Message.TrimEnd('.')}.", e);
-        }
+        var file = OpenWithoutBlocking(endpoint, out var length);
 
         MappedMemory? mapping = null;
         FramedClient? control = null;
@@ -77,7 +67,7 @@ public sealed class ShmFabricClient : IFabricClient
         {
             if (length < ShmHeader.TableOffset)
                 throw new EndpointException($"Cannot use {endpoint}: it has no Fabric header ({length} bytes).");
-            mapping = MappedMemory.Map(file.SafeFileHandle, length, writable: false);
+            mapping = MappedMemory.Map(file, length, writable: false);
             if (!TryParseHeader(mapping, out var generation, out var controlPath, out var rows, out var error))
                 throw new EndpointException($"Cannot use {endpoint}: {error}.");
             if (!File.Exists(controlPath))
@@ -102,6 +92,61 @@ public sealed class ShmFabricClient : IFabricClient
             throw;
         }
     }
+
+    /// <summary>
+    /// Opens the endpoint's file read-only without ever waiting: the type is checked before opening and again on the
+    /// open descriptor (opened non-blocking, so a fifo swapped in between cannot hold it up). Only a regular file or
+    /// a DAX character device is accepted.
+    /// </summary>
+    private static unsafe SafeFileHandle OpenWithoutBlocking(FabricEndpoint endpoint, out long length)
+    {
+        var path = endpoint.Path;
+        LibC.StatxBuffer status;
+        if (LibC.Statx(LibC.AtCurrentDirectory, path, 0, LibC.StatxType, &status) != 0)
+            throw OpenFailed(endpoint, Marshal.GetLastPInvokeError());
+        CheckType(endpoint, status.Mode);
+        var fd = LibC.Open(path, LibC.OpenReadOnly | LibC.OpenNonBlocking | LibC.OpenCloseOnExec);
+        if (fd < 0)
+            throw OpenFailed(endpoint, Marshal.GetLastPInvokeError());
+        var file = new SafeFileHandle(fd, ownsHandle: true);
+        try
+        {
+            if (LibC.Statx(fd, "", LibC.AtEmptyPath, LibC.StatxType | LibC.StatxSize, &status) != 0)
+                throw OpenFailed(endpoint, Marshal.GetLastPInvokeError());
+            var dax = CheckType(endpoint, status.Mode);
+            length = dax ? ShmPaths.DaxSize(path) : (long)status.Size;
+            return file;
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Refuses anything but a regular file or a DAX character device; true for a DAX device.</summary>
+    private static bool CheckType(FabricEndpoint endpoint, int mode)
+    {
+        var type = mode & LibC.FileTypeMask;
+        if (type == LibC.FileTypeRegular)
+            return false;
+        if (type == LibC.FileTypeCharacterDevice && ShmPaths.IsDax(endpoint.Path))
+            return true;
+        var what = type switch
+        {
+            LibC.FileTypeFifo => "a fifo",
+            LibC.FileTypeDirectory => "a directory",
+            LibC.FileTypeSocket => "a socket",
+            LibC.FileTypeCharacterDevice => "a character device that is not a DAX device",
+            LibC.FileTypeBlockDevice => "a block device",
+            _ => "a special file",
+        };
+        throw new EndpointException($"Cannot use {endpoint}: {endpoint.Path} is {what}, not a regular file or a DAX device (/dev/daxX.Y).");
+    }
+
+    private static EndpointException OpenFailed(FabricEndpoint endpoint, int errno) => errno == NoSuchFile
+        ? new EndpointException($"Cannot open {endpoint}: the file does not exist (is a server running?).")
+        : new EndpointException($"Cannot open {endpoint}: {Marshal.GetPInvokeErrorMessage(errno).TrimEnd('.')}.");
 
     private static unsafe bool TryParseHeader(MappedMemory mapping, out ulong generation, out string controlPath, out ShmRegionEntry[] rows, out string error) =>
         ShmHeader.TryParse(mapping.Pointer, mapping.Length, out generation, out controlPath, out rows, out error);

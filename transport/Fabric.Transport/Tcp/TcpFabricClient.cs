@@ -23,8 +23,9 @@ public sealed class TcpFabricClient : IFabricClient
         ArgumentNullException.ThrowIfNull(endpoint);
         if (endpoint.Scheme != "tcp")
             throw new EndpointException($"{endpoint} is not a tcp:// endpoint.");
-        var address = await EndpointAddresses.ResolveAsync(endpoint, cancellationToken).ConfigureAwait(false);
-        var connection = await FramedClient.ConnectAsync(new IPEndPoint(address, endpoint.Port), endpoint, options ?? FabricClientOptions.Default, cancellationToken).ConfigureAwait(false);
+        options ??= FabricClientOptions.Default;
+        var address = await EndpointAddresses.ResolveAsync(endpoint, cancellationToken, options.ConnectTimeout).ConfigureAwait(false);
+        var connection = await FramedClient.ConnectAsync(new IPEndPoint(address, endpoint.Port), endpoint, options, cancellationToken).ConfigureAwait(false);
         return new TcpFabricClient(connection);
     }
 
