@@ -1,3 +1,4 @@
+using System.Globalization;
 using Fabric.Pool.Server.Bank;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
@@ -7,24 +8,46 @@ namespace Fabric.Pool;
 
 /// <summary>
 /// The daemon's hosted service: owns the bank and the servers that export it. On stop (SIGTERM, Ctrl+C) it stops
-/// every server, which lets in-flight reads finish, then releases the bank.
+/// every server, which lets in-flight reads finish until the drain deadline; sessions still open then (a client that
+/// stopped reading its replies) are dropped, said on stderr, and the bank is released.
 /// </summary>
 internal sealed class PoolService : IHostedService
 {
     private readonly ExpertBank _bank;
     private readonly IReadOnlyList<IFabricServer> _servers;
+    private readonly TimeSpan _drainTimeout;
 
-    public PoolService(ExpertBank bank, IReadOnlyList<IFabricServer> servers)
+    public PoolService(ExpertBank bank, IReadOnlyList<IFabricServer> servers, TimeSpan drainTimeout)
     {
         _bank = bank;
         _servers = servers;
+        _drainTimeout = drainTimeout;
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        await Task.WhenAll(_servers.Select(s => s.StopAsync(cancellationToken))).ConfigureAwait(false);
+        using var abort = new CancellationTokenSource();
+        var stopping = Task.WhenAll(_servers.Select(s => s.StopAsync(abort.Token)));
+        try
+        {
+            await stopping.WaitAsync(_drainTimeout, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+            var dropped = _servers.Sum(s => s.SessionCount);
+            await abort.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await stopping.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
+                $"fabric-pool: dropped {dropped} session(s) after the drain deadline ({_drainTimeout.TotalSeconds:0.###} s).")).ConfigureAwait(false);
+        }
         foreach (var server in _servers)
             await server.DisposeAsync().ConfigureAwait(false);
         _bank.Dispose();

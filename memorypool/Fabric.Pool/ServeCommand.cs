@@ -19,8 +19,9 @@ using Microsoft.Extensions.Logging;
 namespace Fabric.Pool;
 
 /// <summary>
-/// <c>serve --model DIR [--listen URI]... [--shm PATH] [--tokens FILE] [--metrics URL] [--numa-node N]</c>: loads the
-/// bank, then serves it until SIGTERM. Every problem found before serving is one sentence and a non-zero exit.
+/// <c>serve --model DIR [--listen URI]... [--shm PATH] [--tokens FILE] [--metrics URL] [--numa-node N]
+/// [--drain-timeout DURATION]</c>: loads the bank, then serves it until SIGTERM, draining sessions for at most the
+/// drain timeout. Every problem found before serving is one sentence and a non-zero exit.
 /// </summary>
 internal static class ServeCommand
 {
@@ -34,16 +35,17 @@ internal static class ServeCommand
         var numa = new Option<int?>("--numa-node") { Description = "Bind the bank's memory to this NUMA node (libnuma); a CXL expander is a CPU-less node." };
         var transport = TransportOption.Create("--listen");
         var maxRegion = new Option<long>("--max-region-bytes") { Description = "Largest expert region in bytes.", DefaultValueFactory = _ => BankLayout.DefaultMaxRegionBytes };
+        var drain = new Option<string>("--drain-timeout") { Description = "On SIGTERM, how long sessions may finish their work before they are dropped (10s, 500ms, 2m; a bare number is seconds).", DefaultValueFactory = _ => "10s" };
 
         var command = new Command("serve", "Load a checkpoint into an expert bank and serve it to engines.");
-        foreach (var option in new Option[] { model, listen, transport, shm, tokens, metrics, numa, maxRegion })
+        foreach (var option in new Option[] { model, listen, transport, shm, tokens, metrics, numa, maxRegion, drain })
             command.Options.Add(option);
         command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-pool", () => RunAsync(
-            r.GetValue(model)!, TransportOption.Apply(r.GetValue(transport), r.GetValue(listen) ?? [], "fabric-pool"), r.GetValue(shm), r.GetValue(tokens), r.GetValue(metrics), r.GetValue(numa), r.GetValue(maxRegion), ct)));
+            r.GetValue(model)!, TransportOption.Apply(r.GetValue(transport), r.GetValue(listen) ?? [], "fabric-pool"), r.GetValue(shm), r.GetValue(tokens), r.GetValue(metrics), r.GetValue(numa), r.GetValue(maxRegion), r.GetValue(drain)!, ct)));
         return command;
     }
 
-    private static async Task<int> RunAsync(string modelDir, FabricEndpoint[] listen, string? shmPath, string? tokensPath, string? metricsUrl, int? numaNode, long maxRegionBytes, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(string modelDir, FabricEndpoint[] listen, string? shmPath, string? tokensPath, string? metricsUrl, int? numaNode, long maxRegionBytes, string drainText, CancellationToken cancellationToken)
     {
         // Everything a person can get wrong is checked before any memory is filled or port bound.
         var endpoints = listen.ToList();
@@ -53,6 +55,9 @@ internal static class ServeCommand
             endpoints.Add(FabricEndpoint.Parse("shm://" + shmPath));
         if (maxRegionBytes < BankLayout.Alignment)
             throw new FabricException($"--max-region-bytes {maxRegionBytes}: give at least {BankLayout.Alignment} (one aligned page).");
+        var drainTimeout = ParseDuration(drainText) is { } parsed && parsed > TimeSpan.Zero
+            ? parsed
+            : throw new FabricException($"--drain-timeout '{drainText}' is not a positive duration; give one such as 10s, 500ms or 2m.");
         var metricsUri = metricsUrl is null ? null : ParseMetrics(metricsUrl);
         var tenants = tokensPath is null ? null : TenantTable.Load(tokensPath);
         if (numaNode is { } node)
@@ -85,7 +90,7 @@ internal static class ServeCommand
             var handler = new PoolControlHandler(bank.Catalog, tenants);
             var metrics = new PoolMetrics(bank, handler);
             var servers = await PoolService.StartServersAsync(endpoints, bank, handler, metrics, cancellationToken).ConfigureAwait(false);
-            using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers));
+            using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers, drainTimeout), drainTimeout);
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
 
             foreach (var server in servers)
@@ -104,6 +109,19 @@ internal static class ServeCommand
         }
     }
 
+    /// <summary>A duration such as 10s, 500ms or 2m; a bare number is seconds. Null when it is not one.</summary>
+    private static TimeSpan? ParseDuration(string text)
+    {
+        var trimmed = text.Trim();
+        var (number, scale) = trimmed.EndsWith("ms", StringComparison.OrdinalIgnoreCase) ? (trimmed[..^2], 0.001)
+            : trimmed.EndsWith('s') || trimmed.EndsWith('S') ? (trimmed[..^1], 1.0)
+            : trimmed.EndsWith('m') || trimmed.EndsWith('M') ? (trimmed[..^1], 60.0)
+            : (trimmed, 1.0);
+        return double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value * scale <= TimeSpan.MaxValue.TotalSeconds / 2
+            ? TimeSpan.FromSeconds(value * scale)
+            : null;
+    }
+
     private static Uri ParseMetrics(string text)
     {
         if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || uri.Scheme != "http" || uri.AbsolutePath != "/")
@@ -111,7 +129,7 @@ internal static class ServeCommand
         return uri;
     }
 
-    private static IHost BuildHost(Uri? metricsUri, PoolMetrics metrics, PoolService service)
+    private static IHost BuildHost(Uri? metricsUri, PoolMetrics metrics, PoolService service, TimeSpan drainTimeout)
     {
         if (metricsUri is null)
         {
@@ -136,7 +154,8 @@ internal static class ServeCommand
         {
             logging.ClearProviders();
             services.AddSingleton<IHostedService>(service);
-            services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+            // The service keeps its own drain deadline; the host's only covers releasing the bank after it.
+            services.Configure<HostOptions>(o => o.ShutdownTimeout = drainTimeout + TimeSpan.FromSeconds(30));
         }
     }
 

@@ -134,6 +134,54 @@ public sealed class PoolDaemonTests : IClassFixture<PoolModel>
     }
 
     [Fact]
+    public async Task Sigterm_WhileAClientNeverReadsItsReplies_DropsItAfterTheDrainTimeout_AndExitsZero()
+    {
+        await using var pool = await PoolProcess.StartAsync($"serve --model {_model.ModelDirectory} --listen tcp://127.0.0.1:0 --drain-timeout 2s", endpoints: 1);
+        var tcp = FabricEndpoint.Parse(pool.Endpoint("tcp"));
+        var body = ControlMessage.Create(PoolMessageTypes.Catalog, new CatalogRequest()).Body.ToArray();
+        const int Requests = 100_000;
+        var frames = new byte[32 + (Requests * (16 + body.Length))];
+        BitConverter.TryWriteBytes(frames.AsSpan(0), 16u);
+        frames[4] = 1; // hello
+        BitConverter.TryWriteBytes(frames.AsSpan(8), 1UL);
+        BitConverter.TryWriteBytes(frames.AsSpan(16), 0x52424146u);
+        BitConverter.TryWriteBytes(frames.AsSpan(20), (ushort)1);
+        for (var i = 0; i < Requests; i++)
+        {
+            var at = 32 + (i * (16 + body.Length));
+            BitConverter.TryWriteBytes(frames.AsSpan(at), (uint)body.Length);
+            frames[at + 4] = 5; // control
+            BitConverter.TryWriteBytes(frames.AsSpan(at + 6), PoolMessageTypes.Catalog);
+            BitConverter.TryWriteBytes(frames.AsSpan(at + 8), (ulong)i + 2);
+            body.CopyTo(frames.AsSpan(at + 16));
+        }
+        using var stuck = new TcpClient { ReceiveBufferSize = 4096 };
+        await stuck.ConnectAsync(tcp.Host, tcp.Port);
+        using var stopWriting = new CancellationTokenSource();
+        // The writes stall once the server's replies fill both socket buffers; they are never awaited to the end.
+        _ = stuck.GetStream().WriteAsync(frames, stopWriting.Token).AsTask().ContinueWith(static t => t.Exception, TaskScheduler.Default);
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var exit = await pool.TerminateAsync(TimeSpan.FromSeconds(20));
+        await stopWriting.CancelAsync();
+
+        Assert.Equal(0, exit);
+        Assert.InRange(clock.Elapsed, TimeSpan.FromSeconds(1.5), TimeSpan.FromSeconds(6));
+        Assert.Contains("dropped 1 session(s) after the drain deadline (2 s)", pool.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("cancelled", pool.Stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Serve_WithADrainTimeoutThatIsNotADuration_ExitsTwoWithOneSentence()
+    {
+        var (code, _, stderr) = await PoolProcess.RunAsync($"serve --model {_model.ModelDirectory} --listen tcp://127.0.0.1:0 --drain-timeout soon");
+
+        Assert.Equal(2, code);
+        Assert.Equal("fabric-pool: --drain-timeout 'soon' is not a positive duration; give one such as 10s, 500ms or 2m.", stderr.Trim());
+    }
+
+    [Fact]
     public async Task Listen_OnAPortInUse_ExitsTwoWithOneSentence_AndTheFirstPoolKeepsServing()
     {
         await using var pool = await PoolProcess.StartAsync(ServeArgs(_model.NewShmPath()), endpoints: 2);
