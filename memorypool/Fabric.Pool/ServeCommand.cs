@@ -110,17 +110,10 @@ internal static class ServeCommand
     }
 
     /// <summary>A duration such as 10s, 500ms or 2m; a bare number is seconds. Null when it is not one.</summary>
-    private static TimeSpan? ParseDuration(string text)
-    {
-        var trimmed = text.Trim();
-        var (number, scale) = trimmed.EndsWith("ms", StringComparison.OrdinalIgnoreCase) ? (trimmed[..^2], 0.001)
-            : trimmed.EndsWith('s') || trimmed.EndsWith('S') ? (trimmed[..^1], 1.0)
-            : trimmed.EndsWith('m') || trimmed.EndsWith('M') ? (trimmed[..^1], 60.0)
-            : (trimmed, 1.0);
-        return double.TryParse(number, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var value) && value * scale <= TimeSpan.MaxValue.TotalSeconds / 2
-            ? TimeSpan.FromSeconds(value * scale)
+    private static TimeSpan? ParseDuration(string text) =>
+        DurationText.TryParseNanoseconds(text, 1e9, out var ns) && ns / 1e9 <= TimeSpan.MaxValue.TotalSeconds / 2
+            ? TimeSpan.FromSeconds(ns / 1e9)
             : null;
-    }
 
     private static Uri ParseMetrics(string text)
     {

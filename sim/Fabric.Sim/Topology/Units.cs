@@ -1,10 +1,11 @@
 using System.Globalization;
+using Fabric.Common;
 
 namespace Fabric.Sim.Topology;
 
 /// <summary>
-/// Parses the quantities topology and workload files carry beside sizes (<see cref="Fabric.Common.ByteSize"/>): bandwidths ("64GB/s", "400Gb/s"),
-/// durations ("500ns", "1.2us") and rates ("989TFLOP/s"). A bare number means the base unit (bytes, GB/s, ns, FLOP/s).
+/// Parses the quantities topology and workload files carry beside sizes (<see cref="ByteSize"/>): bandwidths ("64GB/s", "400Gb/s"),
+/// durations (<see cref="DurationText"/>) and rates ("989TFLOP/s"). A bare number means the base unit (bytes, GB/s, ns, FLOP/s).
 /// </summary>
 public static class Units
 {
@@ -14,11 +15,6 @@ public static class Units
         ("TB/s", 1e12), ("GB/s", 1e9), ("MB/s", 1e6), ("KB/s", 1e3), ("B/s", 1),
         ("GiB/s", 1024d * 1024 * 1024), ("MiB/s", 1024d * 1024),
         ("Tb/s", 1e12 / 8), ("Gb/s", 1e9 / 8), ("Mb/s", 1e6 / 8), ("Gbps", 1e9 / 8), ("GbE", 1e9 / 8),
-    ];
-
-    private static readonly (string Suffix, double Factor)[] DurationSuffixes =
-    [
-        ("ns", 1), ("us", 1e3), ("µs", 1e3), ("ms", 1e6), ("s", 1e9),
     ];
 
     private static readonly (string Suffix, double Factor)[] FlopSuffixes =
@@ -34,7 +30,7 @@ public static class Units
     public static bool TryParseDuration(string? text, out long nanoseconds)
     {
         nanoseconds = 0;
-        if (!TryParse(text, DurationSuffixes, 1, out var value) || value < 0)
+        if (!DurationText.TryParseNanoseconds(text, 1, out var value) || value > long.MaxValue)
             return false;
         nanoseconds = (long)Math.Round(value);
         return true;
