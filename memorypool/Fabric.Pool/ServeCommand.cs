@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using Fabric.Cli;
 using Fabric.Common;
 using Fabric.Model;
@@ -54,6 +56,8 @@ internal static class ServeCommand
         if (maxRegionBytes < BankLayout.Alignment)
             throw new FabricException($"--max-region-bytes {maxRegionBytes}: give at least {BankLayout.Alignment} (one aligned page).");
         var metricsUri = metricsUrl is null ? null : ParseMetrics(metricsUrl);
+        if (metricsUri is not null)
+            EnsureMetricsPortFree(metricsUri);
         var tenants = tokensPath is null ? null : TenantTable.Load(tokensPath);
         if (numaNode is { } node)
         {
@@ -76,6 +80,7 @@ internal static class ServeCommand
             MaxRegionBytes = maxRegionBytes,
             Progress = progress,
         }));
+        List<IFabricServer> servers = [];
         try
         {
             var stats = bank.LoadStats;
@@ -84,7 +89,7 @@ internal static class ServeCommand
 
             var handler = new PoolControlHandler(bank.Catalog, tenants);
             var metrics = new PoolMetrics(bank, handler);
-            var servers = await PoolService.StartServersAsync(endpoints, bank, handler, metrics, cancellationToken).ConfigureAwait(false);
+            servers = await PoolService.StartServersAsync(endpoints, bank, handler, metrics, cancellationToken).ConfigureAwait(false);
             using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers));
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
 
@@ -99,8 +104,38 @@ internal static class ServeCommand
         }
         catch
         {
+            foreach (var server in servers)
+                await server.DisposeAsync().ConfigureAwait(false);
             bank.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// A metrics port already taken is found before the bank is placed in shared memory, so that such a start changes
+    /// nothing on disk. Host names other than localhost are left to the web host to resolve.
+    /// </summary>
+    private static void EnsureMetricsPortFree(Uri uri)
+    {
+        if (uri.Port == 0)
+            return;
+        var address = uri.IsLoopback && uri.HostNameType == UriHostNameType.Dns ? IPAddress.Loopback
+            : IPAddress.TryParse(uri.Host.Trim('[', ']'), out var parsed) ? parsed
+            : null;
+        if (address is null)
+            return;
+        var probe = new TcpListener(address, uri.Port);
+        try
+        {
+            probe.Start();
+        }
+        catch (SocketException e)
+        {
+            throw new EndpointException($"--metrics {uri.GetLeftPart(UriPartial.Authority)}: cannot listen there ({e.Message.TrimEnd('.')}).", e);
+        }
+        finally
+        {
+            probe.Stop();
         }
     }
 
