@@ -75,9 +75,9 @@ public sealed class PoolShmPathTests : IClassFixture<PoolModel>
         // Into an empty place: nothing is created.
         var fresh = _model.NewShmPath();
         var run = await PoolProcess.RunAsync(ServeArgs(fresh, metrics));
+        Assert.Empty(Leftovers(fresh));
         Assert.Equal(2, run.Code);
         Assert.Contains("--metrics", run.Stderr, StringComparison.Ordinal);
-        Assert.Empty(Leftovers(fresh));
 
         // Over a stale bank: the bank and its socket stay as they were.
         var stale = _model.NewShmPath();
