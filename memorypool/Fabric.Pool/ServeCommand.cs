@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
 using Fabric.Cli;
 using Fabric.Common;
 using Fabric.Model;
@@ -59,6 +61,8 @@ internal static class ServeCommand
             ? parsed
             : throw new FabricException($"--drain-timeout '{drainText}' is not a positive duration; give one such as 10s, 500ms or 2m.");
         var metricsUri = metricsUrl is null ? null : ParseMetrics(metricsUrl);
+        if (metricsUri is not null)
+            EnsureMetricsPortFree(metricsUri);
         var tenants = tokensPath is null ? null : TenantTable.Load(tokensPath);
         if (numaNode is { } node)
         {
@@ -81,6 +85,7 @@ internal static class ServeCommand
             MaxRegionBytes = maxRegionBytes,
             Progress = progress,
         }));
+        List<IFabricServer> servers = [];
         try
         {
             var stats = bank.LoadStats;
@@ -89,7 +94,7 @@ internal static class ServeCommand
 
             var handler = new PoolControlHandler(bank.Catalog, tenants);
             var metrics = new PoolMetrics(bank, handler);
-            var servers = await PoolService.StartServersAsync(endpoints, bank, handler, metrics, cancellationToken).ConfigureAwait(false);
+            servers = await PoolService.StartServersAsync(endpoints, bank, handler, metrics, cancellationToken).ConfigureAwait(false);
             using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers, drainTimeout), drainTimeout);
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
 
@@ -104,6 +109,8 @@ internal static class ServeCommand
         }
         catch
         {
+            foreach (var server in servers)
+                await server.DisposeAsync().ConfigureAwait(false);
             bank.Dispose();
             throw;
         }
@@ -114,6 +121,34 @@ internal static class ServeCommand
         DurationText.TryParseNanoseconds(text, 1e9, out var ns) && ns / 1e9 <= TimeSpan.MaxValue.TotalSeconds / 2
             ? TimeSpan.FromSeconds(ns / 1e9)
             : null;
+
+    /// <summary>
+    /// A metrics port already taken is found before the bank is placed in shared memory, so that such a start changes
+    /// nothing on disk. Host names other than localhost are left to the web host to resolve.
+    /// </summary>
+    private static void EnsureMetricsPortFree(Uri uri)
+    {
+        if (uri.Port == 0)
+            return;
+        var address = uri.IsLoopback && uri.HostNameType == UriHostNameType.Dns ? IPAddress.Loopback
+            : IPAddress.TryParse(uri.Host.Trim('[', ']'), out var parsed) ? parsed
+            : null;
+        if (address is null)
+            return;
+        var probe = new TcpListener(address, uri.Port);
+        try
+        {
+            probe.Start();
+        }
+        catch (SocketException e)
+        {
+            throw new EndpointException($"--metrics {uri.GetLeftPart(UriPartial.Authority)}: cannot listen there ({e.Message.TrimEnd('.')}).", e);
+        }
+        finally
+        {
+            probe.Stop();
+        }
+    }
 
     private static Uri ParseMetrics(string text)
     {

@@ -42,6 +42,7 @@ public sealed class ShmStoreTests
         Assert.True(File.Exists(path));
         store.Dispose();
         Assert.False(File.Exists(path));
+        File.Delete(path + ".ctl");
     }
 
     [Fact]
@@ -97,7 +98,7 @@ public sealed class ShmStoreTests
     }
 
     [Fact]
-    public async Task Create_OverStaleFile_OldClientsKeepTheirBytesAndHearPeerGone()
+    public async Task Create_OnALiveStoresPath_IsRefused_AndAfterItsDisposeOldClientsHearPeerGone()
     {
         var path = NewPath();
         var first = new ShmRegionStore(path, [new RegionSpec(1, 4096, 1)]);
@@ -106,15 +107,41 @@ public sealed class ShmStoreTests
         await using var old = await FabricTransports.ConnectAsync(first.Endpoint);
         var buffer = new byte[4096];
         Assert.Equal(ReadStatus.Ok, await old.ReadAsync(new ReadRequest(1, 1, 0, buffer)));
-        await server.DisposeAsync();
 
-        // A new server replaces the file (the old one is unlinked, not truncated: no SIGBUS for the old client).
+        var refused = Assert.Throws<EndpointException>(() => new ShmRegionStore(path, [new RegionSpec(1, 8192, 2)]));
+        Assert.Equal($"{path} is in use by a running pool; stop it or choose another path.", refused.Message);
+        await server.DisposeAsync();
+        first.Dispose();
+
+        // The old file was unlinked, not truncated: the old client's mapping stays valid (no SIGBUS) and it hears PeerGone.
         using var second = new ShmRegionStore(path, [new RegionSpec(1, 8192, 2)]);
         await using var secondServer = await FabricServers.StartAsync(second.Endpoint, second);
         await using var fresh = await FabricTransports.ConnectAsync(second.Endpoint);
         Assert.Equal(ReadStatus.Ok, await fresh.ReadAsync(new ReadRequest(1, 2, 4096, buffer)));
         Assert.Equal(ReadStatus.PeerGone, await old.ReadAsync(new ReadRequest(1, 1, 0, buffer)));
-        first.Dispose();
+    }
+
+    [Fact]
+    public void Create_OnAFileThatIsNotABank_IsRefused_AndTheFileIsUntouched()
+    {
+        var path = NewPath();
+        File.WriteAllText(path, "weights");
+        var refused = Assert.Throws<EndpointException>(() => new ShmRegionStore(path, [new RegionSpec(1, 4096, 1)]));
+        Assert.Equal($"{path} exists and is not a Fabric shm bank; remove it or choose another path.", refused.Message);
+        Assert.Equal("weights", File.ReadAllText(path));
+        Assert.False(File.Exists(path + ".ctl"));
+        File.Delete(path);
+    }
+
+    [Fact]
+    public void Create_WithAFileAtTheControlSocketPath_IsRefused_AndNothingIsCreated()
+    {
+        var path = NewPath();
+        File.WriteAllText(path + ".ctl", "notes");
+        var refused = Assert.Throws<EndpointException>(() => new ShmRegionStore(path, [new RegionSpec(1, 4096, 1)]));
+        Assert.Equal($"{path}.ctl exists and is not a socket; remove it or choose another path.", refused.Message);
+        Assert.Equal("notes", File.ReadAllText(path + ".ctl"));
+        Assert.False(File.Exists(path));
     }
 
     [Fact]

@@ -4,7 +4,9 @@ namespace Fabric.Common.Native;
 
 /// <summary>
 /// The one libc binding: memory mappings (shm regions, the host-memory bank), madvise, poll(2) (the RDMA
-/// connection manager's descriptor), and open/statx/mkfifo (opening an shm endpoint without blocking on what it is). Every call sets errno; read it with <see cref="Marshal.GetLastPInvokeError"/>.
+/// connection manager's descriptor), open/statx/mkfifo (what a path is, opened without blocking on it) and
+/// open-file-description locks (who owns an shm bank). Every call sets errno; read it with
+/// <see cref="Marshal.GetLastPInvokeError"/>.
 /// </summary>
 public static unsafe partial class LibC
 {
@@ -18,6 +20,22 @@ public static unsafe partial class LibC
     public const int MadvPopulateWrite = 23;
     public static readonly nint MapFailed = -1;
     public const short PollIn = 1;
+    public const int AtSymlinkNoFollow = 0x100;
+    public const uint StatxBasicStats = 0x7FF;
+    public const int FOfdSetLk = 37;
+    public const short FRdLck = 0;
+    public const short FWrLck = 1;
+
+    /// <summary>struct flock (LP64 Linux): a lock on bytes [Start, Start + Length) of a file; Length 0 means to its end.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct FLock
+    {
+        public short Type;
+        public short Whence;
+        public long Start;
+        public long Length;
+        public int Pid;
+    }
 
     public const int OpenReadOnly = 0;
     public const int OpenNonBlocking = 0x800;
@@ -55,8 +73,17 @@ public static unsafe partial class LibC
         [FieldOffset(28)]
         private readonly ushort _mode;
 
+        [FieldOffset(32)]
+        public ulong Inode;
+
         [FieldOffset(40)]
         public ulong Size;
+
+        [FieldOffset(136)]
+        public uint DeviceMajor;
+
+        [FieldOffset(140)]
+        public uint DeviceMinor;
 
         /// <summary>stx_mode: the file type (<see cref="FileTypeMask"/>) and permission bits.</summary>
         public readonly int Mode => _mode;
@@ -82,4 +109,8 @@ public static unsafe partial class LibC
 
     [LibraryImport(Library, EntryPoint = "poll", SetLastError = true)]
     public static partial int Poll(PollFd* fds, nuint count, int timeoutMs);
+
+    /// <summary>fcntl(2) with a struct flock argument (F_OFD_SETLK and friends).</summary>
+    [LibraryImport(Library, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int FcntlLock(SafeHandle fd, int command, FLock* flock);
 }
