@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using System.Text;
 using Fabric.Common.Native;
 using Fabric.Transport.Rdma.Native;
 
@@ -212,69 +210,7 @@ public sealed class VerbsLayoutTests
         Assert.Equal("IBV_WC_RETRY_EXC_ERR (transport retry counter exceeded)", text);
     }
 
-    private static void AssertAllMatch((string C, long CSharp)[] checks)
-    {
-        var printed = CompileAndRun(checks.Select(c => c.C).ToArray());
-        var wrong = checks.Zip(printed)
-            .Where(pair => pair.First.CSharp != pair.Second)
-            .Select(pair => $"{pair.First.C}: C says {pair.Second}, C# says {pair.First.CSharp}")
-            .ToList();
-        Assert.True(wrong.Count == 0, "The C# layout differs from the installed headers:\n" + string.Join("\n", wrong));
-    }
-
-    /// <summary>Prints each C expression as a number, one a line, with the system compiler and headers.</summary>
-    private static long[] CompileAndRun(string[] expressions)
-    {
-        const string Install = "install them with: apt-get install gcc libc6-dev libibverbs-dev librdmacm-dev (./fabric test does this)";
-        Assert.True(File.Exists("/usr/include/infiniband/verbs.h") && File.Exists("/usr/include/rdma/rdma_cma.h"),
-            $"The rdma-core headers (/usr/include/infiniband/verbs.h, /usr/include/rdma/rdma_cma.h) are missing; {Install}.");
-
-        var directory = Directory.CreateTempSubdirectory("fabric-verbs-layout-");
-        try
-        {
-            var source = new StringBuilder();
-            source.AppendLine("#include <infiniband/verbs.h>\n#include <rdma/rdma_cma.h>\n#include <netinet/in.h>\n#include <poll.h>");
-            source.AppendLine("#include <stddef.h>\n#include <stdint.h>\n#include <stdio.h>\nint main(void) {");
-            foreach (var expression in expressions)
-                source.AppendLine($"    printf(\"%lld\\n\", (long long)({expression}));");
-            source.AppendLine("    return 0;\n}");
-            var c = Path.Combine(directory.FullName, "layout.c");
-            var program = Path.Combine(directory.FullName, "layout");
-            File.WriteAllText(c, source.ToString());
-
-            string compileOutput;
-            try
-            {
-                compileOutput = Run("cc", ["-o", program, c], out var compileCode);
-                Assert.True(compileCode == 0, $"Compiling the layout program against the rdma-core headers failed:\n{compileOutput}");
-            }
-            catch (System.ComponentModel.Win32Exception)
-            {
-                Assert.Fail($"There is no C compiler (cc) to check the verbs struct layouts; {Install}.");
-            }
-
-            var output = Run(program, [], out var runCode);
-            Assert.True(runCode == 0, $"The layout program failed: {output}");
-            var numbers = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(long.Parse).ToArray();
-            Assert.Equal(expressions.Length, numbers.Length);
-            return numbers;
-        }
-        finally
-        {
-            directory.Delete(recursive: true);
-        }
-    }
-
-    private static string Run(string file, string[] arguments, out int exitCode)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var argument in arguments)
-            start.ArgumentList.Add(argument);
-        using var process = Process.Start(start)!;
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        exitCode = process.ExitCode;
-        return stdout + stderr.Result;
-    }
+    private static void AssertAllMatch((string C, long CSharp)[] checks) =>
+        CLayoutProgram.AssertAllMatch(checks, "#include <infiniband/verbs.h>\n#include <rdma/rdma_cma.h>\n#include <netinet/in.h>\n#include <poll.h>",
+            ["/usr/include/infiniband/verbs.h", "/usr/include/rdma/rdma_cma.h"], "gcc libc6-dev libibverbs-dev librdmacm-dev");
 }
