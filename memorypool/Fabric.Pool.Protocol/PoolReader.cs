@@ -43,7 +43,7 @@ public sealed class PoolReader : IAsyncDisposable
     }
 
     /// <summary>The timeouts used when none are given: 3 s to connect, 10 s per read.</summary>
-    public static FabricClientOptions DefaultOptions { get; } = new() { ConnectTimeout = TimeSpan.FromSeconds(3), OperationTimeout = TimeSpan.FromSeconds(10) };
+    private static readonly FabricClientOptions DefaultOptions = new() { ConnectTimeout = TimeSpan.FromSeconds(3), OperationTimeout = TimeSpan.FromSeconds(10) };
 
     /// <summary>
     /// Connects to the first endpoint that answers (in order), authenticates with <paramref name="token"/> and reads
@@ -80,9 +80,6 @@ public sealed class PoolReader : IAsyncDisposable
 
     /// <summary>The first pool's catalog.</summary>
     public CatalogReply Catalog => Reference.Catalog;
-
-    /// <summary>The endpoints, in failover order.</summary>
-    public IReadOnlyList<FabricEndpoint> Endpoints => _endpoints;
 
     /// <summary>The endpoint reads go to now.</summary>
     public FabricEndpoint CurrentEndpoint => _endpoints[Volatile.Read(ref _endpointIndex)];
@@ -130,7 +127,9 @@ public sealed class PoolReader : IAsyncDisposable
             var (connection, generation) = await CurrentAsync(cancellationToken).ConfigureAwait(false);
             if (connection is null)
                 break;
-            if (!block.TryLocate(connection.Index, out var where) || where.Length != reference.Length)
+            // The first pool's own connection needs no second lookup; a reconnection or another pool may lay the bank out anew.
+            var where = reference;
+            if (connection.Index != Reference && (!block.TryLocate(connection.Index, out where) || where.Length != reference.Length))
             {
                 last = $"{connection.Endpoint} serves a different model";
                 await InvalidateAsync(generation, moveOn: true).ConfigureAwait(false);

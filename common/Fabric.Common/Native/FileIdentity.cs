@@ -6,11 +6,9 @@ namespace Fabric.Common.Native;
 /// <summary>What a path or descriptor is on disk (device, inode, type), from statx(2); two equal identities are the same file.</summary>
 public readonly record struct FileIdentity(uint DeviceMajor, uint DeviceMinor, ulong Inode, ushort Mode)
 {
-    private const int ModeType = 0xF000;
+    public bool IsSocket => (Mode & LibC.FileTypeMask) == LibC.FileTypeSocket;
 
-    public bool IsSocket => (Mode & ModeType) == 0xC000;
-
-    public bool IsRegularFile => (Mode & ModeType) == 0x8000;
+    public bool IsRegularFile => (Mode & LibC.FileTypeMask) == LibC.FileTypeRegular;
 
     /// <summary>The identity of <paramref name="path"/> itself (a symbolic link is not followed); false when nothing is there.</summary>
     public static unsafe bool TryOfPath(string path, out FileIdentity identity)

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using Fabric.Common;
-using Fabric.Engine.Sources;
 
 namespace Fabric.Engine.Runtime;
 
@@ -52,7 +51,6 @@ public sealed record GenerationSummary
     public static GenerationSummary From(MoeEngine engine, GenerationResult result)
     {
         var stats = engine.Pager.Stats;
-        var pool = engine.Source as PoolSource;
         return new GenerationSummary
         {
             PromptTokens = result.PromptTokens,
@@ -82,10 +80,10 @@ public sealed record GenerationSummary
             KvCacheBytes = engine.Plan.KvCacheBytes,
             SlotBytes = engine.Plan.SlotBytes,
             DeviceBudgetBytes = engine.Device.Memory.CapacityBytes,
-            FetchRetries = pool?.Reader.Retries ?? 0,
+            FetchRetries = engine.Source.Retries,
             MeanFetchMs = engine.Counters.Fetches > 0 ? engine.Counters.FetchNs / 1e6 / engine.Counters.Fetches : 0,
             MeanFetchQueuedMs = engine.Counters.Fetches > 0 ? engine.Counters.FetchQueuedNs / 1e6 / engine.Counters.Fetches : 0,
-            CorruptBlocks = pool?.Reader.CorruptBlocks ?? 0,
+            CorruptBlocks = engine.Source.CorruptBlocks,
             Tokens = result.Tokens,
             FetchLog = engine.Counters.FetchLog,
         };

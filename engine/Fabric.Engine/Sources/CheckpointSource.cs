@@ -31,6 +31,10 @@ public sealed class CheckpointSource : IWeightSource
 
     public string TransportName => "local";
 
+    public long Retries => 0;
+
+    public long CorruptBlocks => 0;
+
     public ValueTask ReadDenseAsync(string name, Memory<byte> destination, CancellationToken cancellationToken)
     {
         var t = _checkpoint.FindDense(name) ?? throw new CheckpointException($"Checkpoint {_checkpoint.Directory} has no tensor {name}.");

@@ -26,6 +26,12 @@ public interface IWeightSource : IAsyncDisposable
     /// <summary>Where the experts come from, for summaries and traces ("local", "tcp", "shm").</summary>
     string TransportName { get; }
 
+    /// <summary>Reads that were repeated (a failed read, a dead connection or a bad checksum); 0 for a local checkpoint.</summary>
+    long Retries { get; }
+
+    /// <summary>Blocks whose checksum did not match, refused and never used; 0 for a local checkpoint.</summary>
+    long CorruptBlocks { get; }
+
     /// <summary>Reads (and verifies) dense tensor <paramref name="name"/> into <paramref name="destination"/>.</summary>
     ValueTask ReadDenseAsync(string name, Memory<byte> destination, CancellationToken cancellationToken);
 

@@ -59,6 +59,10 @@ public sealed class PoolSource : IWeightSource
 
     public string TransportName => Reader.CurrentEndpoint.Scheme;
 
+    public long Retries => Reader.Retries;
+
+    public long CorruptBlocks => Reader.CorruptBlocks;
+
     public async ValueTask ReadDenseAsync(string name, Memory<byte> destination, CancellationToken cancellationToken) =>
         await Reader.ReadDenseAsync(name, destination, cancellationToken).ConfigureAwait(false);
 
