@@ -129,7 +129,7 @@ public sealed class IlgpuDevice : IComputeDevice
         Bind();
         var view = Range(destination, byteOffset, source.Length);
         if (source.Length > 0)
-            view.CopyFromCPU(_compute, ref MemoryMarshal.GetReference(source), source.Length);
+            view.CopyFromCPU(_compute, source);
     }
 
     public void Download(DeviceBuffer source, long byteOffset, Span<byte> destination)
@@ -137,7 +137,7 @@ public sealed class IlgpuDevice : IComputeDevice
         Bind();
         var view = Range(source, byteOffset, destination.Length);
         if (destination.Length > 0)
-            view.CopyToCPU(_compute, ref MemoryMarshal.GetReference(destination), destination.Length);
+            view.CopyToCPU(_compute, destination);
         else
             _compute.Synchronize();
     }
@@ -154,7 +154,7 @@ public sealed class IlgpuDevice : IComputeDevice
             lock (_copyGate)
             {
                 Bind();
-                destination.CopyFromCPU(_copies.Stream, ref MemoryMarshal.GetReference(staging.Span), staging.Length);
+                destination.CopyFromCPU(_copies.Stream, staging.Span);
             }
             return ValueTask.CompletedTask;
         }
@@ -271,8 +271,8 @@ public sealed class IlgpuDevice : IComputeDevice
         var deviceIndices = _parameters.Reserve<int>(rows * topK);
         var deviceWeights = _parameters.Reserve<float>(rows * topK);
         _kernels.RouteTopK(_compute, Floats(logits), deviceIndices, deviceWeights, rows, experts, topK);
-        deviceIndices.CopyToCPU(_compute, ref MemoryMarshal.GetReference(indices), rows * topK);
-        deviceWeights.CopyToCPU(_compute, ref MemoryMarshal.GetReference(weights), rows * topK);
+        deviceIndices.CopyToCPU(_compute, indices[..(rows * topK)]);
+        deviceWeights.CopyToCPU(_compute, weights[..(rows * topK)]);
     }
 
     public void ExpertForward(ExpertView expert, DeviceBuffer input, ReadOnlySpan<int> inputRows, DeviceBuffer output, ReadOnlySpan<int> outputRows,
