@@ -42,6 +42,12 @@ public sealed unsafe class NativeBuffer : MemoryManager<byte>
 
     public override void Unpin() { }
 
+    /// <summary>
+    /// Raised once, just before the memory is freed, so that whoever registered it elsewhere (a GPU driver's page lock)
+    /// can unregister it while the address is still this buffer's.
+    /// </summary>
+    public event Action<NativeBuffer>? Freeing;
+
     /// <summary>Frees the memory; every span and <see cref="Memory{T}"/> over it is invalid afterwards.</summary>
     public void Dispose() => ((IDisposable)this).Dispose();
 
@@ -49,6 +55,8 @@ public sealed unsafe class NativeBuffer : MemoryManager<byte>
     {
         if (_pointer != null)
         {
+            Freeing?.Invoke(this);
+            Freeing = null;
             NativeMemory.AlignedFree(_pointer);
             _pointer = null;
         }

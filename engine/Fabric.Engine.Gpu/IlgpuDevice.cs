@@ -96,6 +96,9 @@ public sealed class IlgpuDevice : IComputeDevice
     /// <summary>True when FP32 projections go through cuBLAS.</summary>
     public bool UsesBlas => _kernels.UsesBlas;
 
+    /// <summary>Why FP32 projections use the GEMV kernel instead of cuBLAS on a CUDA device (null when cuBLAS is used or the device is not CUDA).</summary>
+    public string? BlasFallbackReason => _kernels.BlasFallbackReason;
+
     /// <summary>The open accelerator (owned by this device).</summary>
     public GpuAccelerator Gpu => _gpu;
 
@@ -163,7 +166,10 @@ public sealed class IlgpuDevice : IComputeDevice
         {
             Bind();
             if (!_registered.TryGetValue(native, out var pinned))
+            {
                 _registered[native] = pinned = new PinnedStaging(_accelerator, native);
+                native.Freeing += Unregister;
+            }
             ticket = _copies.Enqueue(pinned, start, destination.SubView(0, length));
         }
         if (_copies.IsComplete(ticket))
@@ -311,14 +317,43 @@ public sealed class IlgpuDevice : IComputeDevice
         }
     }
 
+    /// <summary>Host staging buffers registered (page-locked) with the driver right now.</summary>
+    public int RegisteredStagingBuffers
+    {
+        get
+        {
+            lock (_copyGate)
+                return _registered.Count;
+        }
+    }
+
+    /// <summary>Unregisters a staging buffer that its owner is freeing, after the copies out of it have finished.</summary>
+    private void Unregister(NativeBuffer native)
+    {
+        lock (_copyGate)
+        {
+            if (!_registered.Remove(native, out var pinned))
+                return;
+            Bind();
+            _copies.WaitAll();
+            pinned.Dispose();
+        }
+    }
+
     public void Dispose()
     {
         Bind();
         _compute.Synchronize();
         _copies.WaitAll();
-        foreach (var pinned in _registered.Values)
-            pinned.Dispose();
-        _registered.Clear();
+        lock (_copyGate)
+        {
+            foreach (var (native, pinned) in _registered)
+            {
+                native.Freeing -= Unregister;
+                pinned.Dispose();
+            }
+            _registered.Clear();
+        }
         _parameters.Dispose();
         _copies.Dispose();
         _kernels.Dispose();

@@ -12,6 +12,12 @@ public static class IlgpuDeviceRegistration
     public static void Register()
     {
         DeviceRegistry.Register("ilgpu-cpu", (spec, budget) => IlgpuDevice.Open(spec, budget));
-        DeviceRegistry.Register("cuda", (spec, budget) => IlgpuDevice.Open(spec, budget));
+        DeviceRegistry.Register("cuda", (spec, budget) =>
+        {
+            var device = IlgpuDevice.Open(spec, budget);
+            if (device.BlasFallbackReason is { } reason)
+                Console.Error.WriteLine($"{device.Name}: FP32 projections use Fabric's GEMV kernel, not cuBLAS: {reason}.");
+            return device;
+        });
     }
 }

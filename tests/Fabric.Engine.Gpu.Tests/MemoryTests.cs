@@ -28,6 +28,28 @@ public sealed class MemoryTests
     }
 
     [Fact]
+    public async Task StagingBuffer_FreedByItsOwner_IsUnregisteredFromTheDevice()
+    {
+        // A freed staging buffer left registered makes a later buffer at the same address fail to register on CUDA
+        // (HOST_MEMORY_ALREADY_REGISTERED); the device forgets a buffer when its owner frees it.
+        using var device = IlgpuDevice.Open("ilgpu-cpu", 1 << 20);
+        using var slots = device.Allocate(8192, "expert slots");
+        var first = new NativeBuffer(4096);
+        first.Span.Fill(7);
+        await device.CopyToSlotAsync(slots, 0, first.Memory);
+        using var second = new NativeBuffer(4096);
+        await device.CopyToSlotAsync(slots, 4096, second.Memory);
+        Assert.Equal(2, device.RegisteredStagingBuffers);
+
+        first.Dispose();
+
+        Assert.Equal(1, device.RegisteredStagingBuffers);
+        var copied = new byte[4096];
+        device.Download(slots, 0, copied);
+        Assert.All(copied, b => Assert.Equal(7, b));
+    }
+
+    [Fact]
     public void Arena_FreedRegionsMerge_SoTheWholeCapacityIsOneRangeAgain()
     {
         var accelerator = Accelerators.Get("ilgpu-cpu").Device.Accelerator;

@@ -2,6 +2,7 @@ using Fabric.Engine.Device;
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
+using ILGPU.Runtime.Cuda;
 
 namespace Fabric.Engine.Gpu.Kernels;
 
@@ -59,8 +60,11 @@ public sealed class GpuKernels : IDisposable
         _moeCombine = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(KernelBodies.MoeCombine);
         _embed = accelerator.LoadAutoGroupedKernel<Index1D, WeightView, ArrayView<int>, ArrayView<float>, int>(KernelBodies.Embed);
         _router = accelerator.LoadAutoGroupedKernel<Index1D, ArrayView<float>, ArrayView<int>, ArrayView<float>, int, int>(KernelBodies.RouterTopK);
-        if (useBlas)
-            _blas = CudaBlas.TryCreate(accelerator, out _);
+        if (useBlas && accelerator is CudaAccelerator)
+        {
+            _blas = CudaBlas.TryCreate(accelerator, out var reason);
+            BlasFallbackReason = reason;
+        }
     }
 
     /// <summary>The GEMV kernel BF16/F16 projections (and FP32 ones without cuBLAS) use.</summary>
@@ -71,6 +75,9 @@ public sealed class GpuKernels : IDisposable
 
     /// <summary>True when FP32 projections run through cuBLAS.</summary>
     public bool UsesBlas => _blas is not null;
+
+    /// <summary>On a CUDA accelerator whose cuBLAS did not load (e.g. only another major version installed), why; else null.</summary>
+    public string? BlasFallbackReason { get; }
 
     /// <summary>y[tokens, outDim] = x[tokens, inDim] · wᵀ with w [outDim, inDim] in its storage type; FP32 accumulation.</summary>
     public void Project(AcceleratorStream stream, ArrayView<float> x, WeightView w, ArrayView<float> y, int tokens, int inDim, int outDim)

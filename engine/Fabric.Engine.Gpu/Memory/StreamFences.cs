@@ -15,6 +15,7 @@ public readonly record struct StreamTicket(int Index, long Generation)
 /// CUDA event; another stream can wait for it on the device (cuStreamWaitEvent) or the host can block on it. On the
 /// CPU accelerator work completes as it is enqueued, so waits synchronise the stream and return.
 /// When the ring wraps, an older ticket waits on the newer event in its place: later, so still correct.
+/// Events block on sync: a host wait sleeps in the driver instead of spinning a thread-pool thread per fetch.
 /// </summary>
 public sealed class StreamFences : IDisposable
 {
@@ -32,7 +33,7 @@ public sealed class StreamFences : IDisposable
         for (int i = 0; i < _events.Length; i++)
         {
             stream.Accelerator.Bind();
-            CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.CreateEvent(out _events[i], CudaEventFlags.CU_EVENT_DISABLE_TIMING));
+            CudaException.ThrowIfFailed(CudaAPI.CurrentAPI.CreateEvent(out _events[i], CudaEventFlags.CU_EVENT_DISABLE_TIMING | CudaEventFlags.CU_EVENT_BLOCKING_SYNC));
         }
     }
 
