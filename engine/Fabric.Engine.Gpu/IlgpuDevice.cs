@@ -20,8 +20,10 @@ namespace Fabric.Engine.Gpu;
 /// Streams: ops are enqueued on one compute stream; small per-op arrays travel through a pinned
 /// <see cref="ParameterRing"/> without synchronising. <see cref="CopyToSlotAsync"/> copies from the engine's pinned
 /// staging (registered page-locked once per staging buffer) on a separate copy stream; its task completes when the
-/// bytes are in the slot. Slots the engine overwrites belong to unpinned experts whose last use was in an earlier
-/// layer, and <see cref="RouterTopK"/> of the current layer has already waited for that compute.
+/// bytes are in the slot. A slot the engine reassigns may hold an expert whose computation is still queued (a layer
+/// that routes to more experts than there are slots releases experts as soon as their work is enqueued), and a fresh
+/// allocation is zeroed on the compute stream: so every slot copy first makes the copy stream wait, on the device, for
+/// a compute fence recorded at that moment (<see cref="OrderingAudit"/> checks this in tests).
 /// </para>
 /// </summary>
 public sealed class IlgpuDevice : IComputeDevice
@@ -32,6 +34,7 @@ public sealed class IlgpuDevice : IComputeDevice
     private readonly GpuKernels _kernels;
     private readonly DeviceArena _arena;
     private readonly CopyQueue _copies;
+    private readonly StreamFences _computeFences;
     private readonly Lock _copyGate = new();
     private readonly Dictionary<NativeBuffer, PinnedStaging> _registered = [];
     private readonly IlgpuBuffer _scratch;
@@ -68,6 +71,7 @@ public sealed class IlgpuDevice : IComputeDevice
             _compute = _accelerator.CreateStream();
             _kernels = new GpuKernels(_accelerator);
             _copies = new CopyQueue(_accelerator);
+            _computeFences = new StreamFences(_compute);
             if (scratchBytes <= 0)
                 scratchBytes = DefaultScratchBytes(budgetBytes);
             _scratch = (IlgpuBuffer)Allocate(scratchBytes, "ILGPU device scratch (attention scores, op parameters)");
@@ -157,6 +161,7 @@ public sealed class IlgpuDevice : IComputeDevice
             lock (_copyGate)
             {
                 Bind();
+                WaitForSlotReaders(slots, byteOffset, staging.Length);
                 destination.CopyFromCPU(_copies.Stream, staging.Span);
             }
             return ValueTask.CompletedTask;
@@ -165,6 +170,7 @@ public sealed class IlgpuDevice : IComputeDevice
         lock (_copyGate)
         {
             Bind();
+            WaitForSlotReaders(slots, byteOffset, length);
             if (!_registered.TryGetValue(native, out var pinned))
             {
                 _registered[native] = pinned = new PinnedStaging(_accelerator, native);
@@ -179,6 +185,21 @@ public sealed class IlgpuDevice : IComputeDevice
             _accelerator.Bind();
             _copies.Wait(ticket);
         }, cancellationToken));
+    }
+
+    /// <summary>Set to check, in tests, that slot copies wait for the expert computations that read the slot before.</summary>
+    public SlotOrderingAudit? OrderingAudit { get; set; }
+
+    /// <summary>
+    /// Makes the copy stream wait, on the device, for all compute enqueued so far: the expert computation that last read
+    /// this slot (its expert was evicted after the computation was queued) and the zeroing of a fresh allocation. Called
+    /// under the copy gate, before the copy is enqueued.
+    /// </summary>
+    private void WaitForSlotReaders(DeviceBuffer slots, long byteOffset, long bytes)
+    {
+        var fence = _computeFences.Record();
+        _copies.After(_computeFences, fence);
+        OrderingAudit?.Write(slots, byteOffset, byteOffset + bytes, fence.Generation);
     }
 
     public void Copy(DeviceBuffer source, long sourceByteOffset, DeviceBuffer destination, long destinationByteOffset, long bytes)
@@ -292,6 +313,12 @@ public sealed class IlgpuDevice : IComputeDevice
             throw new ArgumentException($"{n} rows exceed the expert scratch of {scratch.MaxRows}.", nameof(inputRows));
         if (n == 0)
             return;
+        if (OrderingAudit is { } audit)
+        {
+            long start = Math.Min(expert.W1.ByteOffset, Math.Min(expert.W3.ByteOffset, expert.W2.ByteOffset));
+            long end = Math.Max(expert.W1.ByteOffset + expert.W1.Bytes, Math.Max(expert.W3.ByteOffset + expert.W3.Bytes, expert.W2.ByteOffset + expert.W2.Bytes));
+            audit.Read(expert.W1.Buffer, start, end, _computeFences.LastRecorded);
+        }
         var gathered = Floats(scratch.Gathered);
         var gate = Floats(scratch.Gate);
         var up = Floats(scratch.Up);
@@ -355,6 +382,7 @@ public sealed class IlgpuDevice : IComputeDevice
             _registered.Clear();
         }
         _parameters.Dispose();
+        _computeFences.Dispose();
         _copies.Dispose();
         _kernels.Dispose();
         _compute.Dispose();

@@ -1,5 +1,6 @@
 using Fabric.Engine.Device;
 using Fabric.Engine.Device.Cpu;
+using Fabric.Engine.Gpu.Memory;
 using Fabric.Engine.Runtime;
 using Fabric.Engine.Sources;
 using Fabric.Model;
@@ -52,6 +53,25 @@ public sealed class EngineOnIlgpuTests : IDisposable
         Assert.Equal(8, gpu.Plan.Slots);
         Assert.Equal(expected.Tokens, actual.Tokens);
         Assert.True(gpu.Pager.Stats.Misses > 0, "experts were paged in");
+    }
+
+    [Theory]
+    [MemberData(nameof(Devices))]
+    public async Task FewerSlotsThanALayerRoutesTo_EveryOverwritingCopyWaitsForTheComputeThatReadTheSlot(string device)
+    {
+        IlgpuDevice? opened = null;
+        var audit = new SlotOrderingAudit();
+        await using var gpu = await EngineAsync((budget, scratch) =>
+        {
+            opened = IlgpuDevice.Open(device, budget, scratch);
+            opened.OrderingAudit = audit;
+            return opened;
+        }, slots: 3);
+        var tokens = await Generator.GenerateAsync(gpu, Prompt, 3, new Sampler());
+
+        Assert.Equal(3, tokens.Tokens.Length);
+        Assert.True(audit.Overwrites > 0, "slots were reassigned after experts in them had been computed");
+        Assert.Empty(audit.Violations);
     }
 
     private async Task<MoeEngine> EngineAsync(Func<long, long, IComputeDevice> open, int slots = 0, string prefetch = "none")

@@ -37,10 +37,13 @@ public sealed class StreamFences : IDisposable
         }
     }
 
+    /// <summary>The generation of the last ticket recorded (0 before the first).</summary>
+    public long LastRecorded => Interlocked.Read(ref _recorded);
+
     /// <summary>Marks the current end of the stream's queue.</summary>
     public StreamTicket Record()
     {
-        long generation = ++_recorded;
+        long generation = Interlocked.Increment(ref _recorded);
         int index = (int)(generation % _generations.Length);
         _generations[index] = generation;
         if (_stream is CudaStream cuda)
