@@ -6,7 +6,7 @@ using Fabric.Engine.Gpu;
 // Engine runs resolve their device through the engine's device registry; the ILGPU backend adds ilgpu-cpu and cuda.
 IlgpuDeviceRegistration.Register();
 
-IBenchmark[] benchmarks =
+List<IBenchmark> benchmarks =
 [
     new DemoBenchmark(),
     new EngineBenchmark(),
@@ -19,6 +19,7 @@ IBenchmark[] benchmarks =
     new SimBenchmark(),
     new TransportBenchmark(),
 ];
+benchmarks.Add(new GpuSuiteBenchmark(benchmarks));
 
 if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
 {

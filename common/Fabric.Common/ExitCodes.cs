@@ -6,6 +6,9 @@ public static class ExitCodes
     /// <summary>The command did what it was asked.</summary>
     public const int Success = 0;
 
+    /// <summary>The command ran but some of what it checked failed (a test, a benchmark step).</summary>
+    public const int Failure = 1;
+
     /// <summary>A user error: bad input, an unreachable endpoint, a refused token.</summary>
     public const int UserError = 2;
 

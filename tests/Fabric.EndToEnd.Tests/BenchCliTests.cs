@@ -22,8 +22,18 @@ public sealed class BenchCliTests
     [InlineData("rdma --port 1", "fabric-bench: '--port' is not an option of bench rdma; see --help.")]
     [InlineData("pager --trace /nonexistent/t.jsonl", "fabric-bench: The routing trace '/nonexistent/t.jsonl' does not exist; record one with `./fabric engine generate --trace-out /nonexistent/t.jsonl`.")]
     [InlineData("pager --trace t.jsonl --slots 8,0", "fabric-bench: --slots '8,0' for bench pager: give whole numbers of at least 1, separated by commas.")]
+    [InlineData("gpu --tests-timeout 1", "fabric-bench: --tests-timeout '1' for bench gpu: give a whole number of at least 10.")]
     public async Task BadOption_IsOneSentenceAndExit2(string arguments, string expected) =>
         ChildProgram.AssertRefused(await ChildProgram.RunAsync("fabric-bench", arguments), expected);
+
+    [WithoutCudaFact]
+    public async Task Gpu_WithoutACudaDevice_SaysSoInOneSentence()
+    {
+        var (code, _, stderr) = await ChildProgram.RunAsync("fabric-bench", "gpu --out /nonexistent/report.json");
+        Assert.Equal(2, code);
+        Assert.StartsWith("fabric-bench: There is no CUDA device to measure (", stderr.Trim(), StringComparison.Ordinal);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
 
     [Fact]
     public async Task Sim_RunsItsScaleRun_InAChildProcess()
@@ -36,5 +46,15 @@ public sealed class BenchCliTests
         Assert.Contains("scale: 1024 engines on rdma-1024", stdout);
         Assert.Contains("1,024 tokens in ", stdout);
         Assert.Contains("the bare queue alone", stdout);
+    }
+}
+
+/// <summary>A test of what a machine without a CUDA device sees; skipped, saying so, where there is one.</summary>
+public sealed class WithoutCudaFactAttribute : FactAttribute
+{
+    public WithoutCudaFactAttribute()
+    {
+        if (Fabric.Engine.Gpu.IlgpuAccelerators.CudaAbsenceReason() is null)
+            Skip = "A CUDA device is present: bench gpu measures it rather than refusing.";
     }
 }
