@@ -82,7 +82,7 @@ internal sealed class HwlocWalk
         {
             var cpu = Next("cpu");
             var pus = Math.Max(1, p.Descendants("object").Count(o => HwlocFormat.Type(o) == "PU"));
-            var model = HwlocFormat.Info(p, "CPUModel");
+            var model = HwlocFormat.Info(p, "CPUModel")?.Trim();
             AddNode(new NodeDocument
             {
                 Name = cpu,
