@@ -23,9 +23,10 @@ internal static class SweepCommand
         var accuracy = new Option<double?>("--predictor-accuracy") { Description = "next-layer prefetch with a predictor right with probability P (1: an oracle, labelled so); default: a trace's recorded predictions" };
         var sharing = new Option<string?>("--sharing") { Description = "comma-separated sharing models: max-min (exact), fifo (an approximation, faster); both to see fifo's error (default: the workload's)" };
         var output = new Option<string>("--out", "-o") { Description = "directory for sweep.csv and report.html", DefaultValueFactory = _ => "sweep-out" };
+        var json = new Option<string?>("--json") { Description = "also write every point's results as a JSON array to PATH" };
         var jobs = new Option<int>("--jobs", "-j") { Description = "points run side by side, one core each (default: every core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("sweep", "Vary slots, policy, prefetch, sharing model or topology; write CSV and an HTML report with SVG charts.");
-        foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, accuracy, sharing, output, jobs })
+        foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, accuracy, sharing, output, jobs, json })
             cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
@@ -64,6 +65,8 @@ internal static class SweepCommand
             Directory.CreateDirectory(dir);
             File.WriteAllText(Path.Combine(dir, "sweep.csv"), SweepReport.Csv(points));
             File.WriteAllText(Path.Combine(dir, "report.html"), SweepReport.Html(points, $"fabric-sim sweep: {Path.GetFileName(r.GetValue(workload))}"));
+            if (r.GetValue(json) is { } jsonPath)
+                ResultJson.Write(jsonPath, new System.Text.Json.Nodes.JsonArray([.. points.Select(p => (System.Text.Json.Nodes.JsonNode?)ResultJson.ToJson(p.Result))]));
             AnsiConsole.MarkupLine($"wrote {Markup.Escape(Path.Combine(dir, "sweep.csv"))} and {Markup.Escape(Path.Combine(dir, "report.html"))}");
             return 0;
         });

@@ -11,9 +11,11 @@ internal static class TopologyCommands
     {
         var file = new Argument<string>("FILE") { Description = "the output of `lstopo --of xml FILE.xml` (hwloc 2.x or 3.x)" };
         var output = new Option<string?>("--out", "-o") { Description = "where to write the topology YAML (default: stdout)" };
+        var json = new Option<string?>("--json") { Description = "also write the import summary (found, skipped, assumed, warnings) as JSON to PATH" };
         var cmd = new Command("import-hwloc", "Turn an hwloc XML file into a topology file, with a summary of what it found and skipped.");
         cmd.Arguments.Add(file);
         cmd.Options.Add(output);
+        cmd.Options.Add(json);
         cmd.SetAction(r =>
         {
             var (doc, summary) = HwlocImporter.ImportFile(r.GetValue(file)!);
@@ -29,6 +31,8 @@ internal static class TopologyCommands
             {
                 Console.Error.WriteLine($"topology: needs editing before use: {e.Message}");
             }
+            if (r.GetValue(json) is { } jsonPath)
+                File.WriteAllText(jsonPath, System.Text.Json.JsonSerializer.Serialize(summary, new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower }));
             var path = r.GetValue(output);
             if (path is null)
                 Console.Out.Write(yaml);
