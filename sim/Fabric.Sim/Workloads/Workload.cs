@@ -49,7 +49,7 @@ public sealed record Workload
         : UsesRecordedPredictions ? "recorded"
         : PredictionAccuracy == 1 ? "oracle"
         : PredictionAccuracy is { } p ? $"accuracy {p.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}"
-        : $"accuracy {DefaultPredictionAccuracy.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} (default)";
+        : $"accuracy {DefaultPredictionAccuracy.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} by default";
 
     /// <summary>
     /// The workload as it is, unless it would replay next-layer prefetch from a trace that records no predictions
