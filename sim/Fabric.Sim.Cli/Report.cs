@@ -16,7 +16,7 @@ internal static class Report
         AnsiConsole.MarkupLine($"[bold]{Markup.Escape(r.Workload)}[/] on [bold]{Markup.Escape(r.Topology)}[/]: " +
             $"{m.NumHiddenLayers} layers x {m.NumLocalExperts} experts (top-{m.NumExpertsPerTok}, {ByteSize.Format(m.ExpertBytes)} each), " +
             $"{r.Engines.Count} engine(s), batch {w.Batch}, {r.Slots} slots ({100.0 * r.Slots / m.TotalExperts:0.#}% resident), " +
-            $"policy {r.Policy}, prefetch {r.Prefetch}");
+            $"policy {r.Policy}, prefetch {r.Prefetch}{(r.Predictor.Length > 0 ? $" (predictor: {r.Predictor})" : "")}");
         AnsiConsole.MarkupLine($"[grey]routing: {Markup.Escape(w.RoutingDescription)}[/]");
         if (r.Sharing == SharingNames.Fifo)
             AnsiConsole.MarkupLine("[grey]links: first come, first served (fifo), an approximation of max-min[/]");

@@ -12,5 +12,6 @@ internal static class SimCommands
         ValidateCommand.Create(),
         TopologyCommands.ImportHwloc(),
         TopologyCommands.Calibrate(),
+        TraceCommands.ImportTrace(),
     ];
 }

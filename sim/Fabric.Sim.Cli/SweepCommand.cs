@@ -20,11 +20,13 @@ internal static class SweepCommand
         var policies = new Option<string?>("--policy") { Description = "comma-separated policies (default: the workload's)" };
         var prefetches = new Option<string?>("--prefetch") { Description = "comma-separated prefetch modes (default: the workload's)" };
         var tokens = new Option<int?>("--tokens") { Description = "override decode tokens per engine" };
+        var accuracy = new Option<double?>("--predictor-accuracy") { Description = "next-layer prefetch with a predictor right with probability P (1: an oracle, labelled so); default: a trace's recorded predictions" };
         var sharing = new Option<string?>("--sharing") { Description = "comma-separated sharing models: max-min (exact), fifo (an approximation, faster); both to see fifo's error (default: the workload's)" };
         var output = new Option<string>("--out", "-o") { Description = "directory for sweep.csv and report.html", DefaultValueFactory = _ => "sweep-out" };
+        var json = new Option<string?>("--json") { Description = "also write every point's results as a JSON array to PATH" };
         var jobs = new Option<int>("--jobs", "-j") { Description = "points run side by side, one core each (default: every core)", DefaultValueFactory = _ => Environment.ProcessorCount };
         var cmd = new Command("sweep", "Vary slots, policy, prefetch, sharing model or topology; write CSV and an HTML report with SVG charts.");
-        foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, sharing, output, jobs })
+        foreach (var o in new Option[] { topologies, workload, slots, policies, prefetches, tokens, accuracy, sharing, output, jobs, json })
             cmd.Options.Add(o);
         cmd.SetAction(r =>
         {
@@ -35,13 +37,17 @@ internal static class SweepCommand
             {
                 var t = TopologyLoader.LoadFile(path);
                 var w = WorkloadLoader.LoadFile(r.GetValue(workload)!, t);
-                w = w with { DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens };
+                w = w with
+                {
+                    DecodeTokens = WorkloadOverrides.Tokens(r.GetValue(tokens)) ?? w.DecodeTokens,
+                    PredictionAccuracy = WorkloadOverrides.PredictorAccuracy(r.GetValue(accuracy)) ?? w.PredictionAccuracy,
+                };
                 plan.AddRange(
                     from s in SlotList(r.GetValue(slots), w)
                     from p in List(r.GetValue(policies), w.Policy).Select(WorkloadOverrides.Policy)
                     from f in List(r.GetValue(prefetches), w.Prefetch).Select(WorkloadOverrides.Prefetch)
                     from m in List(r.GetValue(sharing), SharingNames.Of(w.Sharing)).Select(WorkloadOverrides.Sharing)
-                    select (t, WorkloadOverrides.SharingChecked(w with { Slots = s, Policy = p, Prefetch = f, Sharing = m })));
+                    select (t, WorkloadOverrides.SharingChecked(w with { Slots = s, Policy = p, Prefetch = f, Sharing = m }).PredictorChecked()));
             }
             var done = 0;
             var console = new Lock();
@@ -59,6 +65,8 @@ internal static class SweepCommand
             Directory.CreateDirectory(dir);
             File.WriteAllText(Path.Combine(dir, "sweep.csv"), SweepReport.Csv(points));
             File.WriteAllText(Path.Combine(dir, "report.html"), SweepReport.Html(points, $"fabric-sim sweep: {Path.GetFileName(r.GetValue(workload))}"));
+            if (r.GetValue(json) is { } jsonPath)
+                ResultJson.Write(jsonPath, new System.Text.Json.Nodes.JsonArray([.. points.Select(p => (System.Text.Json.Nodes.JsonNode?)ResultJson.ToJson(p.Result))]));
             AnsiConsole.MarkupLine($"wrote {Markup.Escape(Path.Combine(dir, "sweep.csv"))} and {Markup.Escape(Path.Combine(dir, "report.html"))}");
             return 0;
         });

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Fabric.Sim.Topology;
+using Fabric.Sim.Topology.Hwloc;
 
 namespace Fabric.Sim.Cli;
 
@@ -8,24 +9,30 @@ internal static class TopologyCommands
 {
     public static Command ImportHwloc()
     {
-        var file = new Argument<string>("FILE") { Description = "the output of `lstopo --of xml FILE.xml` (hwloc 2.x)" };
+        var file = new Argument<string>("FILE") { Description = "the output of `lstopo --of xml FILE.xml` (hwloc 2.x or 3.x)" };
         var output = new Option<string?>("--out", "-o") { Description = "where to write the topology YAML (default: stdout)" };
-        var cmd = new Command("import-hwloc", "Turn an hwloc XML file into a topology file.");
+        var json = new Option<string?>("--json") { Description = "also write the import summary (found, skipped, assumed, warnings) as JSON to PATH" };
+        var cmd = new Command("import-hwloc", "Turn an hwloc XML file into a topology file, with a summary of what it found and skipped.");
         cmd.Arguments.Add(file);
         cmd.Options.Add(output);
+        cmd.Options.Add(json);
         cmd.SetAction(r =>
         {
-            var doc = HwlocImporter.ImportFile(r.GetValue(file)!);
+            var (doc, summary) = HwlocImporter.ImportFile(r.GetValue(file)!);
             var yaml = Yaml.Serializer.Serialize(doc);
+            foreach (var line in summary.Lines())
+                Console.Error.WriteLine(line);
             try
             {
                 var t = TopologyLoader.Load(yaml, doc.Name ?? "imported");
-                Console.Error.WriteLine($"fabric-sim: imported {t.Nodes.Count} nodes and {t.Links.Count} links; it validates.");
+                Console.Error.WriteLine($"topology: {t.Nodes.Count} nodes and {t.Links.Count} links{(summary.Warnings.Count == 0 ? "; it loads as written" : "; it loads, but read the warnings above")}.");
             }
             catch (TopologyException e)
             {
-                Console.Error.WriteLine($"fabric-sim: imported, but the topology needs editing before use: {e.Message}");
+                Console.Error.WriteLine($"topology: needs editing before use: {e.Message}");
             }
+            if (r.GetValue(json) is { } jsonPath)
+                File.WriteAllText(jsonPath, System.Text.Json.JsonSerializer.Serialize(summary, new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower }));
             var path = r.GetValue(output);
             if (path is null)
                 Console.Out.Write(yaml);

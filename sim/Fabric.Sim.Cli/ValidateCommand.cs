@@ -22,15 +22,16 @@ internal static class ValidateCommand
         var keep = new Option<string?>("--keep") { Description = "keep traces and stats in this directory" };
         var hitSlowdown = new Option<double?>("--hit-slowdown") { Description = "use this slowdown of the hits computed beside a fetch instead of calibrating it (1: none); to compare" };
         var repeat = new Option<int>("--repeat") { Description = "calibrate, record and replay this many times per transport; the verdict is on the median error", DefaultValueFactory = _ => 3 };
+        var json = new Option<string?>("--json") { Description = "also write every run's figures and the medians as JSON to PATH" };
         var replay = new Option<bool>("--replay") { Description = "replay the runs kept in --keep DIR again (no engine runs): to compare simulator changes on the same data" };
         var cmd = new Command("validate", "Record traces with the real engine over shm and tcp, replay them here, and print the error (target within 10%).");
-        foreach (var o in new Option[] { topology, preset, tokens, fraction, keep, repeat, replay, hitSlowdown })
+        foreach (var o in new Option[] { topology, preset, tokens, fraction, keep, repeat, replay, hitSlowdown, json })
             cmd.Options.Add(o);
-        cmd.SetAction(async (r, ct) => await RunAsync(r.GetValue(topology)!, r.GetValue(preset)!, r.GetValue(tokens), r.GetValue(fraction), r.GetValue(keep), r.GetValue(repeat), r.GetValue(replay), r.GetValue(hitSlowdown)).ConfigureAwait(false));
+        cmd.SetAction(async (r, ct) => await RunAsync(r.GetValue(topology)!, r.GetValue(preset)!, r.GetValue(tokens), r.GetValue(fraction), r.GetValue(keep), r.GetValue(repeat), r.GetValue(replay), r.GetValue(hitSlowdown), r.GetValue(json)).ConfigureAwait(false));
         return cmd;
     }
 
-    private static async Task<int> RunAsync(string topologyPath, string preset, int tokens, double resident, string? keep, int repeat, bool replay, double? hitSlowdownOverride)
+    private static async Task<int> RunAsync(string topologyPath, string preset, int tokens, double resident, string? keep, int repeat, bool replay, double? hitSlowdownOverride, string? jsonPath)
     {
         if (repeat < 1)
             throw new FabricException($"--repeat {repeat}: give at least 1.");
@@ -81,6 +82,7 @@ internal static class ValidateCommand
 
             var table = new Table().AddColumns("transport", "measured tok/s", "simulated tok/s", "error", "measured decode stall", "simulated", "error");
             var totals = new List<string>();
+            var rows = new List<Dictionary<string, object>>();
             var worst = 0.0;
             foreach (var scheme in new[] { "shm", "tcp" })
             {
@@ -101,6 +103,11 @@ internal static class ValidateCommand
                     var c = await ValidationRun.CompareAsync(new ValidationRun.Setup(scheme, endpoint, dir, ValidationRun.Suffix(run), model, slots, tokens,
                         topology, engineDll, replay, probe, hitSlowdownOverride)).ConfigureAwait(false);
                     runs.Add(c);
+                    rows.Add(new Dictionary<string, object>
+                    {
+                        ["transport"] = scheme, ["run"] = run, ["measured_tps"] = c.MeasuredTps, ["simulated_tps"] = c.SimulatedTps, ["tps_error"] = c.TpsError,
+                        ["measured_decode_stall_ns"] = c.MeasuredDecodeStall, ["simulated_decode_stall_ns"] = c.SimulatedDecodeStall, ["stall_error"] = c.StallError,
+                    });
                     table.AddRow(repeat == 1 ? scheme : $"{scheme} #{run}", c.MeasuredTps.ToString("0.0", CultureInfo.InvariantCulture), c.SimulatedTps.ToString("0.0", CultureInfo.InvariantCulture),
                         Percent(c.TpsError), Units.FormatDuration(c.MeasuredDecodeStall), Units.FormatDuration(c.SimulatedDecodeStall), Percent(c.StallError));
                     totals.Add($"{scheme}{(repeat == 1 ? "" : $" #{run}")} stall with the prefill: measured {Units.FormatDuration(c.MeasuredStall)}, simulated {Units.FormatDuration(c.SimulatedStall)} " +
@@ -112,8 +119,11 @@ internal static class ValidateCommand
                     table.AddRow($"[bold]{scheme} median[/]", "", "", $"[bold]{Percent(tpsMedian)}[/]", "", "", $"[bold]{Percent(Median(runs.Select(c => c.StallError)))}[/]");
                 }
                 worst = Math.Max(worst, Math.Abs(tpsMedian));
+                rows.Add(new Dictionary<string, object> { ["transport"] = scheme, ["run"] = "median", ["tps_error"] = tpsMedian, ["stall_error"] = Median(runs.Select(c => c.StallError)) });
             }
             AnsiConsole.Write(table);
+            if (jsonPath is not null)
+                await File.WriteAllTextAsync(jsonPath, System.Text.Json.JsonSerializer.Serialize(rows, new System.Text.Json.JsonSerializerOptions { WriteIndented = true })).ConfigureAwait(false);
             foreach (var line in totals)
                 AnsiConsole.MarkupLine(line);
             var what = repeat == 1 ? "tokens/s" : $"the median of {repeat} runs' tokens/s";

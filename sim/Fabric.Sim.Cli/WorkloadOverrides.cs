@@ -33,6 +33,10 @@ internal static class WorkloadOverrides
         ? throw new TopologyException("A rate quantum (rate_quantum, --rate-quantum) applies to max-min sharing only, not to fifo.")
         : w;
 
+    /// <summary>--predictor-accuracy: a probability; 1 is an oracle and is reported as one.</summary>
+    public static double? PredictorAccuracy(double? p) => p is null or (>= 0 and <= 1) ? p
+        : throw new TopologyException($"--predictor-accuracy {p}: give a probability between 0 and 1 (1 is an oracle).");
+
     public static string Prefetch(string name) => Prefetchers.Names.Contains(name) ? name
         : throw new TopologyException($"--prefetch '{name}': there is no such prefetch mode; use one of {string.Join(", ", Prefetchers.Names)}.");
 }

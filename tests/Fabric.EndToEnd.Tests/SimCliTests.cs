@@ -23,6 +23,8 @@ public sealed class SimCliTests
             Assert.Equal("", error); // a short run shows no progress when stderr is not a terminal
             Assert.Contains("tokens/s", output, StringComparison.Ordinal);
             Assert.Contains("busiest links", output, StringComparison.Ordinal);
+            // Piped, a table row stays one line (Spectre's 80-column default would wrap this header).
+            Assert.Contains(output.Split('\n'), l => l.Contains("│ engine", StringComparison.Ordinal) && l.Contains("prefetch prec.", StringComparison.Ordinal));
             using var doc = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(json));
             Assert.Equal(32, doc.RootElement.GetProperty("tokens").GetInt64());
             Assert.Equal(sharing, doc.RootElement.GetProperty("sharing").GetString());
@@ -35,18 +37,43 @@ public sealed class SimCliTests
     }
 
     [Fact]
+    public async Task ImportHwloc_PrintsItsSummary_AndWritesTheTopologyAndJson()
+    {
+        var dir = Directory.CreateTempSubdirectory("fabric-e2e-hwloc-");
+        try
+        {
+            var xml = Path.Combine(Repo(), "tests", "Fabric.Sim.Tests", "TestData", "hwloc2-plx16.xml");
+            var (code, output, error) = await SimAsync($"import-hwloc \"{xml}\" -o \"{dir.FullName}/t.yaml\" --json \"{dir.FullName}/s.json\"");
+            Assert.True(code == 0, error);
+            Assert.Equal("", output);
+            Assert.Contains("hwloc 2.x XML: GPUs 16, switches 4", error, StringComparison.Ordinal);
+            Assert.Contains("16 × NVIDIA H100 PCIe 80GB (10de:2331)", error, StringComparison.Ordinal);
+            Assert.Contains("it loads as written", error, StringComparison.Ordinal);
+            using var summary = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(dir.FullName, "s.json")));
+            Assert.Equal(16, summary.RootElement.GetProperty("gpu_count").GetInt32());
+            Assert.Contains("type: pcie_switch", await File.ReadAllTextAsync(Path.Combine(dir.FullName, "t.yaml")), StringComparison.Ordinal);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task Sweep_WritesCsvAndReport_OneRowPerPoint_AndVariesTheSharingModel()
     {
         var dir = Path.Combine(Path.GetTempPath(), "fabric-e2e-sweep-" + Guid.NewGuid().ToString("N")[..8]);
         try
         {
-            var (code, output, error) = await SimAsync($"sweep -t topologies/loopback.yaml -w topologies/workloads/loopback-tiny.yaml --slots 4,8 --sharing max-min,fifo -o \"{dir}\"");
+            var (code, output, error) = await SimAsync($"sweep -t topologies/loopback.yaml -w topologies/workloads/loopback-tiny.yaml --slots 4,8 --sharing max-min,fifo -o \"{dir}\" --json \"{dir}/points.json\"");
             Assert.True(code == 0, error);
             Assert.Contains("[4/4]", output, StringComparison.Ordinal);
             var rows = (await File.ReadAllLinesAsync(Path.Combine(dir, "sweep.csv"))).Skip(1).ToList();
             Assert.Equal(4, rows.Count);
-            Assert.Equal(2, rows.Count(row => row.EndsWith(",fifo", StringComparison.Ordinal)));
-            Assert.Equal(2, rows.Count(row => row.EndsWith(",max-min", StringComparison.Ordinal)));
+            Assert.Equal(2, rows.Count(row => row.EndsWith(",fifo,", StringComparison.Ordinal)));
+            Assert.Equal(2, rows.Count(row => row.EndsWith(",max-min,", StringComparison.Ordinal)));
+            using var points = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(dir, "points.json")));
+            Assert.Equal(4, points.RootElement.GetArrayLength());
             var html = await File.ReadAllTextAsync(Path.Combine(dir, "report.html"));
             Assert.Contains("first come, first served", html, StringComparison.Ordinal);
             Assert.Contains("lru / none / fifo", html, StringComparison.Ordinal);

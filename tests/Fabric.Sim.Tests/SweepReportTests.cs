@@ -29,7 +29,7 @@ public sealed class SweepReportTests
         Assert.Equal(5, csv.Length);
         Assert.StartsWith("topology,policy,prefetch,slots,", csv[0]);
         Assert.StartsWith("loopback,belady,none,16,0.5,", csv[4]);
-        Assert.EndsWith(",max-min", csv[4]);
+        Assert.EndsWith(",max-min,", csv[4]);
         var html = SweepReport.Html(points, "test sweep");
         Assert.DoesNotContain("first come, first served", html);
         Assert.Equal(4, html.Split("<svg").Length - 1);

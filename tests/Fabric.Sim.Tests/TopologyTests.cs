@@ -202,40 +202,6 @@ public sealed class TopologyTests
     }
 
     [Fact]
-    public void Hwloc_SmallMachine_BecomesValidTopology()
-    {
-        var doc = HwlocImporter.ImportFile(Path.Combine(AppContext.BaseDirectory, "TestData", "small-hwloc.xml"));
-        var yaml = Yaml.Serializer.Serialize(doc);
-        var t = TopologyLoader.Load(yaml, "imported");
-        Assert.Equal(NodeKind.Gpu, t.Get("gpu0").Kind);
-        Assert.Equal(80L << 30, t.Get("gpu0").MemoryBytes);
-        Assert.Equal(NodeKind.Nic, t.Get("nic0").Kind);
-        Assert.Equal(NodeKind.CxlType3, t.Get("cxl0").Kind);
-        Assert.Equal(256L << 30, t.Get("cxl0").MemoryBytes);
-        Assert.Equal(2, t.Nodes.Count(n => n.Kind == NodeKind.Dram));
-        Assert.Equal(2, t.Nodes.Count(n => n.Kind == NodeKind.Cpu));
-        Assert.Null(t.Find("nvme0"));
-        var gpuLink = t.Links.Single(l => t.Nodes[l.B].Name == "gpu0");
-        Assert.Equal(31.507692e9, gpuLink.Bandwidth, 1e6);
-    }
-
-    [Fact]
-    public void Hwloc_NotXml_IsOneSentence()
-    {
-        var path = Path.GetTempFileName();
-        File.WriteAllText(path, "not xml");
-        try
-        {
-            var m = Assert.Throws<TopologyException>(() => HwlocImporter.ImportFile(path)).Message;
-            Assert.Contains("is not XML", m);
-        }
-        finally
-        {
-            File.Delete(path);
-        }
-    }
-
-    [Fact]
     public void Calibrate_RewritesOnlyTheCalibrationBlock()
     {
         var json = Path.GetTempFileName();

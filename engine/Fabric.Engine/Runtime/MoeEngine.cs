@@ -33,6 +33,7 @@ public sealed class MoeEngine : IAsyncDisposable
     private readonly int[] _predictIndices;
     private readonly float[] _predictWeights;
     private readonly int[] _predicted;
+    private int _predictedCount;
     private readonly bool[] _mark;
     private readonly ExpertAssignment[] _plan;
     private readonly ExpertAssignment[] _prefetches;
@@ -217,7 +218,8 @@ public sealed class MoeEngine : IAsyncDisposable
             Counters.LayerStallNs[layer] += stall;
             Counters.ComputeNs += elapsed - stall;
             LastForwardLayerNs += elapsed;
-            Trace?.WriteRoute(step, layer, _positions.AsSpan(0, n), _indices.AsSpan(0, n * _topK), _weights.AsSpan(0, n * _topK), _topK, elapsed - stall, stall);
+            Trace?.WriteRoute(step, layer, _positions.AsSpan(0, n), _indices.AsSpan(0, n * _topK), _weights.AsSpan(0, n * _topK), _topK, elapsed - stall, stall,
+                _predicted.AsSpan(0, _predictedCount));
         }
     }
 
@@ -297,30 +299,37 @@ public sealed class MoeEngine : IAsyncDisposable
     private void IssuePrefetch(int layer, int n, CancellationToken cancellationToken)
     {
         var prefetcher = Pager.Prefetcher;
+        // A traced run records what the predictor chose even when it does not prefetch, so that replays can use it.
+        _predictedCount = (prefetcher.WantsRouterPrediction && prefetcher.Prefetches) || Trace is not null ? PredictNextLayer(layer, n) : 0;
         if (!prefetcher.Prefetches)
             return;
-        var predicted = 0;
-        if (prefetcher.WantsRouterPrediction && layer + 1 < _config.NumHiddenLayers)
-        {
-            // The next layer's router applied to this layer's hidden state: the cheap, well-known predictor.
-            var e = _config.NumLocalExperts;
-            _device.MatMul(_x, n, _dense.Layers[layer + 1].Router, _predictLogits);
-            _device.RouterTopK(_predictLogits, n, e, _topK, _predictIndices.AsSpan(0, n * _topK), _predictWeights.AsSpan(0, n * _topK));
-            for (var i = 0; i < n * _topK; i++)
-            {
-                var x = _predictIndices[i];
-                if (!_mark[x])
-                {
-                    _mark[x] = true;
-                    _predicted[predicted++] = x;
-                }
-            }
-            for (var i = 0; i < predicted; i++)
-                _mark[_predicted[i]] = false;
-        }
-        var m = Pager.PrefetchNext(_predicted.AsSpan(0, predicted), _prefetches);
+        var m = Pager.PrefetchNext(prefetcher.WantsRouterPrediction ? _predicted.AsSpan(0, _predictedCount) : [], _prefetches);
         for (var i = 0; i < m; i++)
             _fetches.Start(_prefetches[i], _step, _layer, cancellationToken);
+    }
+
+    // The next layer's router applied to this layer's hidden state: the cheap, well-known predictor. Fills _predicted
+    // with the distinct experts it names and returns their count (0 at the last layer).
+    private int PredictNextLayer(int layer, int n)
+    {
+        if (layer + 1 >= _config.NumHiddenLayers)
+            return 0;
+        var predicted = 0;
+        var e = _config.NumLocalExperts;
+        _device.MatMul(_x, n, _dense.Layers[layer + 1].Router, _predictLogits);
+        _device.RouterTopK(_predictLogits, n, e, _topK, _predictIndices.AsSpan(0, n * _topK), _predictWeights.AsSpan(0, n * _topK));
+        for (var i = 0; i < n * _topK; i++)
+        {
+            var x = _predictIndices[i];
+            if (!_mark[x])
+            {
+                _mark[x] = true;
+                _predicted[predicted++] = x;
+            }
+        }
+        for (var i = 0; i < predicted; i++)
+            _mark[_predicted[i]] = false;
+        return predicted;
     }
 
     private void ComputeExpert(ExpertAssignment a, int n)

@@ -5,7 +5,9 @@ namespace Fabric.Engine.Runtime;
 
 /// <summary>
 /// Writes the routing trace (JSONL) that <c>fabric-sim</c> replays and Belady reads: a header line, then one line
-/// per (step, layer) visit — <c>{"kind":"route","step":0,"layer":3,"positions":[5],"experts":[[1,6]],"weights":[[0.61,0.39]],"compute_ns":123456,"stall_ns":0}</c>.
+/// per (step, layer) visit — <c>{"kind":"route","step":0,"layer":3,"positions":[5],"experts":[[1,6]],"weights":[[0.61,0.39]],"predicted_next":[1,4],"compute_ns":123456,"stall_ns":0}</c>.
+/// <c>predicted_next</c> holds the distinct experts the engine's next-layer predictor chose for layer + 1 during this
+/// visit (what next-layer prefetch fetched, or would have); it is empty at the last layer, where nothing is predicted.
 /// A prefill longer than the engine's prefill chunk gives several lines for the same (step 0, layer), one per chunk.
 /// After its layer lines each step has a line with the time the step spent outside them (embedding, final norm, LM head,
 /// sampling, handing the token on): <c>{"kind":"step","step":0,"outside_ns":1234567}</c>.
@@ -37,8 +39,12 @@ public sealed class RoutingTraceWriter : IDisposable
         EndLine();
     }
 
-    /// <summary>One (step, layer) visit: per position its routed experts and weights (<paramref name="topK"/> each, best first).</summary>
-    public void WriteRoute(int step, int layer, ReadOnlySpan<int> positions, ReadOnlySpan<int> experts, ReadOnlySpan<float> weights, int topK, long computeNs, long stallNs)
+    /// <summary>
+    /// One (step, layer) visit: per position its routed experts and weights (<paramref name="topK"/> each, best first),
+    /// and the experts the predictor chose for the next layer.
+    /// </summary>
+    public void WriteRoute(int step, int layer, ReadOnlySpan<int> positions, ReadOnlySpan<int> experts, ReadOnlySpan<float> weights, int topK, long computeNs, long stallNs,
+        ReadOnlySpan<int> predictedNext)
     {
         _json.WriteStartObject();
         _json.WriteString("kind", "route");
@@ -65,6 +71,10 @@ public sealed class RoutingTraceWriter : IDisposable
                 _json.WriteNumberValue(MathF.Round(w, 6));
             _json.WriteEndArray();
         }
+        _json.WriteEndArray();
+        _json.WriteStartArray("predicted_next");
+        foreach (var e in predictedNext)
+            _json.WriteNumberValue(e);
         _json.WriteEndArray();
         _json.WriteNumber("compute_ns", computeNs);
         _json.WriteNumber("stall_ns", stallNs);

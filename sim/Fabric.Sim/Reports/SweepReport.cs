@@ -13,14 +13,14 @@ public static class SweepReport
 {
     public static string Csv(IReadOnlyList<SweepPoint> points)
     {
-        var sb = new StringBuilder("topology,policy,prefetch,slots,resident_fraction,tokens_per_second,token_p50_ms,token_p99_ms,hit_rate,stall_seconds,bytes_fetched,busiest_link,busiest_utilisation,sharing\n");
+        var sb = new StringBuilder("topology,policy,prefetch,slots,resident_fraction,tokens_per_second,token_p50_ms,token_p99_ms,hit_rate,stall_seconds,bytes_fetched,busiest_link,busiest_utilisation,sharing,predictor\n");
         foreach (var p in points)
         {
             var r = p.Result;
             var busiest = r.Channels.FirstOrDefault();
             sb.Append(CultureInfo.InvariantCulture, $"{p.Topology},{p.Policy},{p.Prefetch},{p.Slots},{p.ResidentFraction:0.####},{r.TotalTokensPerSecond:0.###},")
               .Append(CultureInfo.InvariantCulture, $"{r.TokenLatencyPercentile(50) / 1e6:0.###},{r.TokenLatencyPercentile(99) / 1e6:0.###},{r.HitRate:0.####},{r.StallNs / 1e9:0.####},{r.BytesFetched},")
-              .Append(CultureInfo.InvariantCulture, $"\"{busiest?.Name}\",{busiest?.Utilisation ?? 0:0.####},{r.Sharing}\n");
+              .Append(CultureInfo.InvariantCulture, $"\"{busiest?.Name}\",{busiest?.Utilisation ?? 0:0.####},{r.Sharing},{r.Predictor}\n");
         }
         return sb.ToString();
     }
@@ -55,7 +55,7 @@ public static class SweepReport
             var r = p.Result;
             var busiest = r.Channels.FirstOrDefault();
             sb.Append(CultureInfo.InvariantCulture,
-                $"<tr><td>{WebUtility.HtmlEncode(p.Topology)}</td><td>{p.Policy}</td><td>{p.Prefetch}</td><td>{r.Sharing}</td><td>{p.Slots}</td><td>{p.ResidentFraction:P1}</td>" +
+                $"<tr><td>{WebUtility.HtmlEncode(p.Topology)}</td><td>{p.Policy}</td><td>{p.Prefetch}{(r.Predictor.Length > 0 ? $" ({r.Predictor})" : "")}</td><td>{r.Sharing}</td><td>{p.Slots}</td><td>{p.ResidentFraction:P1}</td>" +
                 $"<td>{r.TotalTokensPerSecond:0.0}</td><td>{r.TokenLatencyPercentile(50) / 1e6:0.00}</td><td>{r.TokenLatencyPercentile(99) / 1e6:0.00}</td>" +
                 $"<td>{r.HitRate:P1}</td><td>{r.StallNs / 1e9:0.000}</td><td>{WebUtility.HtmlEncode(busiest?.Name ?? "-")}</td><td>{busiest?.Utilisation ?? 0:P0}</td></tr>\n");
         }
@@ -67,7 +67,7 @@ public static class SweepReport
     {
         var plot = new ScottPlot.Plot();
         var bySharing = points.Select(p => p.Result.Sharing).Distinct().Count() > 1;
-        foreach (var series in points.GroupBy(p => $"{p.Policy} / {p.Prefetch}" + (bySharing ? $" / {p.Result.Sharing}" : "")))
+        foreach (var series in points.GroupBy(p => $"{p.Policy} / {p.Prefetch}" + (p.Result.Predictor.Length > 0 ? $" ({p.Result.Predictor})" : "") + (bySharing ? $" / {p.Result.Sharing}" : "")))
         {
             var ordered = series.OrderBy(p => p.Slots).ToList();
             var scatter = plot.Add.Scatter(ordered.Select(p => (double)p.Slots).ToArray(), ordered.Select(value).ToArray());

@@ -53,6 +53,10 @@ public sealed class EngineModel : IEventHandler
     private int[] _next;
     private int _currentCount;
     private int _nextCount;
+    private int[] _currentPrediction;
+    private int[] _nextPrediction;
+    private int _currentPredictionCount;
+    private int _nextPredictionCount;
     private long _currentRecordedNs;
     private long _nextRecordedNs;
     private long _currentOutsideNs;
@@ -97,6 +101,8 @@ public sealed class EngineModel : IEventHandler
         var width = _routing.MaxRows * _topK;
         _current = new int[width];
         _next = new int[width];
+        _currentPrediction = new int[_experts];
+        _nextPrediction = new int[_experts];
         _routeByPool = new Route[poolNodes.Count];
         for (var p = 0; p < poolNodes.Count; p++)
         {
@@ -123,6 +129,7 @@ public sealed class EngineModel : IEventHandler
         if (_steps <= 0)
             return;
         _nextCount = _routing.Next(0, 0, _next);
+        _nextPredictionCount = _routing.RecordedPrediction(_nextPrediction);
         _nextRecordedNs = _routing.RecordedComputeNs(0, 0);
         _nextOutsideNs = _layers == 1 ? _routing.RecordedOutsideNs(0) : 0;
         _fetches.Schedule(_world.Simulation.Now, BeginVisitEvent);
@@ -207,6 +214,8 @@ public sealed class EngineModel : IEventHandler
             _stepStart = now;
         (_current, _next) = (_next, _current);
         _currentCount = _nextCount;
+        (_currentPrediction, _nextPrediction) = (_nextPrediction, _currentPrediction);
+        _currentPredictionCount = _nextPredictionCount;
         _currentRecordedNs = _nextRecordedNs;
         _currentOutsideNs = _nextOutsideNs;
 
@@ -248,6 +257,7 @@ public sealed class EngineModel : IEventHandler
         if (ns < _steps)
         {
             _nextCount = _routing.Next(ns, nl, _next);
+            _nextPredictionCount = _routing.RecordedPrediction(_nextPrediction);
             _nextRecordedNs = _routing.RecordedComputeNs(ns, nl);
             _nextOutsideNs = nl == _layers - 1 ? _routing.RecordedOutsideNs(ns) : 0;
         }
@@ -406,14 +416,22 @@ public sealed class EngineModel : IEventHandler
             StartFetch(a.Key, demand, now);
     }
 
-    // The next visit's distinct experts, each replaced by a wrong one with probability 1 − accuracy.
+    // The recording engine's own prediction when the workload replays it; otherwise the next visit's distinct experts,
+    // each replaced by a wrong one with probability 1 − accuracy.
     private int Predict()
     {
+        if (_workload.UsesRecordedPredictions)
+        {
+            var n = Math.Max(0, _currentPredictionCount);
+            _currentPrediction.AsSpan(0, n).CopyTo(_prediction);
+            return n;
+        }
+        var accuracy = _workload.PredictionAccuracy ?? Workload.DefaultPredictionAccuracy;
         var count = 0;
         for (var i = 0; i < _nextCount; i++)
         {
             var e = _next[i];
-            if (_predictionRandom.NextDouble() >= _workload.PredictionAccuracy)
+            if (_predictionRandom.NextDouble() >= accuracy)
                 e = _predictionRandom.Next(_experts);
             if (!_mark[e])
             {

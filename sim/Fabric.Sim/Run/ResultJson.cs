@@ -12,6 +12,7 @@ public static class ResultJson
         ["workload"] = r.Workload,
         ["policy"] = r.Policy,
         ["prefetch"] = r.Prefetch,
+        ["predictor"] = r.Predictor,
         ["sharing"] = r.Sharing,
         ["slots"] = r.Slots,
         ["tokens"] = r.Tokens,

@@ -12,6 +12,9 @@ public sealed class SimResult
     public required string Prefetch { get; init; }
     public required int Slots { get; init; }
 
+    /// <summary>Which predictor next-layer prefetch ran with: "recorded", "oracle", "accuracy 0.8"; empty without one.</summary>
+    public string Predictor { get; init; } = "";
+
     /// <summary>The sharing model's name (<see cref="Network.SharingNames"/>).</summary>
     public string Sharing { get; init; } = Network.SharingNames.MaxMin;
     public required IReadOnlyList<EngineResult> Engines { get; init; }

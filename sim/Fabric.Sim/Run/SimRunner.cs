@@ -28,6 +28,7 @@ public static class SimRunner
     // warmEveryEngine: with fifo links, warm every engine before its turn, not only while its thread waits (tests).
     internal static SimResult Run(Topology.Topology topology, Workload workload, IProgress<double>? progress, int? threads, long? windowNs, bool warmEveryEngine)
     {
+        workload = workload.PredictorChecked();
         var stopwatch = Stopwatch.StartNew();
         var world = new SimWorld(topology, workload.Sharing, workload.RateQuantumNs);
         var pools = (workload.Pool.Count > 0 ? workload.Pool.Select(p => topology.Get(p)) : topology.Nodes.Where(n => n.IsPool))
@@ -98,6 +99,7 @@ public static class SimRunner
             Policy = workload.Policy,
             Sharing = SharingNames.Of(workload.Sharing),
             Prefetch = workload.Prefetch,
+            Predictor = workload.Predictor,
             Slots = workload.Slots,
             Engines = engines.Select(e => e.Result).ToList(),
             Channels = channels,

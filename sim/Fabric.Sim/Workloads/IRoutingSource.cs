@@ -24,4 +24,10 @@ public interface IRoutingSource
     /// the last layer).
     /// </summary>
     long RecordedOutsideNs(int step);
+
+    /// <summary>
+    /// The experts the recording engine's predictor chose for the next layer during the visit <see cref="Next"/> last
+    /// returned, written to <paramref name="experts"/>; their count, or -1 when the source records no predictions.
+    /// </summary>
+    int RecordedPrediction(Span<int> experts) => -1;
 }

@@ -13,7 +13,8 @@ namespace Fabric.Sim.Workloads;
 public sealed class RoutingTrace
 {
     /// <summary>One (step, layer) visit: rows of top-k experts, flattened.</summary>
-    public sealed record Visit(int Step, int Layer, int Rows, int[] Experts, long ComputeNs, long StallNs);
+    /// <summary>One (step, layer) visit: rows of top-k experts, flattened; the next-layer prediction made during it, when recorded.</summary>
+    public sealed record Visit(int Step, int Layer, int Rows, int[] Experts, long ComputeNs, long StallNs, int[]? PredictedNext = null);
 
     private readonly Dictionary<int, long> _outsideNs;
 
@@ -38,6 +39,9 @@ public sealed class RoutingTrace
     public int Slots { get; }
     public int PromptTokens { get; }
     public int Steps { get; }
+
+    /// <summary>Whether the recording engine wrote its next-layer predictions (every route line has predicted_next).</summary>
+    public bool HasPredictions => Visits.All(v => v.PredictedNext is not null);
 
     /// <summary>Total recorded stall over the whole trace, ns.</summary>
     public long TotalStallNs => Visits.Sum(v => v.StallNs);
@@ -93,9 +97,12 @@ public sealed class RoutingTrace
                         throw new TopologyException($"Line {i + 1} of '{path}' routes a position to {rows[r].Length} experts; the model routes to {model.NumExpertsPerTok}.");
                     rows[r].CopyTo(flat, r * model.NumExpertsPerTok);
                 }
+                var predicted = e.TryGetProperty("predicted_next", out var pn) ? pn.EnumerateArray().Select(x => x.GetInt32()).ToArray() : null;
+                if (predicted is not null && predicted.Any(x => x < 0 || x >= model.NumLocalExperts))
+                    throw new TopologyException($"Line {i + 1} of '{path}' predicts an expert outside 0..{model.NumLocalExperts - 1}.");
                 visits.Add(new Visit(e.GetProperty("step").GetInt32(), e.GetProperty("layer").GetInt32(), rows.Count, flat,
                     e.TryGetProperty("compute_ns", out var c) ? c.GetInt64() : -1,
-                    e.TryGetProperty("stall_ns", out var s) ? s.GetInt64() : 0));
+                    e.TryGetProperty("stall_ns", out var s) ? s.GetInt64() : 0, predicted));
             }
             catch (Exception ex) when (ex is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
             {
@@ -149,4 +156,12 @@ public sealed class TraceRouting : IRoutingSource
     public long RecordedComputeNs(int step, int layer) => _useComputeTime ? _trace.Visits[_lastVisit].ComputeNs : -1;
 
     public long RecordedOutsideNs(int step) => _useComputeTime ? _trace.OutsideNs(_trace.Visits[_lastVisit].Step) : 0;
+
+    public int RecordedPrediction(Span<int> experts)
+    {
+        if (_trace.Visits[_lastVisit].PredictedNext is not { } p)
+            return -1;
+        p.CopyTo(experts);
+        return p.Length;
+    }
 }

@@ -25,7 +25,40 @@ public sealed record Workload
     public required int Slots { get; init; }
     public string Policy { get; init; } = "lru";
     public string Prefetch { get; init; } = "none";
-    public double PredictionAccuracy { get; init; } = 0.9;
+    /// <summary>
+    /// For next-layer prefetch: the chance that the predictor names a really routed expert; null when not stated (a
+    /// trace's recorded predictions are used, and synthetic routing takes <see cref="DefaultPredictionAccuracy"/>).
+    /// 1 is an oracle that knows the next layer's routing.
+    /// </summary>
+    public double? PredictionAccuracy { get; init; }
+
+    /// <summary>The accuracy synthetic and counts routing assume when the workload states none.</summary>
+    public const double DefaultPredictionAccuracy = 0.9;
+
+    /// <summary>Whether routing replays a recorded trace (the engine's or an imported one).</summary>
+    public bool RoutingIsTrace { get; init; }
+
+    /// <summary>Whether the routing source carries the recording engine's own next-layer predictions.</summary>
+    public bool RoutingRecordsPredictions { get; init; }
+
+    /// <summary>Whether a replay is fed the recorded predictions (rather than a predictor of a stated accuracy).</summary>
+    public bool UsesRecordedPredictions => RoutingRecordsPredictions && PredictionAccuracy is null;
+
+    /// <summary>Which predictor next-layer prefetch runs with, for reports; empty when nothing prefetches by prediction.</summary>
+    public string Predictor => Prefetch != "next-layer" ? ""
+        : UsesRecordedPredictions ? "recorded"
+        : PredictionAccuracy == 1 ? "oracle"
+        : PredictionAccuracy is { } p ? $"accuracy {p.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)}"
+        : $"accuracy {DefaultPredictionAccuracy.ToString("0.###", System.Globalization.CultureInfo.InvariantCulture)} by default";
+
+    /// <summary>
+    /// The workload as it is, unless it would replay next-layer prefetch from a trace that records no predictions
+    /// without a stated accuracy: that would have to invent the predictor, so it is refused.
+    /// </summary>
+    public Workload PredictorChecked() =>
+        Prefetch == "next-layer" && RoutingIsTrace && !RoutingRecordsPredictions && PredictionAccuracy is null
+            ? throw new Topology.TopologyException($"The routing trace of '{Name}' records no next-layer predictions, so next-layer prefetch cannot be replayed as the engine ran it; give --predictor-accuracy P (or prediction_accuracy in the workload) to replay it with a predictor right with probability P, or choose another --prefetch.")
+            : this;
     public int ContextTokens { get; init; } = 512;
     public long LayerOverheadNs { get; init; }
 

@@ -168,14 +168,16 @@ public static class WorkloadLoader
             Slots = slots,
             Policy = policy,
             Prefetch = prefetch,
-            PredictionAccuracy = Probability(doc.PredictionAccuracy, "prediction_accuracy", origin, 0.9),
+            PredictionAccuracy = doc.PredictionAccuracy is null ? null : Probability(doc.PredictionAccuracy, "prediction_accuracy", origin),
+            RoutingRecordsPredictions = trace?.HasPredictions ?? false,
             ContextTokens = doc.ContextTokens ?? 512,
             LayerOverheadNs = overhead,
             RateQuantumNs = quantum,
             Sharing = sharing,
             Seed = seed,
             Routing = routing,
-            FirstStepIsPrefill = trace is not null,
+            FirstStepIsPrefill = trace is { PromptTokens: > 0 },
+            RoutingIsTrace = trace is not null,
             RoutingDescription = description,
         };
     }

@@ -53,6 +53,31 @@ public sealed class BoundedResidencyTests : IClassFixture<TinyModel>
     }
 
     [Fact]
+    public async Task Trace_RecordsThePredictorsChoicesPerLayer_WhetherOrNotTheRunPrefetches()
+    {
+        var withPrefetch = Path.Combine(_model.Directory, "predicted-next-layer.trace.jsonl");
+        var withoutPrefetch = Path.Combine(_model.Directory, "predicted-none.trace.jsonl");
+        var (_, prefetching) = await GenerateAsync(13, "lru", "next-layer", tracePath: withPrefetch);
+        await using (prefetching)
+            Assert.True(prefetching.Pager.Stats.PrefetchesIssued > 0);
+        var (_, plain) = await GenerateAsync(13, "lru", "none", tracePath: withoutPrefetch);
+        await plain.DisposeAsync();
+
+        static List<(int Layer, int[] Predicted)> Predictions(string path) =>
+            [.. File.ReadLines(path).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+                .Where(e => e.GetProperty("kind").GetString() == "route")
+                .Select(e => (e.GetProperty("layer").GetInt32(), e.GetProperty("predicted_next").EnumerateArray().Select(x => x.GetInt32()).ToArray()))];
+        var a = Predictions(withPrefetch);
+        var b = Predictions(withoutPrefetch);
+        var lastLayer = _model.Config.NumHiddenLayers - 1;
+        Assert.All(a, v => Assert.Equal(v.Layer == lastLayer, v.Predicted.Length == 0));
+        Assert.All(a, v => Assert.All(v.Predicted, e => Assert.InRange(e, 0, _model.Config.NumLocalExperts - 1)));
+        Assert.Equal(a.Count, b.Count);
+        for (var i = 0; i < a.Count; i++)
+            Assert.Equal(a[i].Predicted, b[i].Predicted);
+    }
+
+    [Fact]
     public async Task Belady_ReplayingTheRecordedTrace_HitsAtLeastAsOftenAsTheOnlinePolicies()
     {
         var tracePath = Path.Combine(_model.Directory, "belady.trace.jsonl");
