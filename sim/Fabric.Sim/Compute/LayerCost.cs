@@ -39,7 +39,7 @@ public sealed class LayerCost
         _headFlopsPerRow = 2.0 * h * model.VocabSize;
         _headBytes = h * model.VocabSize * dtype;
         _overheadNs = overheadNs;
-        _layers = model.NumHiddenLayers;
+        _layers = model.ExpertLayers;
         _experts = model.NumLocalExperts;
         TopK = model.NumExpertsPerTok;
         _table = new (long, long)[2 * Math.Max(0, tableRows) * (_experts + 1)];

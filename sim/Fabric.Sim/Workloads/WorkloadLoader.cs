@@ -108,7 +108,7 @@ public static class WorkloadLoader
             throw new TopologyException($"{origin}: batch is {doc.Batch}; give at least 1.");
         var batch = doc.Batch ?? 1;
         var seed = doc.Seed ?? 1;
-        var layers = model.NumHiddenLayers;
+        var layers = model.ExpertLayers;
         var experts = model.NumLocalExperts;
         var topK = model.NumExpertsPerTok;
         Func<int, IRoutingSource> routing;
