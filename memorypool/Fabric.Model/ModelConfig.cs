@@ -203,6 +203,12 @@ public sealed record ModelConfig
     /// <summary>Routed experts in the whole model (sparse layers × experts per layer).</summary>
     [IgnoreMember][JsonIgnore] public int TotalExperts => ExpertLayers * NumLocalExperts;
 
+    /// <summary>Value equality over every field, <see cref="MlpOnlyLayers"/> by its elements (as the catalog and traces carry it).</summary>
+    public bool Equals(ModelConfig? other) =>
+        other is not null && (ReferenceEquals(this, other) || MessagePackSerializer.Serialize(this).AsSpan().SequenceEqual(MessagePackSerializer.Serialize(other)));
+
+    public override int GetHashCode() => HashCode.Combine(Architecture, VocabSize, HiddenSize, IntermediateSize, NumHiddenLayers, NumLocalExperts, NumExpertsPerTok);
+
     /// <summary>The most layers, and the most experts per layer, a model may have (the pager keeps each in 16 bits).</summary>
     public const int MaxLayersOrExperts = 65_536;
 
