@@ -18,6 +18,9 @@ public sealed unsafe class CpuDevice : IComputeDevice, IHostVisibleMemory
     [ThreadStatic]
     private static float[]? t_dotScratch;
 
+    [ThreadStatic]
+    private static float[]? t_latentScratch;
+
     private readonly int _threads;
 
     /// <remarks>budgetBytes: the whole device budget. threads: worker threads for large products (default: all cores).</remarks>
@@ -381,12 +384,14 @@ public sealed unsafe class CpuDevice : IComputeDevice, IHostVisibleMemory
         var scale = 1f / MathF.Sqrt(qHead);
         var w = Cpu(kvB.Buffer).Pointer + kvB.ByteOffset;
         var rowBytes = (long)rank * kvB.Type.Size();
-        var qLatent = new float[rank];
-        var context = new float[rank];
-        var widened = new float[rank];
-        var scores = new float[shape.MaxSeqLen];
-        fixed (float* wide = widened)
+        var scratch = LatentScratch((3 * rank) + shape.MaxSeqLen);
+        var qLatent = scratch.AsSpan(0, rank);
+        var context = scratch.AsSpan(rank, rank);
+        var scores = scratch.AsSpan(3 * rank, shape.MaxSeqLen);
+        fixed (float* all = scratch)
         {
+            var wide = all + (2 * rank);
+            var contextPointer = all + rank;
             for (var r = 0; r < rows; r++)
             {
                 var length = positions[r] + 1;
@@ -395,7 +400,7 @@ public sealed unsafe class CpuDevice : IComputeDevice, IHostVisibleMemory
                     var qh = Cpu(q).Floats(((long)r * heads * qHead) + ((long)h * qHead));
                     var kRows = (long)h * (nopeDim + vDim);
                     // The query absorbed into the latent space: q_nope · W_k[h] (the keys are W_k[h] · latent).
-                    Array.Clear(qLatent);
+                    qLatent.Clear();
                     for (var i = 0; i < nopeDim; i++)
                     {
                         Kernels.ToSingle(w + ((kRows + i) * rowBytes), kvB.Type, rank, wide);
@@ -407,23 +412,25 @@ public sealed unsafe class CpuDevice : IComputeDevice, IHostVisibleMemory
                         var kt = baseRow + ((long)t * row);
                         scores[t] = scale * (TensorPrimitives.Dot(qLatent, new ReadOnlySpan<float>(kt, rank)) + TensorPrimitives.Dot(qRope, new ReadOnlySpan<float>(kt + rank, rope)));
                     }
-                    var s = scores.AsSpan(0, length);
+                    var s = scores[..length];
                     TensorPrimitives.SoftMax(s, s);
-                    Array.Clear(context);
+                    context.Clear();
                     for (var t = 0; t < length; t++)
                         TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(baseRow + ((long)t * row), rank), s[t], context, context);
                     var o = Cpu(output).Floats(((long)r * heads * vDim) + ((long)h * vDim));
                     for (var j = 0; j < vDim; j++)
-                        o[j] = DotRow(context, w + ((kRows + nopeDim + j) * rowBytes), kvB.Type, rank, wide);
+                        o[j] = Kernels.Dot(contextPointer, w + ((kRows + nopeDim + j) * rowBytes), kvB.Type, rank, wide);
                 }
             }
         }
     }
 
-    private static float DotRow(float[] x, byte* w, WeightType type, int n, float* scratch)
+    private static float[] LatentScratch(int n)
     {
-        fixed (float* xp = x)
-            return Kernels.Dot(xp, w, type, n, scratch);
+        var s = t_latentScratch;
+        if (s is null || s.Length < n)
+            t_latentScratch = s = new float[Math.Max(n, 1024)];
+        return s;
     }
 
     public void Dispose()
