@@ -79,7 +79,6 @@ public static class ModelConfigReader
             {
                 IntermediateSize = Int(root, source, "intermediate_size"),
                 NumLocalExperts = Int(root, source, "num_experts"),
-                HeadDim = heads > 0 ? hidden / heads : 0,
                 RmsNormEps = OptionalDouble(root, source, "rms_norm_eps") ?? 1e-5,
                 RopeTheta = OptionalDouble(root, source, "rope_theta") ?? 10000.0,
                 MaxPositionEmbeddings = OptionalInt(root, source, "max_position_embeddings") ?? 4096,
@@ -91,7 +90,6 @@ public static class ModelConfigReader
                 IntermediateSize = Int(root, source, "moe_intermediate_size"),
                 DenseIntermediateSize = OptionalInt(root, source, "intermediate_size") ?? (architecture == Architectures.Qwen2Moe ? 5632 : 6144),
                 NumLocalExperts = Int(root, source, "num_experts"),
-                HeadDim = architecture == Architectures.Qwen2Moe ? (heads > 0 ? hidden / heads : 0) : config.HeadDim,
                 RmsNormEps = OptionalDouble(root, source, "rms_norm_eps") ?? 1e-6,
                 RopeTheta = OptionalDouble(root, source, "rope_theta") ?? 10000.0,
                 MaxPositionEmbeddings = OptionalInt(root, source, "max_position_embeddings") ?? 32768,

@@ -35,7 +35,7 @@ internal static class InspectCommand
         var c = checkpoint.Config;
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(inv, $"model     {checkpoint.Directory} ({c.Architecture}, {c.Dtype}, {checkpoint.Files.Count} file(s))"));
-        Console.WriteLine(string.Create(inv, $"shape     {c.NumHiddenLayers} layers ({c.ExpertLayers} sparse), {c.NumLocalExperts} experts/layer, top-{c.NumExpertsPerTok}, hidden {c.HiddenSize}, expert width {c.IntermediateSize}, vocab {c.VocabSize}, router skew {c.RouterSkew}"));
+        Console.WriteLine(string.Create(inv, $"shape     {c.NumHiddenLayers} layers{(c.ExpertLayers < c.NumHiddenLayers ? $" ({c.ExpertLayers} sparse)" : "")}, {c.NumLocalExperts} experts/layer, top-{c.NumExpertsPerTok}, hidden {c.HiddenSize}, expert width {c.IntermediateSize}, vocab {c.VocabSize}, router skew {c.RouterSkew}"));
         if (c.SharedMlpWidth > 0)
             Console.WriteLine(string.Create(inv, $"shared    an always-on MLP of width {c.SharedMlpWidth} per sparse layer ({checkpoint.SharedExperts.Count} in all), dense: never paged"));
         Console.WriteLine();
