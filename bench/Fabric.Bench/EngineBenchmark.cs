@@ -26,11 +26,16 @@ public sealed class EngineBenchmark : IBenchmark
 
     public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
-        var parsed = new BenchOptions(Name, args, ["--preset", "--tokens", "--prompt", "--transports", "--fractions", "--policies", "--prefetch", "--skews", "--repeat", "--json"], ["--quick"]);
+        var parsed = new BenchOptions(Name, args, ["--preset", "--tokens", "--prompt", "--transports", "--fractions", "--policies", "--prefetch", "--skews", "--repeat", "--json", "--family"], ["--quick"]);
         if (parsed.Has("--help"))
         {
             Console.WriteLine(Usage);
             return 0;
+        }
+        if (parsed.Text("--family") is not null)
+        {
+            return await FamilyEngineBenchmark.RunAsync(parsed.Choices("--family", [], [.. Architectures.All]), parsed.Choice("--preset", "medium", [.. ModelPresets.Names])!,
+                parsed.Int("--tokens", 8), parsed.Int("--prompt", 16), parsed.Text("--json"), cancellationToken);
         }
         var o = Options.From(parsed);
         var rows = new List<Row>();
@@ -148,6 +153,8 @@ public sealed class EngineBenchmark : IBenchmark
     private const string Usage = """
         usage: fabric bench engine [--preset tiny|small|medium] [--tokens N] [--prompt N] [--transports shm,tcp] [--fractions 0.5,0.25,0.125]
                                    [--policies lru,lfu,activation,belady] [--prefetch none,next-layer,history] [--skews 0,1] [--repeat N] [--json PATH] [--quick]
+               fabric bench engine --family mixtral,qwen2_moe,qwen3_moe,olmoe,deepseek_v2 [--preset tiny|small|medium] [--tokens N] [--prompt N] [--json PATH]
+                   all-resident decode tok/s of each family beside Mixtral's, weight bytes read per token vs active parameters, KV bytes per token
         """;
 
     private sealed record Options(string Preset, int Tokens, int PromptTokens, string[] Transports, double[] Fractions, string[] Policies, string[] Prefetches, double[] Skews, string? Json, int Repeat)

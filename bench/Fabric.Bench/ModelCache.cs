@@ -5,7 +5,7 @@ using Fabric.Model;
 namespace Fabric.Bench;
 
 /// <summary>
-/// The models the benchmarks run on: generated once per (preset, router skew, seed) and reused between runs, under
+/// The models the benchmarks run on: generated once per (family, preset, router skew, seed) and reused between runs, under
 /// artifacts/models/ in the repository, else ~/.cache/fabric/models/.
 /// </summary>
 internal static class ModelCache
@@ -17,15 +17,16 @@ internal static class ModelCache
     public static string Resolve(string? model, string preset, double skew = 1) => model ?? Ensure(preset, skew);
 
     /// <summary>The directory of (preset, skew, seed), generated first if it is not there yet.</summary>
-    public static string Ensure(string preset, double skew, ulong seed = 1)
+    public static string Ensure(string preset, double skew, ulong seed = 1, string family = Architectures.Mixtral)
     {
-        var name = string.Create(CultureInfo.InvariantCulture, $"{preset}-skew{skew:0.##}-seed{seed}");
+        var prefix = family == Architectures.Mixtral ? "" : family + "-";
+        var name = string.Create(CultureInfo.InvariantCulture, $"{prefix}{preset}-skew{skew:0.##}-seed{seed}");
         var directory = Path.Combine(Root(), name);
         if (File.Exists(Path.Combine(directory, "config.json")) && File.Exists(Path.Combine(directory, "model.safetensors")))
             return directory;
-        var config = ModelPresets.Get(preset);
+        var config = ModelPresets.Get(preset, TensorDtype.BF16, family);
         var total = ModelGenerator.DataBytes(config);
-        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"generating the {preset} model (router skew {skew}, {total / 1e6:0} MB) into {directory}..."));
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"generating the {family} {preset} model (router skew {skew}, {total / 1e6:0} MB) into {directory}..."));
         var watch = Stopwatch.StartNew();
         var last = 0L;
         ModelGenerator.Write(directory, config, seed, skew, new Progress<long>(written =>

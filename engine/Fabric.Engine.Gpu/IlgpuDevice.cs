@@ -32,6 +32,7 @@ public sealed class IlgpuDevice : IComputeDevice
     private readonly Accelerator _accelerator;
     private readonly AcceleratorStream _compute;
     private readonly GpuKernels _kernels;
+    private readonly FamilyKernels _familyKernels;
     private readonly DeviceArena _arena;
     private readonly CopyQueue _copies;
     private readonly StreamFences _computeFences;
@@ -70,6 +71,7 @@ public sealed class IlgpuDevice : IComputeDevice
             _arena = new DeviceArena(_accelerator, budgetBytes + AlignmentHeadroomBytes);
             _compute = _accelerator.CreateStream();
             _kernels = new GpuKernels(_accelerator);
+            _familyKernels = new FamilyKernels(_accelerator);
             _copies = new CopyQueue(_accelerator);
             _computeFences = new StreamFences(_compute);
             if (scratchBytes <= 0)
@@ -364,6 +366,55 @@ public sealed class IlgpuDevice : IComputeDevice
             Bind();
             _copies.WaitAll();
             pinned.Dispose();
+        }
+    }
+
+    public void AddBias(DeviceBuffer x, int rows, DeviceMatrix bias) =>
+        Bound()._familyKernels.AddBias(_compute, Floats(x), Weights(bias), rows, bias.Cols);
+
+    public void Clamp(DeviceBuffer x, int count, float limit) => Bound()._familyKernels.Clamp(_compute, Floats(x), count, limit);
+
+    public void CopyColumns(DeviceBuffer source, int sourceStride, int sourceOffset, DeviceBuffer destination, int destinationStride, int destinationOffset,
+        int rows, int width) =>
+        Bound()._familyKernels.CopyColumns(_compute, Floats(source), sourceStride, sourceOffset, Floats(destination), destinationStride, destinationOffset, rows, width);
+
+    public void RopeInterleaved(DeviceBuffer x, int rows, int heads, int headStride, int offset, int ropeDim, ReadOnlySpan<int> positions, float theta)
+    {
+        Bind();
+        long need = (long)rows * heads * ropeDim;
+        if (need > _scores.Length)
+            throw new InsufficientDeviceMemoryException(
+                $"The ILGPU device scratch ({ByteSize.Format(_scratch.Bytes)}) cannot hold the rope parts of {rows} rows; give the device more memory.",
+                Memory.UsedBytes + need * sizeof(float));
+        var devicePositions = _parameters.Upload(positions[..rows]);
+        _familyKernels.RopeInterleaved(_compute, Floats(x), _scores.SubView(0, need), devicePositions, rows, heads, headStride, offset, ropeDim, theta);
+    }
+
+    public void LatentAttention(DeviceBuffer q, DeviceBuffer latent, int rows, int heads, int nopeDim, int vDim, DeviceMatrix kvB, LatentKvCache cache,
+        int layer, int sequence, ReadOnlySpan<int> positions, DeviceBuffer output)
+    {
+        Bind();
+        var shape = cache.Shape;
+        for (int r = 0; r < rows; r++)
+            if ((uint)positions[r] >= (uint)shape.MaxSeqLen)
+                throw new ArgumentOutOfRangeException(nameof(positions), $"Position {positions[r]} is past the KV cache's {shape.MaxSeqLen} positions.");
+        int rank = shape.LatentDim;
+        int rope = shape.RopeDim;
+        var window = Floats(cache.Buffer).SubView(shape.Index(layer, sequence, 0), (long)shape.MaxSeqLen * shape.RowFloats);
+        var devicePositions = _parameters.Upload(positions[..rows]);
+        _kernels.ScatterRows(_compute, window, Floats(latent), devicePositions, rows, shape.RowFloats);
+        long qRow = (long)heads * (nopeDim + rope);
+        long oRow = (long)heads * vDim;
+        for (int r = 0; r < rows; r++)
+        {
+            int length = positions[r] + 1;
+            long need = (long)heads * (2L * rank + length);
+            if (need > _scores.Length)
+                throw new InsufficientDeviceMemoryException(
+                    $"The ILGPU device scratch ({ByteSize.Format(_scratch.Bytes)}) cannot hold latent attention over {length} positions; give the device more memory.",
+                    Memory.UsedBytes + need * sizeof(float));
+            _familyKernels.LatentAttentionRow(_compute, _kernels, Floats(q).SubView(r * qRow, qRow), Weights(kvB), window, Floats(output).SubView(r * oRow, oRow),
+                _scores.SubView(0, need), devicePositions.SubView(r, 1), heads, rank, nopeDim, rope, vDim, length, length);
         }
     }
 

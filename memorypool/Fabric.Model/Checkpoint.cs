@@ -34,22 +34,22 @@ public sealed class Checkpoint
     /// <summary>The safetensors files, headers parsed.</summary>
     public IReadOnlyList<SafetensorsFile> Files { get; }
 
-    /// <summary>Every routed expert, ordered by layer then expert.</summary>
+    /// <summary>Every routed expert, ordered by expert layer (index among the sparse layers, <see cref="ModelConfig.ExpertLayerOf"/>) then expert.</summary>
     public IReadOnlyList<ExpertTensors> Experts => _experts;
 
     /// <summary>The tensors that are not routed experts, in file order.</summary>
     public IReadOnlyList<TensorEntry> Dense { get; }
 
-    /// <summary>Qwen2-MoE shared experts (Expert = -1), one per layer; empty for other architectures. Their tensors are in <see cref="Dense"/> too.</summary>
+    /// <summary>The always-on shared MLPs (Qwen2-MoE's shared expert, DeepSeek-V2's shared experts; Expert = -1, Layer = the model layer), one per sparse layer; dense weights, never paged. Their tensors are in <see cref="Dense"/> too.</summary>
     public IReadOnlyList<ExpertTensors> SharedExperts { get; }
 
-    /// <summary>The expert at (<paramref name="layer"/>, <paramref name="expert"/>).</summary>
+    /// <summary>The expert at (<paramref name="layer"/>, <paramref name="expert"/>); <paramref name="layer"/> is the expert layer.</summary>
     public ExpertTensors this[int layer, int expert] => _experts[(layer * Config.NumLocalExperts) + expert];
 
     /// <summary>The dense tensor named <paramref name="name"/>, or null.</summary>
     public TensorEntry? FindDense(string name) => _denseByName.GetValueOrDefault(name);
 
-    /// <summary>The router weight of <paramref name="layer"/> ([experts, hidden]).</summary>
+    /// <summary>The router weight of model layer <paramref name="layer"/> ([experts, hidden]); the layer must be sparse.</summary>
     public TensorEntry Router(int layer) => _denseByName[TensorNames.Router(Config.Architecture, layer)];
 
     /// <summary>Total bytes of all routed experts.</summary>
@@ -87,7 +87,10 @@ public sealed class Checkpoint
                     throw new CheckpointException($"{file.Path}: tensor {tensor.Name} uses another architecture's expert naming than config.json's '{config.Architecture}'.");
                 if (layer >= config.NumHiddenLayers || expert >= config.NumLocalExperts)
                     throw new CheckpointException($"{file.Path}: tensor {tensor.Name} names layer {layer}, expert {expert}, outside the {config.NumHiddenLayers} layers × {config.NumLocalExperts} experts of config.json.");
-                var index = (layer * config.NumLocalExperts) + expert;
+                var expertLayer = config.ExpertLayerOf(layer);
+                if (expertLayer < 0)
+                    throw new CheckpointException($"{file.Path}: tensor {tensor.Name} is a routed expert of layer {layer}, which config.json makes a dense MLP layer.");
+                var index = (expertLayer * config.NumLocalExperts) + expert;
                 if (parts[index, (int)projection] is not null)
                     throw new CheckpointException($"{file.Path}: tensor {tensor.Name} appears twice in the checkpoint.");
                 CheckExpertShape(config, tensor, projection);
@@ -105,36 +108,38 @@ public sealed class Checkpoint
 
         for (var layer = 0; layer < config.NumHiddenLayers; layer++)
         {
+            var expertLayer = config.ExpertLayerOf(layer);
+            if (expertLayer < 0)
+                continue;
             for (var expert = 0; expert < config.NumLocalExperts; expert++)
             {
-                var index = (layer * config.NumLocalExperts) + expert;
+                var index = (expertLayer * config.NumLocalExperts) + expert;
                 for (var p = 0; p < 3; p++)
                 {
                     if (parts[index, p] is null)
                         throw new CheckpointException($"Checkpoint {directory} is missing tensor {TensorNames.Expert(config.Architecture, layer, expert, (ExpertProjection)p)} (layer {layer}, expert {expert}).");
                 }
-                experts[index] = new ExpertTensors(layer, expert, parts[index, 0]!, parts[index, 1]!, parts[index, 2]!);
+                experts[index] = new ExpertTensors(expertLayer, expert, parts[index, 0]!, parts[index, 1]!, parts[index, 2]!);
             }
         }
 
         var denseByName = dense.ToDictionary(t => t.Name, StringComparer.Ordinal);
-        for (var layer = 0; layer < config.NumHiddenLayers; layer++)
+        foreach (var spec in ModelLayout.DenseTensors(config))
         {
-            var routerName = TensorNames.Router(config.Architecture, layer);
-            if (!denseByName.TryGetValue(routerName, out var router))
-                throw new CheckpointException($"Checkpoint {directory} is missing the router tensor {routerName} (layer {layer}).");
-            if (router.Shape.Length != 2 || router.Shape[0] != config.NumLocalExperts || router.Shape[1] != config.HiddenSize)
-                throw new CheckpointException($"{router.File}: router tensor {routerName} has shape {router.ShapeText}, but config.json asks for [{config.NumLocalExperts}, {config.HiddenSize}].");
+            if (!denseByName.TryGetValue(spec.Name, out var tensor))
+                throw new CheckpointException($"Checkpoint {directory} is missing tensor {spec.Name}, which a {ModelConfigReader.ClassName(config.Architecture)} with this config.json needs.");
+            if (!tensor.Shape.AsSpan().SequenceEqual(spec.Shape))
+                throw new CheckpointException($"{tensor.File}: tensor {spec.Name} has shape {tensor.ShapeText}, but config.json asks for [{string.Join(", ", spec.Shape)}].");
         }
 
         var shared = new List<ExpertTensors>();
-        if (config.Architecture == Architectures.Qwen2Moe && config.SharedExpertIntermediateSize > 0)
+        if (config.SharedMlpWidth > 0)
         {
             for (var layer = 0; layer < config.NumHiddenLayers; layer++)
             {
-                TensorEntry Get(ExpertProjection p) =>
-                    denseByName.GetValueOrDefault(TensorNames.SharedExpert(layer, p))
-                    ?? throw new CheckpointException($"Checkpoint {directory} is missing tensor {TensorNames.SharedExpert(layer, p)} (layer {layer}'s shared expert).");
+                if (!config.IsSparseLayer(layer))
+                    continue;
+                TensorEntry Get(ExpertProjection p) => denseByName[TensorNames.SharedMlp(config.Architecture, layer, p)];
                 shared.Add(new ExpertTensors(layer, -1, Get(ExpertProjection.Gate), Get(ExpertProjection.Up), Get(ExpertProjection.Down)));
             }
         }

@@ -3,12 +3,15 @@ using System.Globalization;
 namespace Fabric.Model;
 
 /// <summary>
-/// Writes a synthetic Mixtral checkpoint (<c>config.json</c> + <c>model.safetensors</c>, exact Hugging Face naming)
-/// whose weights are deterministic from a seed.
+/// Writes a synthetic checkpoint of any family in <see cref="Architectures"/> (<c>config.json</c> +
+/// <c>model.safetensors</c>, or shards <c>model-0000K-of-0000N.safetensors</c> with <c>model.safetensors.index.json</c>;
+/// exact Hugging Face naming, <see cref="ModelLayout"/>) whose weights are deterministic from a seed.
 /// <para>
 /// Scaling: embeddings have unit-variance entries, every projection has entries of standard deviation
 /// 1/sqrt(fan-in), and the projections that write into the residual stream (o_proj, w2) are further scaled by
-/// 1/sqrt(2 × layers), so that activations stay of order 1 through the whole stack.
+/// 1/sqrt(2 × layers), so that activations stay of order 1 through the whole stack. Norms over the residual stream
+/// are 1; the other norms (q/k norms, MLA's latent norms) and biases are drawn around 1 and 0, so that a forward pass
+/// that skipped or misplaced them would differ.
 /// </para>
 /// <para>
 /// Router skew: hidden dimension 0 is an "anchor" that every hidden state shares. Every embedding row holds the
@@ -31,20 +34,20 @@ public static class ModelGenerator
     /// Writes the model into <paramref name="outputDirectory"/> (created if needed) and returns its config.
     /// <paramref name="progress"/> gets bytes of model.safetensors written so far.
     /// </summary>
-    public static ModelConfig Write(string outputDirectory, ModelConfig config, ulong seed, double routerSkew = 0, IProgress<long>? progress = null)
+    public static ModelConfig Write(string outputDirectory, ModelConfig config, ulong seed, double routerSkew = 0, IProgress<long>? progress = null, int shards = 1)
     {
-        if (config.Architecture != Architectures.Mixtral)
-            throw new CheckpointException($"The generator writes Mixtral checkpoints only, not '{config.Architecture}'.");
         if (!(routerSkew >= 0) || double.IsInfinity(routerSkew))
             throw new CheckpointException($"The router skew must be a number ≥ 0, not {routerSkew.ToString(CultureInfo.InvariantCulture)}.");
+        if (shards < 1 || shards > 99_999)
+            throw new CheckpointException($"The number of shards must be between 1 and 99999, not {shards}.");
         config = config with { RouterSkew = routerSkew, TieWordEmbeddings = false };
         config.Validate("the generator's model");
         if (config.HiddenSize < 2)
             throw new CheckpointException("The generator needs hidden_size ≥ 2 (dimension 0 is the router-skew anchor).");
 
         Directory.CreateDirectory(outputDirectory);
+        RemoveWeights(outputDirectory);
         var recipes = BuildRecipes(config, seed, routerSkew);
-        var specs = recipes.Select(r => r.Spec).ToList();
         var metadata = new Dictionary<string, string>
         {
             ["format"] = "pt",
@@ -53,16 +56,76 @@ public static class ModelGenerator
             ["fabric_router_skew"] = routerSkew.ToString("R", CultureInfo.InvariantCulture),
         };
 
-        var modelPath = Path.Combine(outputDirectory, "model.safetensors");
-        var temporary = modelPath + ".partial";
-        SafetensorsWriter.Write(temporary, specs, metadata, (t, first, destination) => recipes[t].Fill(first, destination), progress);
-        File.Move(temporary, modelPath, overwrite: true);
-        var index = Path.Combine(outputDirectory, Checkpoint.IndexFileName);
-        if (File.Exists(index))
-            File.Delete(index);
+        shards = Math.Min(shards, recipes.Count);
+        if (shards == 1)
+        {
+            WriteFile(Path.Combine(outputDirectory, "model.safetensors"), recipes, metadata, progress, 0);
+        }
+        else
+        {
+            var total = recipes.Sum(r => r.Spec.Bytes);
+            var weightMap = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            var first = 0;
+            long written = 0;
+            for (var k = 0; k < shards; k++)
+            {
+                // Contiguous runs of tensors of about total / shards bytes each, at least one tensor a shard.
+                var end = first + 1;
+                var target = total * (k + 1) / shards;
+                var bytes = written + recipes[first].Spec.Bytes;
+                while (end < recipes.Count - (shards - k - 1) && (k == shards - 1 || bytes + recipes[end].Spec.Bytes <= target))
+                    bytes += recipes[end++].Spec.Bytes;
+                var name = $"model-{k + 1:D5}-of-{shards:D5}.safetensors";
+                var part = recipes.GetRange(first, end - first);
+                WriteFile(Path.Combine(outputDirectory, name), part, metadata, progress, written);
+                foreach (var r in part)
+                    weightMap[r.Spec.Name] = name;
+                written = bytes;
+                first = end;
+            }
+            WriteIndex(Path.Combine(outputDirectory, Checkpoint.IndexFileName), total, weightMap);
+        }
         ModelConfigReader.Save(config, Path.Combine(outputDirectory, "config.json"));
         Tokenization.GeneratedTokenizer.Write(outputDirectory, config);
         return config;
+    }
+
+    private static void WriteFile(string path, List<TensorRecipe> recipes, Dictionary<string, string> metadata, IProgress<long>? progress, long before)
+    {
+        var temporary = path + ".partial";
+        var specs = recipes.Select(r => r.Spec).ToList();
+        var offset = progress is null ? null : new Progress<long>(b => progress.Report(before + b));
+        SafetensorsWriter.Write(temporary, specs, metadata, (t, first, destination) => recipes[t].Fill(first, destination), offset);
+        File.Move(temporary, path, overwrite: true);
+    }
+
+    private static void WriteIndex(string path, long totalBytes, SortedDictionary<string, string> weightMap)
+    {
+        using var stream = File.Create(path);
+        using var json = new System.Text.Json.Utf8JsonWriter(stream, new System.Text.Json.JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteStartObject("metadata");
+        json.WriteNumber("total_size", totalBytes);
+        json.WriteEndObject();
+        json.WriteStartObject("weight_map");
+        foreach (var (name, file) in weightMap)
+            json.WriteString(name, file);
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+
+    /// <summary>Deletes the weight files an earlier run may have left (model.safetensors, shards, the index), so that the directory holds one checkpoint.</summary>
+    private static void RemoveWeights(string directory)
+    {
+        foreach (var path in Directory.GetFiles(directory, "*.safetensors"))
+        {
+            var name = Path.GetFileName(path);
+            if (name == "model.safetensors" || (name.StartsWith("model-", StringComparison.Ordinal) && name.Contains("-of-", StringComparison.Ordinal)))
+                File.Delete(path);
+        }
+        var index = Path.Combine(directory, Checkpoint.IndexFileName);
+        if (File.Exists(index))
+            File.Delete(index);
     }
 
     /// <summary>Bytes model.safetensors will hold for <paramref name="config"/> (tensor data only, without the header).</summary>
@@ -86,8 +149,6 @@ public static class ModelGenerator
     private static List<TensorRecipe> BuildRecipes(ModelConfig c, ulong seed, double skew)
     {
         var h = c.HiddenSize;
-        var q = c.NumAttentionHeads * c.HeadDim;
-        var kv = c.NumKeyValueHeads * c.HeadDim;
         var residualScale = 1.0 / Math.Sqrt(2.0 * c.NumHiddenLayers);
         var anchor = Math.Sqrt(h - 1);
         var anchorAfterNorm = Math.Sqrt((h - 1) / 2.0);
@@ -100,29 +161,46 @@ public static class ModelGenerator
                 std, constant, col0, col0PerRow, zeroRow0));
         }
 
-        Add("model.embed_tokens.weight", [c.VocabSize, h], 1.0, col0: anchor);
-        for (var layer = 0; layer < c.NumHiddenLayers; layer++)
+        var routerLayer = -1;
+        foreach (var t in ModelLayout.DenseTensors(c))
         {
-            var p = $"model.layers.{layer}.";
-            Add(p + "input_layernorm.weight", [h], 0, constant: 1);
-            Add(p + "self_attn.q_proj.weight", [q, h], 1 / Math.Sqrt(h));
-            Add(p + "self_attn.k_proj.weight", [kv, h], 1 / Math.Sqrt(h));
-            Add(p + "self_attn.v_proj.weight", [kv, h], 1 / Math.Sqrt(h));
-            Add(p + "self_attn.o_proj.weight", [h, q], residualScale / Math.Sqrt(q), zeroRow0: true);
-            Add(p + "post_attention_layernorm.weight", [h], 0, constant: 1);
-
-            var ranks = PopularityRanks(c.NumLocalExperts, seed, layer);
-            var bias = ranks.Select(r => SkewBias(r, skew) / anchorAfterNorm).ToArray();
-            Add(TensorNames.Router(c.Architecture, layer), [c.NumLocalExperts, h], Math.Sqrt(2.0 / (h - 1)), col0PerRow: bias);
-            for (var e = 0; e < c.NumLocalExperts; e++)
+            var fanIn = t.Shape[^1];
+            switch (t.Role)
             {
-                Add(TensorNames.Expert(c.Architecture, layer, e, ExpertProjection.Gate), [c.IntermediateSize, h], 1 / Math.Sqrt(h));
-                Add(TensorNames.Expert(c.Architecture, layer, e, ExpertProjection.Down), [h, c.IntermediateSize], residualScale / Math.Sqrt(c.IntermediateSize), zeroRow0: true);
-                Add(TensorNames.Expert(c.Architecture, layer, e, ExpertProjection.Up), [c.IntermediateSize, h], 1 / Math.Sqrt(h));
+                case DenseRole.Embedding:
+                    Add(t.Name, t.Shape, 1.0, col0: anchor);
+                    break;
+                case DenseRole.ResidualNorm:
+                    Add(t.Name, t.Shape, 0, constant: 1);
+                    break;
+                case DenseRole.Norm:
+                    Add(t.Name, t.Shape, 0.2, constant: 1);
+                    break;
+                case DenseRole.Bias:
+                    Add(t.Name, t.Shape, 0.2);
+                    break;
+                case DenseRole.InputProjection or DenseRole.InnerProjection or DenseRole.LmHead:
+                    Add(t.Name, t.Shape, 1 / Math.Sqrt(fanIn));
+                    break;
+                case DenseRole.ResidualProjection:
+                    Add(t.Name, t.Shape, residualScale / Math.Sqrt(fanIn), zeroRow0: true);
+                    break;
+                case DenseRole.Router:
+                    routerLayer++;
+                    var ranks = PopularityRanks(c.NumLocalExperts, seed, routerLayer);
+                    var bias = ranks.Select(r => SkewBias(r, skew) / anchorAfterNorm).ToArray();
+                    Add(t.Name, t.Shape, Math.Sqrt(2.0 / (h - 1)), col0PerRow: bias);
+                    // The routed experts follow their router, as in released checkpoints' layer order.
+                    var layer = int.Parse(t.Name.Split('.')[2], CultureInfo.InvariantCulture);
+                    for (var e = 0; e < c.NumLocalExperts; e++)
+                    {
+                        Add(TensorNames.Expert(c.Architecture, layer, e, ExpertProjection.Gate), [c.IntermediateSize, h], 1 / Math.Sqrt(h));
+                        Add(TensorNames.Expert(c.Architecture, layer, e, ExpertProjection.Down), [h, c.IntermediateSize], residualScale / Math.Sqrt(c.IntermediateSize), zeroRow0: true);
+                        Add(TensorNames.Expert(c.Architecture, layer, e, ExpertProjection.Up), [c.IntermediateSize, h], 1 / Math.Sqrt(h));
+                    }
+                    break;
             }
         }
-        Add("model.norm.weight", [h], 0, constant: 1);
-        Add("lm_head.weight", [c.VocabSize, h], 1 / Math.Sqrt(h));
         return list;
     }
 
@@ -150,7 +228,9 @@ public static class ModelGenerator
         {
             if (Spec.Shape.Length == 1)
             {
-                values.Fill((float)Constant);
+                var spread = Std * Math.Sqrt(3.0);
+                for (var i = 0; i < values.Length; i++)
+                    values[i] = (float)(Constant + (spread == 0 ? 0 : spread * SplitMix.UniformSigned(Seed, (ulong)(first + i))));
                 return;
             }
             var cols = Spec.Shape[1];

@@ -35,12 +35,20 @@ internal static class InspectCommand
         var c = checkpoint.Config;
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(inv, $"model     {checkpoint.Directory} ({c.Architecture}, {c.Dtype}, {checkpoint.Files.Count} file(s))"));
-        Console.WriteLine(string.Create(inv, $"shape     {c.NumHiddenLayers} layers, {c.NumLocalExperts} experts/layer, top-{c.NumExpertsPerTok}, hidden {c.HiddenSize}, expert width {c.IntermediateSize}, vocab {c.VocabSize}, router skew {c.RouterSkew}"));
+        Console.WriteLine(string.Create(inv, $"shape     {c.NumHiddenLayers} layers{(c.ExpertLayers < c.NumHiddenLayers ? $" ({c.ExpertLayers} sparse)" : "")}, {c.NumLocalExperts} experts/layer, top-{c.NumExpertsPerTok}, hidden {c.HiddenSize}, expert width {c.IntermediateSize}, vocab {c.VocabSize}, router skew {c.RouterSkew}"));
+        if (c.SharedMlpWidth > 0)
+            Console.WriteLine(string.Create(inv, $"shared    an always-on MLP of width {c.SharedMlpWidth} per sparse layer ({checkpoint.SharedExperts.Count} in all), dense: never paged"));
         Console.WriteLine();
         Console.WriteLine($"{"layer",5}  {"experts",7}  {"bytes/expert",14}  {"layer bytes",14}  regions");
         for (var layer = 0; layer < c.NumHiddenLayers; layer++)
         {
-            var indices = Enumerable.Range(layer * c.NumLocalExperts, c.NumLocalExperts).ToList();
+            var expertLayer = c.ExpertLayerOf(layer);
+            if (expertLayer < 0)
+            {
+                Console.WriteLine($"{layer,5}  {"dense",7}");
+                continue;
+            }
+            var indices = Enumerable.Range(expertLayer * c.NumLocalExperts, c.NumLocalExperts).ToList();
             var perExpert = indices.Select(i => checkpoint.Experts[i].Bytes).Distinct().ToList();
             var regions = indices.Select(i => layout.Experts[i].RegionId).Distinct().Order();
             var sizes = perExpert.Count == 1 ? ByteSize.Format(perExpert[0]) : $"{ByteSize.Format(perExpert.Min())}–{ByteSize.Format(perExpert.Max())}";

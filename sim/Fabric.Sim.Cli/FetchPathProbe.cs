@@ -29,7 +29,7 @@ internal static class FetchPathProbe
 
         async Task<long> FetchAsync(int index, int into)
         {
-            var key = new ExpertKey(index / config.NumLocalExperts % config.NumHiddenLayers, index % config.NumLocalExperts);
+            var key = new ExpertKey(index / config.NumLocalExperts % config.ExpertLayers, index % config.NumLocalExperts);
             return await source.FetchExpertAsync(key, slotMemory.Memory.Slice((int)(into * slotBytes), (int)slotBytes), CancellationToken.None).ConfigureAwait(false);
         }
 

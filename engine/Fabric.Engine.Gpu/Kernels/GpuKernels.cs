@@ -130,6 +130,10 @@ public sealed class GpuKernels : IDisposable
         _values(stream, tokens * heads * headDim, scores, valueCache, output, positions, heads, kvHeads, headDim, stride);
     }
 
+    /// <summary>Softmax of each row of scores [tokens · heads, stride] over positions 0..positions[token] in place.</summary>
+    public void CausalSoftmax(AcceleratorStream stream, ArrayView<float> scores, ArrayView<int> positions, int heads, int stride) =>
+        _causalSoftmax(stream, new KernelConfig(scores.IntLength / stride, _groupSize), scores, positions, heads, stride);
+
     /// <summary>gate = silu(gate) · up, element-wise over <paramref name="count"/> elements.</summary>
     public void SiluMul(AcceleratorStream stream, ArrayView<float> gate, ArrayView<float> up, int count)
     {

@@ -94,3 +94,23 @@ public sealed record KvCache(DeviceBuffer Buffer, KvCacheShape Shape);
 /// [rows, I], expert output [rows, H], all fp32. Owned by the engine, allocated from the device budget once.
 /// </summary>
 public sealed record ExpertScratch(int MaxRows, DeviceBuffer Gathered, DeviceBuffer Gate, DeviceBuffer Up, DeviceBuffer Output);
+
+/// <summary>
+/// The shape of multi-head latent attention's cache (DeepSeek-V2): fp32, laid out [layer][sequence][position] rows of
+/// <see cref="LatentDim"/> latent floats then <see cref="RopeDim"/> rope-key floats — what the model needs to rebuild
+/// every head's keys and values, instead of the keys and values themselves.
+/// </summary>
+public sealed record LatentKvCacheShape(int Layers, int LatentDim, int RopeDim, int MaxSeqLen, int MaxBatch)
+{
+    /// <summary>Floats per (layer, sequence, position).</summary>
+    public int RowFloats => LatentDim + RopeDim;
+
+    /// <summary>Total size in bytes.</summary>
+    public long Bytes => (long)Layers * MaxBatch * MaxSeqLen * RowFloats * sizeof(float);
+
+    /// <summary>Float index of the row of a position.</summary>
+    public long Index(int layer, int sequence, int position) => ((((long)layer * MaxBatch) + sequence) * MaxSeqLen + position) * RowFloats;
+}
+
+/// <summary>The latent KV cache: a device buffer of <see cref="LatentKvCacheShape.Bytes"/> bytes, owned by the engine.</summary>
+public sealed record LatentKvCache(DeviceBuffer Buffer, LatentKvCacheShape Shape);

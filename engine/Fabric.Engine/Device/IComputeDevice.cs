@@ -97,4 +97,36 @@ public interface IComputeDevice : IDisposable
     /// <paramref name="rows"/> rows of <paramref name="hidden"/> floats (the MoE residual add).
     /// </summary>
     void MoeCombine(DeviceBuffer expertOutputs, ReadOnlySpan<float> weights, int rows, int topK, int hidden, DeviceBuffer target);
+
+    /// <summary>x[r, i] += bias[i] over <paramref name="rows"/> rows of bias.Cols floats (a Linear layer's bias; Qwen2-MoE's q/k/v).</summary>
+    void AddBias(DeviceBuffer x, int rows, DeviceMatrix bias);
+
+    /// <summary>x[i] = clamp(x[i], −limit, limit) for the first <paramref name="count"/> floats (OLMoE's <c>clip_qkv</c>).</summary>
+    void Clamp(DeviceBuffer x, int count, float limit);
+
+    /// <summary>
+    /// A strided copy of <paramref name="width"/> floats per row: destination[r · destinationStride + destinationOffset + i] =
+    /// source[r · sourceStride + sourceOffset + i] for r &lt; <paramref name="rows"/>; splits and joins packed projections.
+    /// </summary>
+    void CopyColumns(DeviceBuffer source, int sourceStride, int sourceOffset, DeviceBuffer destination, int destinationStride, int destinationOffset,
+        int rows, int width);
+
+    /// <summary>
+    /// DeepSeek-V2's rotary embedding in place on the <paramref name="ropeDim"/> floats at <paramref name="offset"/> of every
+    /// head (heads of <paramref name="headStride"/> floats, rows of heads · headStride floats): as its
+    /// <c>apply_rotary_pos_emb</c>, the pairs (x[2i], x[2i+1]) are first de-interleaved into (x[i], x[i + d/2]), then
+    /// rotated in the rotate-half form by angle positions[r] · theta^(−2i/d).
+    /// </summary>
+    void RopeInterleaved(DeviceBuffer x, int rows, int heads, int headStride, int offset, int ropeDim, ReadOnlySpan<int> positions, float theta);
+
+    /// <summary>
+    /// Multi-head latent attention over <paramref name="cache"/>: writes each row of <paramref name="latent"/>
+    /// ([rows, kvLoraRank + ropeDim]: the normalised KV latent, then the rotated shared rope key) into the cache of
+    /// (<paramref name="layer"/>, <paramref name="sequence"/>) at <paramref name="positions"/>, then for each query row
+    /// and head attends causally over cache positions 0..positions[r] with keys [kv_b_proj_k(latent), rope key] and values
+    /// kv_b_proj_v(latent), scaled by 1/sqrt(nopeDim + ropeDim). q is [rows, heads · (nopeDim + ropeDim)] (rope part
+    /// rotated); <paramref name="kvB"/> is kv_b_proj [heads · (nopeDim + vDim), kvLoraRank]; output is [rows, heads · vDim].
+    /// </summary>
+    void LatentAttention(DeviceBuffer q, DeviceBuffer latent, int rows, int heads, int nopeDim, int vDim, DeviceMatrix kvB, LatentKvCache cache,
+        int layer, int sequence, ReadOnlySpan<int> positions, DeviceBuffer output);
 }

@@ -5,14 +5,19 @@ using Fabric.Model;
 
 namespace Fabric.Engine.Runtime;
 
-/// <summary>The model's dense tensors in one device buffer, as Mixtral names them.</summary>
+/// <summary>
+/// The model's dense tensors (everything but the routed experts: embeddings, attention, norms, routers, shared
+/// experts, dense MLP layers, LM head) in one device buffer, by their checkpoint names; always resident.
+/// </summary>
 public sealed class DenseWeights : IDisposable
 {
     private readonly DeviceBuffer _buffer;
+    private readonly Dictionary<string, DeviceMatrix> _byName;
 
     private DenseWeights(DeviceBuffer buffer, ModelConfig config, Dictionary<string, DeviceMatrix> byName)
     {
         _buffer = buffer;
+        _byName = byName;
         var layers = config.NumHiddenLayers;
         Embedding = Get(byName, "model.embed_tokens.weight");
         FinalNorm = Get(byName, "model.norm.weight");
@@ -23,12 +28,8 @@ public sealed class DenseWeights : IDisposable
             var p = $"model.layers.{l}.";
             Layers[l] = new LayerWeights(
                 Get(byName, p + "input_layernorm.weight"),
-                Get(byName, p + "self_attn.q_proj.weight"),
-                Get(byName, p + "self_attn.k_proj.weight"),
-                Get(byName, p + "self_attn.v_proj.weight"),
-                Get(byName, p + "self_attn.o_proj.weight"),
                 Get(byName, p + "post_attention_layernorm.weight"),
-                Get(byName, TensorNames.Router(config.Architecture, l)));
+                config.IsSparseLayer(l) ? Get(byName, TensorNames.Router(config.Architecture, l)) : null);
         }
     }
 
@@ -40,14 +41,15 @@ public sealed class DenseWeights : IDisposable
 
     public LayerWeights[] Layers { get; }
 
+    /// <summary>The dense tensor named <paramref name="name"/>; a missing one throws <see cref="FabricException"/>.</summary>
+    public DeviceMatrix this[string name] => Get(_byName, name);
+
     /// <summary>Bytes the dense tensors take on the device (each 64-byte aligned).</summary>
     public static long DeviceBytes(IWeightSource source) => source.DenseTensors.Values.Sum(t => Align(t.Bytes));
 
     /// <summary>Reserves the dense buffer on <paramref name="device"/> and loads every dense tensor into it.</summary>
     public static async Task<DenseWeights> LoadAsync(IComputeDevice device, IWeightSource source, CancellationToken cancellationToken)
     {
-        if (source.Config.Architecture != Architectures.Mixtral)
-            throw new FabricException($"The engine runs Mixtral-architecture models; this one is '{source.Config.Architecture}'.");
         var buffer = device.Allocate(DeviceBytes(source), "dense weights");
         try
         {
@@ -77,8 +79,8 @@ public sealed class DenseWeights : IDisposable
     private static long Align(long bytes) => (bytes + 63) / 64 * 64;
 
     private static DeviceMatrix Get(Dictionary<string, DeviceMatrix> byName, string name) =>
-        byName.TryGetValue(name, out var m) ? m : throw new FabricException($"The model has no dense tensor {name}, which a Mixtral forward pass needs.");
+        byName.TryGetValue(name, out var m) ? m : throw new FabricException($"The model has no dense tensor {name}, which the forward pass needs.");
 }
 
-/// <summary>One decoder layer's dense weights.</summary>
-public sealed record LayerWeights(DeviceMatrix InputNorm, DeviceMatrix Q, DeviceMatrix K, DeviceMatrix V, DeviceMatrix O, DeviceMatrix PostNorm, DeviceMatrix Router);
+/// <summary>One decoder layer's norms and router (null in a dense layer); the attention and MLP blocks hold their own weights.</summary>
+public sealed record LayerWeights(DeviceMatrix InputNorm, DeviceMatrix PostNorm, DeviceMatrix? Router);

@@ -67,7 +67,7 @@ public sealed record GenerationSummary
             Hits = stats.Hits,
             Misses = stats.Misses,
             HitRate = stats.HitRate,
-            LayerHitRates = [.. Enumerable.Range(0, engine.Config.NumHiddenLayers).Select(stats.LayerHitRate)],
+            LayerHitRates = [.. Enumerable.Range(0, engine.Config.ExpertLayers).Select(stats.LayerHitRate)],
             Evictions = stats.Evictions,
             BytesFetched = engine.Counters.BytesFetched,
             Fetches = engine.Counters.Fetches,

@@ -24,7 +24,7 @@ public sealed record MemoryPlan(long DenseBytes, long KvCacheBytes, long Scratch
     /// <summary>Splits <paramref name="budgetBytes"/>; too little for top-k slots throws <see cref="InsufficientDeviceMemoryException"/> saying how much is needed.</summary>
     public static MemoryPlan Create(ModelConfig config, long denseBytes, ExpertSlotLayout layout, EngineOptions options, long budgetBytes)
     {
-        var kv = KvShape(config, options).Bytes;
+        var kv = Families.AttentionBlock.KvCacheBytes(config, options);
         var scratch = ScratchFor(config, options);
         var fixedBytes = denseBytes + kv + scratch;
         var left = budgetBytes - fixedBytes;
@@ -43,8 +43,11 @@ public sealed record MemoryPlan(long DenseBytes, long KvCacheBytes, long Scratch
         return new MemoryPlan(denseBytes, kv, scratch, layout.SlotBytes, slots, budgetBytes);
     }
 
-    /// <summary>Keys and values of one position over every layer, fp32: layers × 2 × KV heads × head dim × 4 bytes.</summary>
-    public static long KvBytesPerPosition(ModelConfig c) => 2L * c.NumHiddenLayers * c.NumKeyValueHeads * c.HeadDim * sizeof(float);
+    /// <summary>
+    /// The KV cache of one position over every layer, fp32: layers × 2 × KV heads × head dim × 4 bytes, or with
+    /// multi-head latent attention layers × (kv_lora_rank + qk_rope_head_dim) × 4 bytes.
+    /// </summary>
+    public static long KvBytesPerPosition(ModelConfig c) => (long)c.NumHiddenLayers * c.KvFloatsPerLayerPosition * sizeof(float);
 
     /// <summary>
     /// Throws <see cref="KvCacheTooLargeException"/> when the KV cache for <see cref="EngineOptions.MaxSeqLen"/> ×
@@ -58,19 +61,18 @@ public sealed record MemoryPlan(long DenseBytes, long KvCacheBytes, long Scratch
             throw new KvCacheTooLargeException(positions, perPosition, limitBytes);
     }
 
-    internal static KvCacheShape KvShape(ModelConfig c, EngineOptions o) =>
-        new(c.NumHiddenLayers, c.NumKeyValueHeads, c.HeadDim, o.MaxSeqLen, o.MaxBatch);
-
     /// <summary>Activation buffers for one prefill chunk plus the expert scratch, fp32.</summary>
     internal static long ScratchFor(ModelConfig c, EngineOptions o)
     {
         long rows = Math.Max(1, o.PrefillChunk);
-        var q = (long)c.NumAttentionHeads * c.HeadDim;
-        var kv = (long)c.NumKeyValueHeads * c.HeadDim;
-        var perRow = (3L * c.HiddenSize) + (2 * q) + (2 * kv) + (2L * c.NumLocalExperts) + ((long)c.NumExpertsPerTok * c.HiddenSize);
-        var expert = rows * ((2L * c.HiddenSize) + (2L * c.IntermediateSize));
+        var perRow = (3L * c.HiddenSize) + Families.AttentionBlock.ScratchFloatsPerRow(c) + (2L * c.NumLocalExperts) + ((long)c.NumExpertsPerTok * c.HiddenSize)
+            + Families.SharedMlp.ScratchFloatsPerRow(c);
+        var expert = rows * ((2L * c.HiddenSize) + (2L * ExpertScratchWidth(c)));
         return ((rows * perRow) + expert + c.VocabSize) * sizeof(float);
     }
 
-    private static long FixedFor(ModelConfig c, long denseBytes, EngineOptions o) => denseBytes + KvShape(c, o).Bytes + ScratchFor(c, o);
+    /// <summary>The FFN width the expert scratch is sized for: the widest of routed experts, shared experts and dense MLPs.</summary>
+    internal static int ExpertScratchWidth(ModelConfig c) => Math.Max(c.IntermediateSize, Families.SharedMlp.MaxWidth(c));
+
+    private static long FixedFor(ModelConfig c, long denseBytes, EngineOptions o) => denseBytes + Families.AttentionBlock.KvCacheBytes(c, o) + ScratchFor(c, o);
 }

@@ -2,16 +2,18 @@ using System.Diagnostics;
 using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
+using Fabric.Engine.Runtime.Families;
 using Fabric.Engine.Sources;
 using Fabric.Model;
 
 namespace Fabric.Engine.Runtime;
 
 /// <summary>
-/// A Mixtral forward pass with bounded expert residency: dense weights and the KV cache stay on the device, experts
-/// are paged through the <see cref="ExpertPager"/> from an <see cref="IWeightSource"/> into expert slots, with fetches
+/// The forward pass of every family in <see cref="Architectures"/> with bounded expert residency: dense weights and the KV cache stay on the device, experts
+/// (of the sparse layers) are paged through the <see cref="ExpertPager"/> from an <see cref="IWeightSource"/> into expert slots, with fetches
 /// (pinned staging → checksum → slot copy) overlapping compute. One compute thread drives the device and the pager;
-/// fetches run on the thread pool.
+/// fetches run on the thread pool. What differs between families lives in <see cref="Families"/>: the attention block,
+/// the dense and shared MLPs, and the routing step; the pager's layers are the expert layers (sparse layers only).
 /// </summary>
 public sealed class MoeEngine : IAsyncDisposable
 {
@@ -20,11 +22,13 @@ public sealed class MoeEngine : IAsyncDisposable
     private readonly EngineOptions _options;
     private readonly ModelConfig _config;
     private readonly DenseWeights _dense;
-    private readonly KvCache _kv;
+    private readonly AttentionBlock _attention;
+    private readonly SharedMlp _sharedMlp;
+    private readonly FamilyRouter _router;
     private readonly DeviceBuffer _slots;
     private readonly ExpertSlotLayout _layout;
     private readonly List<DeviceBuffer> _owned = [];
-    private readonly DeviceBuffer _h, _x, _q, _k, _v, _attn, _o, _routerLogits, _predictLogits, _pairs, _logits;
+    private readonly DeviceBuffer _h, _x, _o, _routerLogits, _predictLogits, _pairs, _logits;
     private readonly ExpertScratch _expertScratch;
     private readonly int _chunk;
     private readonly int _topK;
@@ -59,16 +63,9 @@ public sealed class MoeEngine : IAsyncDisposable
         var c = _config;
         _chunk = Math.Max(1, options.PrefillChunk);
         _topK = c.NumExpertsPerTok;
-        var qDim = c.NumAttentionHeads * c.HeadDim;
-        var kvDim = c.NumKeyValueHeads * c.HeadDim;
-        var shape = MemoryPlan.KvShape(c, options);
-        _kv = new KvCache(Own(shape.Bytes, "KV cache"), shape);
+        _attention = AttentionBlock.Create(c, options, device, dense, Own);
         _h = Floats(_chunk * c.HiddenSize, "hidden states");
         _x = Floats(_chunk * c.HiddenSize, "normed hidden states");
-        _q = Floats(_chunk * qDim, "queries");
-        _k = Floats(_chunk * kvDim, "keys");
-        _v = Floats(_chunk * kvDim, "values");
-        _attn = Floats(_chunk * qDim, "attention output");
         _o = Floats(_chunk * c.HiddenSize, "attention projection");
         _routerLogits = Floats(_chunk * c.NumLocalExperts, "router logits");
         _predictLogits = Floats(_chunk * c.NumLocalExperts, "next-layer router logits");
@@ -76,12 +73,14 @@ public sealed class MoeEngine : IAsyncDisposable
         _logits = Floats(c.VocabSize, "logits");
         _expertScratch = new ExpertScratch(_chunk,
             Floats(_chunk * c.HiddenSize, "expert input"),
-            Floats(_chunk * c.IntermediateSize, "expert gate"),
-            Floats(_chunk * c.IntermediateSize, "expert up"),
+            Floats(_chunk * MemoryPlan.ExpertScratchWidth(c), "expert gate"),
+            Floats(_chunk * MemoryPlan.ExpertScratchWidth(c), "expert up"),
             Floats(_chunk * c.HiddenSize, "expert output"));
+        _sharedMlp = new SharedMlp(c, options, device, dense, Own);
+        _router = new FamilyRouter(c, _chunk);
         _slots = Own(plan.Slots * _layout.SlotBytes, "expert slots");
 
-        Pager = ExpertPager.Create(new PagerSettings(c.NumHiddenLayers, c.NumLocalExperts, _topK, plan.Slots, options.Policy, options.Prefetch)
+        Pager = ExpertPager.Create(new PagerSettings(c.ExpertLayers, c.NumLocalExperts, _topK, plan.Slots, options.Policy, options.Prefetch)
         {
             FutureAccesses = options.FutureAccesses,
         });
@@ -102,7 +101,7 @@ public sealed class MoeEngine : IAsyncDisposable
         if (options.ReadIntoHostSlots && device is IHostVisibleMemory host)
             slotMemory = [.. Enumerable.Range(0, plan.Slots).Select(s => host.HostMemory(_slots, s * _layout.SlotBytes, checked((int)_layout.SlotBytes)))];
         _fetches = new ExpertFetches(source, device, _slots, slotMemory, Pager, Counters, _clock, options.StagingBuffers);
-        Counters.LayerStallNs = new long[c.NumHiddenLayers];
+        Counters.LayerStallNs = new long[c.ExpertLayers];
     }
 
     /// <summary>How the device budget was split.</summary>
@@ -200,31 +199,36 @@ public sealed class MoeEngine : IAsyncDisposable
             var started = _clock.ElapsedTicks;
             var w = _dense.Layers[layer];
             _device.RmsNorm(_h, w.InputNorm, _x, n, eps);
-            _device.MatMul(_x, n, w.Q, _q);
-            _device.MatMul(_x, n, w.K, _k);
-            _device.MatMul(_x, n, w.V, _v);
-            _device.Rope(_q, n, c.NumAttentionHeads, c.HeadDim, _positions.AsSpan(0, n), theta);
-            _device.Rope(_k, n, c.NumKeyValueHeads, c.HeadDim, _positions.AsSpan(0, n), theta);
-            _device.Attention(_q, _k, _v, n, c.NumAttentionHeads, _kv, layer, sequence, _positions.AsSpan(0, n), _attn);
-            _device.MatMul(_attn, n, w.O, _o);
+            _attention.Forward(_x, n, layer, sequence, _positions.AsSpan(0, n), _o);
             _device.Add(_h, _o, n * c.HiddenSize);
             _device.RmsNorm(_h, w.PostNorm, _x, n, eps);
-            _device.MatMul(_x, n, w.Router, _routerLogits);
-            _device.RouterTopK(_routerLogits, n, c.NumLocalExperts, _topK, _indices.AsSpan(0, n * _topK), _weights.AsSpan(0, n * _topK));
-            var stall = await MoeAsync(layer, n, cancellationToken).ConfigureAwait(false);
+            var expertLayer = c.ExpertLayerOf(layer);
+            if (expertLayer < 0)
+            {
+                _sharedMlp.AddTo(_h, _x, n, layer, _expertScratch);
+                var dense = TicksToNs(_clock.ElapsedTicks - started);
+                Counters.ComputeNs += dense;
+                LastForwardLayerNs += dense;
+                continue;
+            }
+            _device.MatMul(_x, n, w.Router!.Value, _routerLogits);
+            _router.Route(_device, _routerLogits, n, _indices.AsSpan(0, n * _topK), _weights.AsSpan(0, n * _topK));
+            var stall = await MoeAsync(expertLayer, layer, n, cancellationToken).ConfigureAwait(false);
             _device.MoeCombine(_pairs, _weights.AsSpan(0, n * _topK), n, _topK, c.HiddenSize, _h);
+            if (_sharedMlp.Has(layer))
+                _sharedMlp.AddTo(_h, _x, n, layer, _expertScratch);
             var elapsed = TicksToNs(_clock.ElapsedTicks - started);
             Counters.StallNs += stall;
-            Counters.LayerStallNs[layer] += stall;
+            Counters.LayerStallNs[expertLayer] += stall;
             Counters.ComputeNs += elapsed - stall;
             LastForwardLayerNs += elapsed;
-            Trace?.WriteRoute(step, layer, _positions.AsSpan(0, n), _indices.AsSpan(0, n * _topK), _weights.AsSpan(0, n * _topK), _topK, elapsed - stall, stall,
+            Trace?.WriteRoute(step, expertLayer, _positions.AsSpan(0, n), _indices.AsSpan(0, n * _topK), _weights.AsSpan(0, n * _topK), _topK, elapsed - stall, stall,
                 _predicted.AsSpan(0, _predictedCount));
         }
     }
 
-    /// <summary>The sparse MoE block of one layer: page in the routed experts and compute each into its (token, rank) rows. Returns stall ns.</summary>
-    private async ValueTask<long> MoeAsync(int layer, int n, CancellationToken cancellationToken)
+    /// <summary>The sparse MoE block of expert layer <paramref name="layer"/> (model layer <paramref name="modelLayer"/>): page in the routed experts and compute each into its (token, rank) rows. Returns stall ns.</summary>
+    private async ValueTask<long> MoeAsync(int layer, int modelLayer, int n, CancellationToken cancellationToken)
     {
         long stall = 0;
         _layer = layer;
@@ -237,7 +241,7 @@ public sealed class MoeEngine : IAsyncDisposable
                 if (_plan[i].Kind == AssignmentKind.Fetch)
                     _fetches.Start(_plan[i], _step, _layer, cancellationToken);
             }
-            IssuePrefetch(layer, n, cancellationToken);
+            IssuePrefetch(layer, modelLayer, n, cancellationToken);
 
             _computed.Clear();
             for (var i = 0; i < count; i++)
@@ -296,11 +300,11 @@ public sealed class MoeEngine : IAsyncDisposable
         return stall;
     }
 
-    private void IssuePrefetch(int layer, int n, CancellationToken cancellationToken)
+    private void IssuePrefetch(int layer, int modelLayer, int n, CancellationToken cancellationToken)
     {
         var prefetcher = Pager.Prefetcher;
         // A traced run records what the predictor chose even when it does not prefetch, so that replays can use it.
-        _predictedCount = (prefetcher.WantsRouterPrediction && prefetcher.Prefetches) || Trace is not null ? PredictNextLayer(layer, n) : 0;
+        _predictedCount = (prefetcher.WantsRouterPrediction && prefetcher.Prefetches) || Trace is not null ? PredictNextLayer(layer, modelLayer, n) : 0;
         if (!prefetcher.Prefetches)
             return;
         var m = Pager.PrefetchNext(prefetcher.WantsRouterPrediction ? _predicted.AsSpan(0, _predictedCount) : [], _prefetches);
@@ -308,15 +312,18 @@ public sealed class MoeEngine : IAsyncDisposable
             _fetches.Start(_prefetches[i], _step, _layer, cancellationToken);
     }
 
-    // The next layer's router applied to this layer's hidden state: the cheap, well-known predictor. Fills _predicted
-    // with the distinct experts it names and returns their count (0 at the last layer).
-    private int PredictNextLayer(int layer, int n)
+    // The next sparse layer's router applied to this layer's hidden state: the cheap, well-known predictor. Fills
+    // _predicted with the distinct experts it names and returns their count (0 at the last expert layer).
+    private int PredictNextLayer(int layer, int modelLayer, int n)
     {
-        if (layer + 1 >= _config.NumHiddenLayers)
+        var next = modelLayer + 1;
+        while (next < _config.NumHiddenLayers && !_config.IsSparseLayer(next))
+            next++;
+        if (layer + 1 >= _config.ExpertLayers || next >= _config.NumHiddenLayers)
             return 0;
         var predicted = 0;
         var e = _config.NumLocalExperts;
-        _device.MatMul(_x, n, _dense.Layers[layer + 1].Router, _predictLogits);
+        _device.MatMul(_x, n, _dense.Layers[next].Router!.Value, _predictLogits);
         _device.RouterTopK(_predictLogits, n, e, _topK, _predictIndices.AsSpan(0, n * _topK), _predictWeights.AsSpan(0, n * _topK));
         for (var i = 0; i < n * _topK; i++)
         {
@@ -354,7 +361,7 @@ public sealed class MoeEngine : IAsyncDisposable
     private async Task PreloadAllAsync(CancellationToken cancellationToken)
     {
         var before = Counters.BytesFetched;
-        for (var l = 0; l < _config.NumHiddenLayers; l++)
+        for (var l = 0; l < _config.ExpertLayers; l++)
         {
             for (var e = 0; e < _config.NumLocalExperts; e++)
             {

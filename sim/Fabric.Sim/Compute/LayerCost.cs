@@ -33,13 +33,14 @@ public sealed class LayerCost
         var projection = (h * (qd + (2 * kvd))) + (qd * h);
         _attentionWeightBytes = projection * dtype;
         _attentionFlopsPerRow = (2 * projection) + (4.0 * contextTokens * qd);
-        _kvBytesPerRow = 2.0 * contextTokens * kvd * dtype;
+        // Keys and values of every KV head, or MLA's latent + rope key (DeepSeek-V2): what the cache holds per position.
+        _kvBytesPerRow = (double)contextTokens * model.KvFloatsPerLayerPosition * dtype;
         _expertFlopsPerRoute = 2.0 * model.ExpertElements;
         _expertBytes = model.ExpertBytes;
         _headFlopsPerRow = 2.0 * h * model.VocabSize;
         _headBytes = h * model.VocabSize * dtype;
         _overheadNs = overheadNs;
-        _layers = model.NumHiddenLayers;
+        _layers = model.ExpertLayers;
         _experts = model.NumLocalExperts;
         TopK = model.NumExpertsPerTok;
         _table = new (long, long)[2 * Math.Max(0, tableRows) * (_experts + 1)];

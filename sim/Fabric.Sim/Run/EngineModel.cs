@@ -73,7 +73,7 @@ public sealed class EngineModel : IEventHandler
         Index = index;
         Device = device;
         var model = workload.Model;
-        _layers = model.NumHiddenLayers;
+        _layers = model.ExpertLayers;
         _experts = model.NumLocalExperts;
         _topK = model.NumExpertsPerTok;
         _expertBytes = model.ExpertBytes;

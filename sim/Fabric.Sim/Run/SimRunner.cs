@@ -37,7 +37,7 @@ public static class SimRunner
             throw new TopologyException($"Topology '{topology.Name}' has no pool memory node for the experts.");
         var engines = workload.Engines.Select((name, i) => new EngineModel(world, workload, i, topology.Get(name), pools)).ToList();
         world.Network.DeclareRoutes([.. engines.SelectMany(e => e.Routes).Select(r => r.Channels).Distinct()]);
-        var total = (double)workload.DecodeTokens * workload.Model.NumHiddenLayers * engines.Count;
+        var total = (double)workload.DecodeTokens * workload.Model.ExpertLayers * engines.Count;
         var lastReport = TimeSpan.Zero;
         void Report()
         {

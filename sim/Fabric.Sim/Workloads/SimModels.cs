@@ -31,7 +31,33 @@ public static class SimModels
         NumExpertsPerTok = 4,
     };
 
-    public static IReadOnlyList<string> Names { get; } = ["tiny", "small", "medium", "mixtral-8x7b", "moe-32x64"];
+    /// <summary>DeepSeek-V2-Lite as its config.json states (deepseek-ai/DeepSeek-V2-Lite): MLA, the first layer dense, 64 routed + 2 shared experts, top-6.</summary>
+    public static ModelConfig DeepseekV2Lite { get; } = new()
+    {
+        Architecture = Architectures.DeepseekV2,
+        VocabSize = 102400,
+        HiddenSize = 2048,
+        IntermediateSize = 1408,
+        DenseIntermediateSize = 10944,
+        NumHiddenLayers = 27,
+        NumAttentionHeads = 16,
+        NumKeyValueHeads = 16,
+        HeadDim = 192,
+        NumLocalExperts = 64,
+        NumExpertsPerTok = 6,
+        NumSharedExperts = 2,
+        FirstKDenseReplace = 1,
+        KvLoraRank = 512,
+        QkNopeHeadDim = 128,
+        QkRopeHeadDim = 64,
+        VHeadDim = 128,
+        RmsNormEps = 1e-6,
+        RopeTheta = 10000,
+        MaxPositionEmbeddings = 163840,
+        Dtype = TensorDtype.BF16,
+    };
+
+    public static IReadOnlyList<string> Names { get; } = ["tiny", "small", "medium", "mixtral-8x7b", "moe-32x64", "deepseek-v2-lite"];
 
     /// <summary>A preset by name, or the config.json at <paramref name="nameOrPath"/> (relative to <paramref name="baseDirectory"/>).</summary>
     public static ModelConfig Resolve(string nameOrPath, string baseDirectory)
@@ -42,6 +68,8 @@ public static class SimModels
                 return Mixtral8x7B;
             case "moe-32x64":
                 return Moe32x64;
+            case "deepseek-v2-lite":
+                return DeepseekV2Lite;
             case "tiny" or "small" or "medium":
                 return ModelPresets.Get(nameOrPath);
         }

@@ -108,7 +108,7 @@ public static class WorkloadLoader
             throw new TopologyException($"{origin}: batch is {doc.Batch}; give at least 1.");
         var batch = doc.Batch ?? 1;
         var seed = doc.Seed ?? 1;
-        var layers = model.NumHiddenLayers;
+        var layers = model.ExpertLayers;
         var experts = model.NumLocalExperts;
         var topK = model.NumExpertsPerTok;
         Func<int, IRoutingSource> routing;
@@ -146,8 +146,8 @@ public static class WorkloadLoader
             case "trace":
             {
                 var t = trace!;
-                if (t.Model.NumHiddenLayers != layers || t.Model.NumLocalExperts != experts || t.Model.NumExpertsPerTok != topK)
-                    throw new TopologyException($"{origin}: the trace's model ({t.Model.NumHiddenLayers} layers x {t.Model.NumLocalExperts} experts, top-{t.Model.NumExpertsPerTok}) is not the workload's.");
+                if (t.Model.ExpertLayers != layers || t.Model.NumLocalExperts != experts || t.Model.NumExpertsPerTok != topK)
+                    throw new TopologyException($"{origin}: the trace's model ({t.Model.ExpertLayers} layers x {t.Model.NumLocalExperts} experts, top-{t.Model.NumExpertsPerTok}) is not the workload's.");
                 var useCompute = routingDoc.UseTraceCompute ?? true;
                 routing = i => new TraceRouting(t, useCompute, i * layers);
                 description = $"trace {Path.GetFileName(routingDoc.Trace)} ({t.Steps} steps, recorded over {t.Transport ?? "?"})";

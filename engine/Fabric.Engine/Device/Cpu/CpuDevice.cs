@@ -18,6 +18,9 @@ public sealed unsafe class CpuDevice : IComputeDevice, IHostVisibleMemory
     [ThreadStatic]
     private static float[]? t_dotScratch;
 
+    [ThreadStatic]
+    private static float[]? t_latentScratch;
+
     private readonly int _threads;
 
     /// <remarks>budgetBytes: the whole device budget. threads: worker threads for large products (default: all cores).</remarks>
@@ -293,6 +296,141 @@ public sealed unsafe class CpuDevice : IComputeDevice, IHostVisibleMemory
                 TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(src + ((long)i * hidden), hidden), weights[i], t, t);
             }
         }
+    }
+
+    public void AddBias(DeviceBuffer x, int rows, DeviceMatrix bias)
+    {
+        var dim = bias.Cols;
+        var b = RowScratch(dim);
+        fixed (float* bp = b)
+        {
+            Kernels.ToSingle(Cpu(bias.Buffer).Pointer + bias.ByteOffset, bias.Type, dim, bp);
+            var bs = new ReadOnlySpan<float>(bp, dim);
+            for (var r = 0; r < rows; r++)
+            {
+                var row = new Span<float>(Cpu(x).Floats((long)r * dim), dim);
+                TensorPrimitives.Add(row, bs, row);
+            }
+        }
+    }
+
+    public void Clamp(DeviceBuffer x, int count, float limit)
+    {
+        var v = new Span<float>(Cpu(x).Floats(), count);
+        TensorPrimitives.Min(v, limit, v);
+        TensorPrimitives.Max(v, -limit, v);
+    }
+
+    public void CopyColumns(DeviceBuffer source, int sourceStride, int sourceOffset, DeviceBuffer destination, int destinationStride, int destinationOffset,
+        int rows, int width)
+    {
+        if (rows == 0 || width == 0)
+            return;
+        CheckRange(source, ((((long)rows - 1) * sourceStride) + sourceOffset) * sizeof(float), width * sizeof(float));
+        CheckRange(destination, ((((long)rows - 1) * destinationStride) + destinationOffset) * sizeof(float), width * sizeof(float));
+        var src = Cpu(source).Floats();
+        var dst = Cpu(destination).Floats();
+        for (var r = 0; r < rows; r++)
+            new ReadOnlySpan<float>(src + ((long)r * sourceStride) + sourceOffset, width).CopyTo(new Span<float>(dst + ((long)r * destinationStride) + destinationOffset, width));
+    }
+
+    public void RopeInterleaved(DeviceBuffer x, int rows, int heads, int headStride, int offset, int ropeDim, ReadOnlySpan<int> positions, float theta)
+    {
+        var half = ropeDim / 2;
+        var data = Cpu(x).Floats();
+        Span<float> tmp = stackalloc float[ropeDim];
+        for (var r = 0; r < rows; r++)
+        {
+            var pos = positions[r];
+            for (var h = 0; h < heads; h++)
+            {
+                var p = data + ((long)r * heads * headStride) + ((long)h * headStride) + offset;
+                for (var i = 0; i < half; i++)
+                {
+                    tmp[i] = p[2 * i];
+                    tmp[i + half] = p[(2 * i) + 1];
+                }
+                for (var i = 0; i < half; i++)
+                {
+                    var invFreq = 1f / MathF.Pow(theta, 2f * i / ropeDim);
+                    var angle = pos * invFreq;
+                    var cos = MathF.Cos(angle);
+                    var sin = MathF.Sin(angle);
+                    var a = tmp[i];
+                    var b = tmp[i + half];
+                    p[i] = (a * cos) - (b * sin);
+                    p[i + half] = (b * cos) + (a * sin);
+                }
+            }
+        }
+    }
+
+    public void LatentAttention(DeviceBuffer q, DeviceBuffer latent, int rows, int heads, int nopeDim, int vDim, DeviceMatrix kvB, LatentKvCache cache,
+        int layer, int sequence, ReadOnlySpan<int> positions, DeviceBuffer output)
+    {
+        var shape = cache.Shape;
+        var rank = shape.LatentDim;
+        var rope = shape.RopeDim;
+        var row = shape.RowFloats;
+        var qHead = nopeDim + rope;
+        var c = Cpu(cache.Buffer).Floats();
+        for (var r = 0; r < rows; r++)
+        {
+            if ((uint)positions[r] >= (uint)shape.MaxSeqLen)
+                throw new ArgumentOutOfRangeException(nameof(positions), $"Position {positions[r]} is past the KV cache's {shape.MaxSeqLen} positions.");
+            new ReadOnlySpan<float>(Cpu(latent).Floats((long)r * row), row).CopyTo(new Span<float>(c + shape.Index(layer, sequence, positions[r]), row));
+        }
+        var baseRow = c + shape.Index(layer, sequence, 0);
+        var scale = 1f / MathF.Sqrt(qHead);
+        var w = Cpu(kvB.Buffer).Pointer + kvB.ByteOffset;
+        var rowBytes = (long)rank * kvB.Type.Size();
+        var scratch = LatentScratch((3 * rank) + shape.MaxSeqLen);
+        var qLatent = scratch.AsSpan(0, rank);
+        var context = scratch.AsSpan(rank, rank);
+        var scores = scratch.AsSpan(3 * rank, shape.MaxSeqLen);
+        fixed (float* all = scratch)
+        {
+            var wide = all + (2 * rank);
+            var contextPointer = all + rank;
+            for (var r = 0; r < rows; r++)
+            {
+                var length = positions[r] + 1;
+                for (var h = 0; h < heads; h++)
+                {
+                    var qh = Cpu(q).Floats(((long)r * heads * qHead) + ((long)h * qHead));
+                    var kRows = (long)h * (nopeDim + vDim);
+                    // The query absorbed into the latent space: q_nope · W_k[h] (the keys are W_k[h] · latent).
+                    qLatent.Clear();
+                    for (var i = 0; i < nopeDim; i++)
+                    {
+                        Kernels.ToSingle(w + ((kRows + i) * rowBytes), kvB.Type, rank, wide);
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(wide, rank), qh[i], qLatent, qLatent);
+                    }
+                    var qRope = new ReadOnlySpan<float>(qh + nopeDim, rope);
+                    for (var t = 0; t < length; t++)
+                    {
+                        var kt = baseRow + ((long)t * row);
+                        scores[t] = scale * (TensorPrimitives.Dot(qLatent, new ReadOnlySpan<float>(kt, rank)) + TensorPrimitives.Dot(qRope, new ReadOnlySpan<float>(kt + rank, rope)));
+                    }
+                    var s = scores[..length];
+                    TensorPrimitives.SoftMax(s, s);
+                    context.Clear();
+                    for (var t = 0; t < length; t++)
+                        TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(baseRow + ((long)t * row), rank), s[t], context, context);
+                    var o = Cpu(output).Floats(((long)r * heads * vDim) + ((long)h * vDim));
+                    for (var j = 0; j < vDim; j++)
+                        o[j] = Kernels.Dot(contextPointer, w + ((kRows + nopeDim + j) * rowBytes), kvB.Type, rank, wide);
+                }
+            }
+        }
+    }
+
+    private static float[] LatentScratch(int n)
+    {
+        var s = t_latentScratch;
+        if (s is null || s.Length < n)
+            t_latentScratch = s = new float[Math.Max(n, 1024)];
+        return s;
     }
 
     public void Dispose()
