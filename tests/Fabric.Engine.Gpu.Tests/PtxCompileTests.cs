@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 namespace Fabric.Engine.Gpu.Tests;
 
 /// <summary>
-/// Every kernel of <see cref="KernelBodies"/> compiles to PTX for the GPUs Fabric targets (sm_80 A100, sm_90 H100/H200),
+/// Every kernel of <see cref="KernelBodies"/> and <see cref="FamilyKernelBodies"/> compiles to PTX for the GPUs Fabric targets (sm_80 A100, sm_90 H100/H200),
 /// without a device: ILGPU's PTX backend runs on any machine, so a kernel that only the CUDA path would reject fails here.
 /// </summary>
 public sealed class PtxCompileTests(ITestOutputHelper output)
@@ -22,8 +22,8 @@ public sealed class PtxCompileTests(ITestOutputHelper output)
         var data = new TheoryData<string, string>();
         foreach (var kernel in KernelMethods())
         {
-            data.Add(kernel.Name, nameof(CudaArchitecture.SM_80));
-            data.Add(kernel.Name, nameof(CudaArchitecture.SM_90));
+            data.Add(kernel.DeclaringType!.Name + "." + kernel.Name, nameof(CudaArchitecture.SM_80));
+            data.Add(kernel.DeclaringType!.Name + "." + kernel.Name, nameof(CudaArchitecture.SM_90));
         }
         return data;
     }
@@ -32,7 +32,7 @@ public sealed class PtxCompileTests(ITestOutputHelper output)
     [MemberData(nameof(KernelsAndArchitectures))]
     public void Kernel_CompilesToPtx(string kernel, string architecture)
     {
-        var method = KernelMethods().Single(m => m.Name == kernel);
+        var method = KernelMethods().Single(m => m.DeclaringType!.Name + "." + m.Name == kernel);
         var arch = architecture == nameof(CudaArchitecture.SM_80) ? CudaArchitecture.SM_80 : CudaArchitecture.SM_90;
         using var context = Context.Create(b => b.CPU().EnableAlgorithms());
         using var backend = new PTXBackend(context, arch, arch == CudaArchitecture.SM_80 ? CudaInstructionSet.ISA_80 : CudaInstructionSet.ISA_83, null!);
@@ -50,11 +50,11 @@ public sealed class PtxCompileTests(ITestOutputHelper output)
     public void KernelBodies_AreAllFound()
     {
         // The theory above enumerates kernels by reflection; this guards against the enumeration finding nothing.
-        Assert.True(KernelMethods().Count() >= 16, $"Found only {KernelMethods().Count()} kernels.");
+        Assert.True(KernelMethods().Count() >= 20, $"Found only {KernelMethods().Count()} kernels.");
     }
 
     private static IEnumerable<MethodInfo> KernelMethods() =>
-        typeof(KernelBodies).GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly);
+        new[] { typeof(KernelBodies), typeof(FamilyKernelBodies) }.SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly));
 
     /// <summary>Kernels whose first parameter is an index are implicitly grouped; the rest use group intrinsics.</summary>
     private static EntryPointDescription EntryPoint(MethodInfo method) =>
