@@ -60,6 +60,8 @@ internal sealed class PoolService : IHostedService
         {
             ControlHandler = handler,
             Authorize = handler.Authorize,
+            IsAuthenticated = handler.IsAuthenticated,
+            AuthenticationTypes = PoolControlHandler.AuthenticationTypes,
             ReadServed = metrics.Counters.Record,
         };
         var servers = new List<IFabricServer>();

@@ -15,6 +15,7 @@ internal sealed class SocketFabricServer
     private readonly ConcurrentDictionary<ServerConnection, byte> _connections = new();
     private readonly CancellationTokenSource _accepting = new();
     private readonly Action<Socket>? _configure;
+    private readonly Timer _deadlines;
     private Task _acceptLoop = Task.CompletedTask;
     private int _stopped;
 
@@ -27,6 +28,8 @@ internal sealed class SocketFabricServer
         AllowsReads = allowsReads;
         Generation = generation;
         _configure = configure;
+        options.Limits.Validate();
+        _deadlines = new Timer(static state => ((SocketFabricServer)state!).CheckDeadlines(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     public string Transport { get; }
@@ -36,7 +39,19 @@ internal sealed class SocketFabricServer
     public ulong Generation { get; }
     public int SessionCount => _connections.Count;
 
-    public void Start() => _acceptLoop = AcceptAsync();
+    public void Start()
+    {
+        _acceptLoop = AcceptAsync();
+        var period = Options.Limits.CheckPeriod;
+        _deadlines.Change(period, period);
+    }
+
+    private void CheckDeadlines()
+    {
+        var now = Environment.TickCount64;
+        foreach (var connection in _connections.Keys)
+            connection.CheckDeadlines(now);
+    }
 
     private async Task AcceptAsync()
     {
@@ -159,6 +174,7 @@ internal sealed class SocketFabricServer
         }
         Abort();
         await Task.WhenAll(_connections.Keys.Select(c => c.Completion)).ConfigureAwait(false);
+        await _deadlines.DisposeAsync().ConfigureAwait(false);
         _accepting.Dispose();
     }
 }
