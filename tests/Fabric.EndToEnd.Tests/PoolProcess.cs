@@ -70,12 +70,12 @@ public sealed partial class PoolProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    /// <summary>The daemon's resident memory in bytes (VmRSS) and open descriptors, now.</summary>
-    public (long RssBytes, int OpenFiles) Footprint()
+    /// <summary>The daemon's process id, resident memory in bytes (VmRSS) and open descriptors, now.</summary>
+    public (int Pid, long RssBytes, int OpenFiles) Footprint()
     {
         var rss = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
         var kib = long.Parse(rss["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
-        return (kib * 1024, Directory.GetFileSystemEntries($"/proc/{_process.Id}/fd").Length);
+        return (_process.Id, kib * 1024, Directory.GetFileSystemEntries($"/proc/{_process.Id}/fd").Length);
     }
 
     /// <summary>The endpoints printed as "listening URI".</summary>

@@ -78,9 +78,9 @@ internal sealed class SocketFabricServer
                 _configure?.Invoke(socket);
                 connection = new ServerConnection(this, socket);
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {
-                // The peer gave up between connect and accept.
+                // The peer gave up between connect and accept (or before its descriptor could be passed).
                 socket.Dispose();
                 continue;
             }
