@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Transport;
 
@@ -103,6 +104,12 @@ public sealed record FabricServerOptions
 
     /// <summary>Per-session bounds on memory and time.</summary>
     public SessionLimits Limits { get; init; } = SessionLimits.Default;
+
+    /// <summary>
+    /// Where the server logs sessions opened and closed (with the reason a session was closed), refused clients
+    /// (rate-limited) and failures of the callbacks above. Null logs nothing.
+    /// </summary>
+    public ILogger? Logger { get; init; }
 
     /// <summary>Called when a session ends, for metrics.</summary>
     public Action<ServerSession>? SessionClosed { get; init; }

@@ -1,5 +1,7 @@
 using Fabric.Pool.Protocol;
 using Fabric.Transport;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Fabric.Pool.Server.Serving;
 
@@ -24,12 +26,15 @@ public sealed class PoolControlHandler : IControlHandler
 
     private readonly ControlMessage _catalog;
     private readonly TenantTable? _tenants;
+    private readonly ILogger _logger;
     private long _authFailures;
 
-    public PoolControlHandler(CatalogReply catalog, TenantTable? tenants)
+    /// <summary>Answers from <paramref name="catalog"/>; <paramref name="logger"/> hears of authentications (null: nobody).</summary>
+    public PoolControlHandler(CatalogReply catalog, TenantTable? tenants, ILogger? logger = null)
     {
         _catalog = ControlMessage.Create(PoolMessageTypes.CatalogReplyType, catalog);
         _tenants = tenants;
+        _logger = logger ?? NullLogger.Instance;
     }
 
     /// <summary>Authentication attempts refused so far.</summary>
@@ -54,7 +59,10 @@ public sealed class PoolControlHandler : IControlHandler
                 if (tenant is null)
                 {
                     Interlocked.Increment(ref _authFailures);
-                    if (session.CountFailedAuthentication() >= MaxFailedAuthentications)
+                    var failures = session.CountFailedAuthentication();
+                    _logger.LogWarning("{Transport} session {Session} from {Remote}: authentication refused ({Failures} of {Max})",
+                        session.Transport, session.Id, session.Remote?.ToString() ?? "a local peer", failures, MaxFailedAuthentications);
+                    if (failures >= MaxFailedAuthentications)
                     {
                         session.RequestClose($"{MaxFailedAuthentications} failed authentications");
                         throw new ControlException(ControlErrorCode.Unauthorized, $"unauthorized: the pool does not accept this token; the session is closed after {MaxFailedAuthentications} failed authentications.");
@@ -62,6 +70,7 @@ public sealed class PoolControlHandler : IControlHandler
                     throw new ControlException(ControlErrorCode.Unauthorized, "unauthorized: the pool does not accept this token.");
                 }
                 session.Principal = tenant;
+                _logger.LogDebug("{Transport} session {Session} authenticated as tenant {Tenant}", session.Transport, session.Id, tenant);
                 return ValueTask.FromResult(ControlMessage.Create(PoolMessageTypes.AuthenticateReplyType, new AuthenticateReply(tenant)));
 
             case PoolMessageTypes.Catalog:

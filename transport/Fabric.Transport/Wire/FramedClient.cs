@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Transport.Wire;
 
@@ -434,9 +435,13 @@ internal sealed class FramedClient : IAsyncDisposable
             }
         }
 #pragma warning disable CA1031 // Whatever ends the loop, every pending read must hear PeerGone rather than hang.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            if (e is SocketException or ObjectDisposedException or OperationCanceledException)
+                Options.Logger?.LogDebug("The connection to {Endpoint} ended: {Reason}", Endpoint, e.Message);
+            else
+                Options.Logger?.LogError(e, "The receive loop of the connection to {Endpoint} failed; every pending read ends with PeerGone", Endpoint);
         }
         finally
         {
@@ -509,6 +514,7 @@ internal sealed class FramedClient : IAsyncDisposable
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            // Already closed by the peer: there is nothing left to shut down.
         }
         _socket.Dispose();
         await _receiveLoop.ConfigureAwait(false);

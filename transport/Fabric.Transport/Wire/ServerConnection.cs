@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Fabric.Transport.Control;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Transport.Wire;
 
@@ -100,6 +101,7 @@ internal sealed class ServerConnection
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            // Already closed: there is nothing left to linger on or shut down.
         }
         _socket.Dispose();
     }
@@ -164,6 +166,7 @@ internal sealed class ServerConnection
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            // Already closed: there is nothing left to linger on or shut down.
         }
         _socket.Dispose();
         await fill.ConfigureAwait(false);
@@ -189,6 +192,8 @@ internal sealed class ServerConnection
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
         {
+            // The peer went away or the session was closed: the end of this session's input, said when it closes.
+            _server.Logger.LogDebug("session {Session}: receiving ended: {Reason}", Session.Id, e.Message);
         }
         await writer.CompleteAsync().ConfigureAwait(false);
     }
@@ -454,9 +459,10 @@ internal sealed class ServerConnection
             _server.Options.ReadServed?.Invoke(Session, status, bytes);
         }
 #pragma warning disable CA1031 // A metrics callback must not break the session.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            _server.Logger.LogError(e, "The ReadServed callback failed for session {Session}", Session.Id);
         }
     }
 

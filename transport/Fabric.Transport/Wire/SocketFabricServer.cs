@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Fabric.Transport.Shm;
 using Fabric.Transport.Tcp;
 
@@ -28,6 +30,8 @@ internal sealed class SocketFabricServer
         AllowsReads = allowsReads;
         Generation = generation;
         _configure = configure;
+        Logger = options.Logger ?? NullLogger.Instance;
+        Refusals = new RateLimitedLog(Logger);
         options.Limits.Validate();
         _deadlines = new Timer(static state => ((SocketFabricServer)state!).CheckDeadlines(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
@@ -38,6 +42,10 @@ internal sealed class SocketFabricServer
     public bool AllowsReads { get; }
     public ulong Generation { get; }
     public int SessionCount => _connections.Count;
+    public ILogger Logger { get; }
+
+    /// <summary>Warnings about sessions closed for misbehaving, rate-limited.</summary>
+    public RateLimitedLog Refusals { get; }
 
     public void Start()
     {
@@ -66,10 +74,11 @@ internal sealed class SocketFabricServer
             {
                 return;
             }
-            catch (SocketException)
+            catch (SocketException e)
             {
                 if (_accepting.IsCancellationRequested)
                     return;
+                Refusals.Warn($"{Transport}: accepting a connection failed: {e.Message}");
                 continue;
             }
             ServerConnection connection;
@@ -81,10 +90,12 @@ internal sealed class SocketFabricServer
             catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {
                 // The peer gave up between connect and accept (or before its descriptor could be passed).
+                Logger.LogDebug("{Transport}: a connection ended before its session started: {Reason}", Transport, e.Message);
                 socket.Dispose();
                 continue;
             }
             _connections.TryAdd(connection, 0);
+            Logger.LogDebug("{Transport} session {Session} opened from {Remote}", Transport, connection.Session.Id, connection.Session.Remote?.ToString() ?? "a local peer");
             if (_accepting.IsCancellationRequested)
                 connection.Abort();
             connection.Start();
@@ -101,9 +112,10 @@ internal sealed class SocketFabricServer
             return authorize(session, region);
         }
 #pragma warning disable CA1031 // A faulty policy refuses rather than takes the session down.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            Logger.LogError(e, "The read policy (Authorize) failed for session {Session}; the read is refused", session.Id);
             return false;
         }
     }
@@ -111,14 +123,20 @@ internal sealed class SocketFabricServer
     internal void OnClosed(ServerConnection connection)
     {
         _connections.TryRemove(connection, out _);
+        var session = connection.Session;
+        if (session.CloseReason is { } reason)
+            Refusals.Warn($"{Transport} session {session.Id} closed: {reason}");
+        else
+            Logger.LogDebug("{Transport} session {Session} closed", Transport, session.Id);
         try
         {
-            Options.SessionClosed?.Invoke(connection.Session);
+            Options.SessionClosed?.Invoke(session);
         }
 #pragma warning disable CA1031 // A metrics callback must not break the server.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            Logger.LogError(e, "The SessionClosed callback failed for session {Session}", session.Id);
         }
     }
 
