@@ -17,6 +17,7 @@ IBenchmark[] benchmarks =
     new PoolClientsBenchmark(),
     new RdmaBenchmark(),
     new SimBenchmark(),
+    new SoakBenchmark(),
     new TransportBenchmark(),
 ];
 
