@@ -17,6 +17,7 @@ List<IBenchmark> benchmarks =
     new PoolClientsBenchmark(),
     new RdmaBenchmark(),
     new SimBenchmark(),
+    new SoakBenchmark(),
     new TransportBenchmark(),
 ];
 benchmarks.Add(new GpuSuiteBenchmark(benchmarks));

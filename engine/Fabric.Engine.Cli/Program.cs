@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Fabric.Cli;
 using Fabric.Engine.Cli;
 using Fabric.Engine.Gpu;
 
@@ -9,4 +10,4 @@ var root = new RootCommand("fabric-engine: run a Mixtral MoE model with bounded 
 root.Subcommands.Add(DevicesCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(MakeModelCommand.Create());
-return await root.Parse(args).InvokeAsync();
+return await FabricCommandLine.RunAsync("fabric-engine", root, args);

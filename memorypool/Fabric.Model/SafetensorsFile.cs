@@ -61,6 +61,9 @@ public sealed class SafetensorsFile
     /// <summary>Parses a header's JSON; <paramref name="dataStart"/> and <paramref name="fileLength"/> bound the offsets.</summary>
     internal static SafetensorsFile Parse(string path, ReadOnlySpan<byte> headerJson, long dataStart, long fileLength)
     {
+        // JsonDocument checks UTF-8 only when a string is read; checked here, a bad byte is a refusal, not a crash.
+        if (!System.Text.Unicode.Utf8.IsValid(headerJson))
+            throw new CheckpointException($"{path} has a header that is not valid UTF-8.");
         JsonDocument document;
         try
         {
@@ -123,6 +126,7 @@ public sealed class SafetensorsFile
         }
 
         if (!value.TryGetProperty("data_offsets", out var o) || o.ValueKind != JsonValueKind.Array || o.GetArrayLength() != 2
+            || o[0].ValueKind != JsonValueKind.Number || o[1].ValueKind != JsonValueKind.Number
             || !o[0].TryGetInt64(out var begin) || !o[1].TryGetInt64(out var end))
             throw new CheckpointException($"{path}: tensor {name} has no valid data_offsets [begin, end].");
         if (begin < 0 || end < begin)

@@ -15,6 +15,11 @@ public sealed class CatalogIndex
     /// <summary>Indexes <paramref name="catalog"/>; a catalog that names a region it does not list throws <see cref="FabricException"/>.</summary>
     public CatalogIndex(CatalogReply catalog)
     {
+        ArgumentNullException.ThrowIfNull(catalog);
+        // MessagePack turns nil into null whatever the record's types say: a peer's catalog is checked, not trusted.
+        if (catalog.Model is null || catalog.Regions is null || catalog.Experts is null || catalog.Dense is null
+            || catalog.Regions.Contains(null) || catalog.Experts.Contains(null) || catalog.Dense.Any(d => d is null || d.Name is null))
+            throw new FabricException("The pool's catalog is incomplete: a field it must carry is nil.");
         Catalog = catalog;
         var keys = new Dictionary<uint, ulong>(catalog.Regions.Length);
         foreach (var region in catalog.Regions)

@@ -1,8 +1,10 @@
 using System.Globalization;
 using Fabric.Pool.Server.Bank;
 using Fabric.Pool.Server.Serving;
+using Fabric.Cli;
 using Fabric.Transport;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Pool;
 
@@ -24,19 +26,25 @@ internal sealed class PoolService : IHostedService
         _drainTimeout = drainTimeout;
     }
 
+    private static ILogger Log => FabricLogging.Factory.CreateLogger("fabric-pool");
+
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        var sessions = _servers.Sum(s => s.SessionCount);
+        Log.LogInformation("draining {Sessions} session(s), for at most {Seconds} s", sessions, _drainTimeout.TotalSeconds);
         using var abort = new CancellationTokenSource();
         var stopping = Task.WhenAll(_servers.Select(s => s.StopAsync(abort.Token)));
         try
         {
             await stopping.WaitAsync(_drainTimeout, cancellationToken).ConfigureAwait(false);
+            Log.LogInformation("drained every session");
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {
             var dropped = _servers.Sum(s => s.SessionCount);
+            Log.LogWarning("dropping {Sessions} session(s) still open at the drain deadline", dropped);
             await abort.CancelAsync().ConfigureAwait(false);
             try
             {
@@ -44,6 +52,7 @@ internal sealed class PoolService : IHostedService
             }
             catch (OperationCanceledException)
             {
+                // The servers were told to abort (above): their stopping ends cancelled by design.
             }
             await Console.Error.WriteLineAsync(string.Create(CultureInfo.InvariantCulture,
                 $"fabric-pool: dropped {dropped} session(s) after the drain deadline ({_drainTimeout.TotalSeconds:0.###} s).")).ConfigureAwait(false);
@@ -60,7 +69,10 @@ internal sealed class PoolService : IHostedService
         {
             ControlHandler = handler,
             Authorize = handler.Authorize,
+            IsAuthenticated = handler.IsAuthenticated,
+            AuthenticationTypes = PoolControlHandler.AuthenticationTypes,
             ReadServed = metrics.Counters.Record,
+            Logger = FabricLogging.Factory.CreateLogger("fabric-pool.sessions"),
         };
         var servers = new List<IFabricServer>();
         try

@@ -92,7 +92,7 @@ internal static class ServeCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"loaded {bank.Catalog.Experts.Length} experts + {bank.Catalog.Dense.Length} dense tensors, {stats.Bytes / 1e9:F3} GB in {stats.TotalSeconds:F2} s ({stats.GigabytesPerSecond:F2} GB/s, xxHash64 included)"));
 
-            var handler = new PoolControlHandler(bank.Catalog, tenants);
+            var handler = new PoolControlHandler(bank.Catalog, tenants, FabricLogging.Factory.CreateLogger("fabric-pool.tenants"));
             var metrics = new PoolMetrics(bank, handler);
             servers = await PoolService.StartServersAsync(endpoints, bank, handler, metrics, cancellationToken).ConfigureAwait(false);
             using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers, drainTimeout), drainTimeout);

@@ -9,4 +9,4 @@ if (Console.IsOutputRedirected)
 var root = new System.CommandLine.RootCommand("fabric-sim: the topology simulator (run, sweep, validate, import-hwloc, import-trace, calibrate).");
 foreach (var command in SimCommands.All())
     root.Subcommands.Add(command);
-return await ConsoleErrors.RunAsync("fabric-sim", () => root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false }));
+return await FabricCommandLine.RunAsync("fabric-sim", root, args);

@@ -70,6 +70,14 @@ public sealed partial class PoolProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The daemon's process id, resident memory in bytes (VmRSS) and open descriptors, now.</summary>
+    public (int Pid, long RssBytes, int OpenFiles) Footprint()
+    {
+        var rss = File.ReadLines($"/proc/{_process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        var kib = long.Parse(rss["VmRSS:".Length..].Trim().Split(' ')[0], System.Globalization.CultureInfo.InvariantCulture);
+        return (_process.Id, kib * 1024, Directory.GetFileSystemEntries($"/proc/{_process.Id}/fd").Length);
+    }
+
     /// <summary>The endpoints printed as "listening URI".</summary>
     public IReadOnlyList<string> Endpoints => Lines.Where(l => l.StartsWith("listening ", StringComparison.Ordinal)).Select(l => l["listening ".Length..]).ToList();
 

@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Fabric.Common.Native;
 using Fabric.Transport.Conformance;
 using Fabric.Transport.Shm;
 
@@ -29,6 +30,8 @@ public sealed class ShmTransportTests : TransportConformanceTests
     {
         var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         await socket.ConnectAsync(new UnixDomainSocketEndPoint(server.Endpoint.Path + ".ctl"));
+        // The server passes its memory file before any frame.
+        DescriptorPassing.Receive(socket.SafeHandle, TimeSpan.FromSeconds(5)).Dispose();
         return new NetworkStream(socket, ownsSocket: true);
     }
 }

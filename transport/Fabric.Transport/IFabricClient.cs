@@ -1,4 +1,6 @@
 using Fabric.Common;
+using Microsoft.Extensions.Logging;
+
 namespace Fabric.Transport;
 
 /// <summary>
@@ -40,6 +42,9 @@ public sealed record FabricClientOptions
 
     /// <summary>How long one read or control call may take before it ends with <see cref="ReadStatus.TimedOut"/>.</summary>
     public TimeSpan OperationTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Where the client logs why its connection ended. Null logs nothing.</summary>
+    public ILogger? Logger { get; init; }
 
     public static FabricClientOptions Default { get; } = new();
 }

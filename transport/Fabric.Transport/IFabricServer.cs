@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Transport;
 
@@ -32,6 +33,8 @@ public sealed class ServerSession
     private long _bytesRead;
     private long _reads;
     private long _refusedReads;
+    private int _failedAuthentications;
+    private string? _closeReason;
 
     public ServerSession(string transport, EndPoint? remote)
     {
@@ -63,6 +66,18 @@ public sealed class ServerSession
     }
 
     public void CountRefused() => Interlocked.Increment(ref _refusedReads);
+
+    /// <summary>Counts one refused authentication of this session; returns how many there have been.</summary>
+    public int CountFailedAuthentication() => Interlocked.Increment(ref _failedAuthentications);
+
+    /// <summary>Why the session was closed or is closing (by the server or the layer above); null while it is open.</summary>
+    public string? CloseReason => Volatile.Read(ref _closeReason);
+
+    /// <summary>
+    /// Asks the transport to close this session once the reply to the request being answered has been sent; the
+    /// session reads no further request. The first reason given is kept.
+    /// </summary>
+    public void RequestClose(string reason) => Interlocked.CompareExchange(ref _closeReason, reason, null);
 }
 
 /// <summary>Options every server honours.</summary>
@@ -76,6 +91,25 @@ public sealed record FabricServerOptions
     /// The pool uses this to refuse reads before authentication.
     /// </summary>
     public Func<ServerSession, ExportedRegion, bool>? Authorize { get; init; }
+
+    /// <summary>
+    /// Whether a session has authenticated. Until it has, it may send the hello and the control types in
+    /// <see cref="AuthenticationTypes"/> only, one at a time and small (<see cref="SessionLimits"/>); any other
+    /// frame is refused and closes the session. Null treats every session as authenticated from the start.
+    /// </summary>
+    public Func<ServerSession, bool>? IsAuthenticated { get; init; }
+
+    /// <summary>The control types an unauthenticated session may send (the pool: Authenticate).</summary>
+    public IReadOnlySet<ushort> AuthenticationTypes { get; init; } = new HashSet<ushort>();
+
+    /// <summary>Per-session bounds on memory and time.</summary>
+    public SessionLimits Limits { get; init; } = SessionLimits.Default;
+
+    /// <summary>
+    /// Where the server logs sessions opened and closed (with the reason a session was closed), refused clients
+    /// (rate-limited) and failures of the callbacks above. Null logs nothing.
+    /// </summary>
+    public ILogger? Logger { get; init; }
 
     /// <summary>Called when a session ends, for metrics.</summary>
     public Action<ServerSession>? SessionClosed { get; init; }

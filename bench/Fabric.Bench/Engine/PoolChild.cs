@@ -63,6 +63,9 @@ internal sealed partial class PoolChild : IAsyncDisposable
         }
     }
 
+    /// <summary>The daemon's process id.</summary>
+    public int ProcessId => _process.Id;
+
     public string Endpoint(string scheme) => Endpoints.First(e => e.StartsWith(scheme + "://", StringComparison.Ordinal));
 
     /// <summary>Starts <c>fabric-pool serve --model DIR --listen tcp://127.0.0.1:0 [--shm PATH] --tokens FILE</c> and waits until it listens.</summary>

@@ -4,8 +4,9 @@ namespace Fabric.Common.Native;
 
 /// <summary>
 /// The one libc binding: memory mappings (shm regions, the host-memory bank), madvise, poll(2) (the RDMA
-/// connection manager's descriptor), open/statx/mkfifo (what a path is, opened without blocking on it) and
-/// open-file-description locks (who owns an shm bank). Every call sets errno; read it with
+/// connection manager's descriptor), open/statx/mkfifo (what a path is, opened without blocking on it),
+/// open-file-description locks (who owns an shm bank), sealed memory files (memfd_create, file seals) and passing a
+/// descriptor over a Unix socket (sendmsg/recvmsg with SCM_RIGHTS). Every call sets errno; read it with
 /// <see cref="Marshal.GetLastPInvokeError"/>.
 /// </summary>
 public static unsafe partial class LibC
@@ -88,6 +89,76 @@ public static unsafe partial class LibC
         /// <summary>stx_mode: the file type (<see cref="FileTypeMask"/>) and permission bits.</summary>
         public readonly int Mode => _mode;
     }
+
+    public const uint MemfdCloseOnExec = 0x1;
+    public const uint MemfdAllowSealing = 0x2;
+    public const int FAddSeals = 1033;
+    public const int FGetSeals = 1034;
+    public const int SealSeal = 0x1;
+    public const int SealShrink = 0x2;
+    public const int SealGrow = 0x4;
+    public const int SealWrite = 0x8;
+    public const int SealFutureWrite = 0x10;
+    public const int SolSocket = 1;
+    public const int ScmRights = 1;
+    public const int MsgDontWait = 0x40;
+    public const int MsgNoSignal = 0x4000;
+    public const int MsgControlCloseOnExec = 0x40000000;
+
+    /// <summary>struct iovec: one buffer of a scatter/gather list.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct IoVector
+    {
+        public nint Base;
+        public nuint Length;
+    }
+
+    /// <summary>struct msghdr (LP64 Linux): the message of sendmsg/recvmsg, with its ancillary (control) data.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct MessageHeader
+    {
+        public nint Name;
+        public uint NameLength;
+        public IoVector* Vectors;
+        public nuint VectorCount;
+        public nint Control;
+        public nuint ControlLength;
+        public int Flags;
+    }
+
+    /// <summary>struct cmsghdr (LP64 Linux): one ancillary item; its data follows at <see cref="DataOffset"/>.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct ControlMessageHeader
+    {
+        public nuint Length;
+        public int Level;
+        public int Type;
+
+        /// <summary>CMSG_DATA: bytes from the header to its data.</summary>
+        public const int DataOffset = 16;
+
+        /// <summary>CMSG_SPACE(sizeof(int)): the room one descriptor takes in a control buffer.</summary>
+        public const int OneDescriptorSpace = 24;
+
+        /// <summary>CMSG_LEN(sizeof(int)).</summary>
+        public const int OneDescriptorLength = 20;
+    }
+
+    [LibraryImport(Library, EntryPoint = "memfd_create", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int MemfdCreate(string name, uint flags);
+
+    [LibraryImport(Library, EntryPoint = "ftruncate", SetLastError = true)]
+    public static partial int Ftruncate(SafeHandle fd, long length);
+
+    /// <summary>fcntl(2) with an int argument (F_ADD_SEALS, F_GET_SEALS).</summary>
+    [LibraryImport(Library, EntryPoint = "fcntl", SetLastError = true)]
+    public static partial int FcntlInt(SafeHandle fd, int command, int argument);
+
+    [LibraryImport(Library, EntryPoint = "sendmsg", SetLastError = true)]
+    public static partial nint SendMessage(SafeHandle socket, MessageHeader* message, int flags);
+
+    [LibraryImport(Library, EntryPoint = "recvmsg", SetLastError = true)]
+    public static partial nint ReceiveMessage(SafeHandle socket, MessageHeader* message, int flags);
 
     [LibraryImport(Library, EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Open(string path, int flags);

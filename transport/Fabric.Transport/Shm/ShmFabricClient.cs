@@ -8,7 +8,8 @@ using Microsoft.Win32.SafeHandles;
 namespace Fabric.Transport.Shm;
 
 /// <summary>
-/// A client of <c>shm://PATH</c>: maps the file or DAX device read-only and copies straight from it. The key is
+/// A client of <c>shm://PATH</c>: maps the regions read-only (the sealed memory file the server passes on its control
+/// socket, or the DAX device) and copies straight from them. The key is
 /// checked here against the key hash in the header (file permissions are the real access control for load/store;
 /// the key guards against mistakes); the first read of each region asks the server, once, whether this session may
 /// read it. When the control socket closes, every later read ends with <see cref="ReadStatus.PeerGone"/>.
@@ -51,35 +52,66 @@ public sealed class ShmFabricClient : IFabricClient
     public bool IsConnected => _control.IsConnected;
 
     /// <summary>
-    /// Maps <paramref name="endpoint"/>'s file, validates its header and connects to the control socket it names.
-    /// A missing file, a bad header or a server that is not running throws <see cref="EndpointException"/>.
+    /// Reads <paramref name="endpoint"/>'s header, connects to the control socket it names and maps the regions read-only:
+    /// for a file, the sealed memory file the server passes on that socket (the file itself is only read, never
+    /// mapped, so shrinking it harms no one); for a DAX device, the device. A missing file, a bad header or a server
+    /// that is not running throws <see cref="EndpointException"/>.
     /// </summary>
     public static async ValueTask<IFabricClient> ConnectAsync(FabricEndpoint endpoint, FabricClientOptions options, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(endpoint);
         if (endpoint.Scheme != "shm")
             throw new EndpointException($"{endpoint} is not an shm:// endpoint.");
-        var file = OpenWithoutBlocking(endpoint, out var length);
+        options ??= FabricClientOptions.Default;
+        var file = OpenWithoutBlocking(endpoint, out var length, out var dax);
 
         MappedMemory? mapping = null;
         FramedClient? control = null;
+        SafeFileHandle? memory = null;
         try
         {
             if (length < ShmHeader.TableOffset)
                 throw new EndpointException($"Cannot use {endpoint}: it has no Fabric header ({length} bytes).");
-            mapping = MappedMemory.Map(file, length, writable: false);
-            if (!TryParseHeader(mapping, out var generation, out var controlPath, out var rows, out var error))
-                throw new EndpointException($"Cannot use {endpoint}: {error}.");
-            if (!File.Exists(controlPath))
-                throw new EndpointException($"Cannot connect to {endpoint}: its control socket {controlPath} is missing (is the server running?).");
-            control = await FramedClient.ConnectAsync(new UnixDomainSocketEndPoint(controlPath), endpoint, options ?? FabricClientOptions.Default, cancellationToken).ConfigureAwait(false);
+            ulong generation;
+            string controlPath;
+            ShmRegionEntry[] rows;
+            string error;
+            if (dax)
+            {
+                mapping = MappedMemory.Map(file, length, writable: false);
+                if (!TryParseHeader(mapping, out generation, out controlPath, out rows, out error))
+                    throw new EndpointException($"Cannot use {endpoint}: {error}.");
+                control = await ConnectControlAsync(endpoint, controlPath, options, null, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                var preamble = new byte[ShmHeader.TableOffset];
+                var read = RandomAccess.Read(file, preamble, 0);
+                if (!ShmHeader.TryParsePreamble(preamble.AsSpan(0, read), out generation, out controlPath, out var sealedMemory, out error))
+                    throw new EndpointException($"Cannot use {endpoint}: {error}.");
+                if (!sealedMemory)
+                    throw new EndpointException($"Cannot use {endpoint}: its header does not say the regions come as a sealed memory file (was it written by an older Fabric pool?).");
+                control = await ConnectControlAsync(endpoint, controlPath, options, (socket, left) => memory = DescriptorPassing.Receive(socket.SafeHandle, left), cancellationToken).ConfigureAwait(false);
+                mapping = MapSealed(endpoint, memory!);
+                var headerGeneration = generation;
+                if (!TryParseHeader(mapping, out generation, out _, out rows, out error))
+                    throw new EndpointException($"Cannot use {endpoint}: the server's memory file: {error}.");
+                if (generation != headerGeneration)
+                    throw new EndpointException($"Cannot use {endpoint}: the file was recreated while connecting; try again.");
+                file.Dispose();
+                file = memory!;
+                memory = null;
+            }
             if (control.Generation != generation)
                 throw new EndpointException($"Cannot use {endpoint}: the file was recreated while connecting; try again.");
             return new ShmFabricClient(endpoint, file, mapping, control, rows, generation);
         }
         catch (IOException e)
         {
+            if (control is not null)
+                await control.DisposeAsync().ConfigureAwait(false);
             mapping?.Dispose();
+            memory?.Dispose();
             file.Dispose();
             throw new EndpointException($"Cannot map {endpoint}: {e.Message.TrimEnd('.')}.", e);
         }
@@ -88,9 +120,29 @@ public sealed class ShmFabricClient : IFabricClient
             if (control is not null)
                 await control.DisposeAsync().ConfigureAwait(false);
             mapping?.Dispose();
+            memory?.Dispose();
             file.Dispose();
             throw;
         }
+    }
+
+    private static async Task<FramedClient> ConnectControlAsync(FabricEndpoint endpoint, string controlPath, FabricClientOptions options, Action<Socket, TimeSpan>? beforeHandshake, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(controlPath))
+            throw new EndpointException($"Cannot connect to {endpoint}: its control socket {controlPath} is missing (is the server running?).");
+        return await FramedClient.ConnectAsync(new UnixDomainSocketEndPoint(controlPath), endpoint, options, beforeHandshake, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Maps the memory file the server passed, read-only, after checking that its size can never change.</summary>
+    private static MappedMemory MapSealed(FabricEndpoint endpoint, SafeFileHandle memory)
+    {
+        const int SizeSeals = LibC.SealShrink | LibC.SealGrow;
+        if ((SealedMemoryFile.Seals(memory) & SizeSeals) != SizeSeals)
+            throw new EndpointException($"Cannot use {endpoint}: the server passed a memory file whose size is not sealed.");
+        var size = RandomAccess.GetLength(memory);
+        if (size < ShmHeader.TableOffset)
+            throw new EndpointException($"Cannot use {endpoint}: the server's memory file has no Fabric header ({size} bytes).");
+        return MappedMemory.Map(memory, size, writable: false);
     }
 
     /// <summary>
@@ -98,7 +150,7 @@ public sealed class ShmFabricClient : IFabricClient
     /// open descriptor (opened non-blocking, so a fifo swapped in between cannot hold it up). Only a regular file or
     /// a DAX character device is accepted.
     /// </summary>
-    private static unsafe SafeFileHandle OpenWithoutBlocking(FabricEndpoint endpoint, out long length)
+    private static unsafe SafeFileHandle OpenWithoutBlocking(FabricEndpoint endpoint, out long length, out bool dax)
     {
         var path = endpoint.Path;
         LibC.StatxBuffer status;
@@ -113,7 +165,7 @@ public sealed class ShmFabricClient : IFabricClient
         {
             if (LibC.Statx(fd, "", LibC.AtEmptyPath, LibC.StatxType | LibC.StatxSize, &status) != 0)
                 throw OpenFailed(endpoint, Marshal.GetLastPInvokeError());
-            var dax = CheckType(endpoint, status.Mode);
+            dax = CheckType(endpoint, status.Mode);
             length = dax ? ShmPaths.DaxSize(path) : (long)status.Size;
             return file;
         }

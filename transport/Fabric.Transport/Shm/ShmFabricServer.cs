@@ -6,7 +6,8 @@ namespace Fabric.Transport.Shm;
 
 /// <summary>
 /// Serves a <see cref="ShmRegionStore"/>: clients read by load/store from their own read-only mapping; this server
-/// only runs the control channel on the Unix socket named in the header (handshake, region grants that apply
+/// only runs the control channel on the Unix socket named in the header (the sealed memory file that holds the regions,
+/// passed to each client as it connects; handshake, region grants that apply
 /// <see cref="FabricServerOptions.Authorize"/>, user control messages). When it stops or dies the socket closes,
 /// which is how clients learn that reads must end with <see cref="ReadStatus.PeerGone"/>.
 /// </summary>
@@ -57,7 +58,9 @@ public sealed class ShmFabricServer : IFabricServer
             File.Delete(temporary);
             throw new EndpointException($"Cannot serve {store.Endpoint}: its control socket {store.ControlPath} cannot be bound ({e.Message.TrimEnd('.')}).", e);
         }
-        var server = new SocketFabricServer(listener, "shm", store, options ?? FabricServerOptions.Default, allowsReads: false, store.Generation, configure: null);
+        // Each client gets the sealed memory file that holds the regions first, before any frame.
+        Action<Socket>? passMemory = store.MemoryFile is { } memory ? socket => DescriptorPassing.Send(socket.SafeHandle, memory) : null;
+        var server = new SocketFabricServer(listener, "shm", store, options ?? FabricServerOptions.Default, allowsReads: false, store.Generation, passMemory);
         server.Start();
         return Task.FromResult(new ShmFabricServer(server, store, socket));
     }

@@ -17,7 +17,8 @@ internal readonly record struct ShmRegionEntry(uint Id, long Offset, long Length
 ///  24  u64 mapped bytes (the whole file)
 ///  32  u64 data offset (bytes of header before the first region)
 ///  40  u32 alignment of every region (4096, or 2 MiB on /dev/dax)
-///  44  u16 control socket path length, u16 reserved
+///  44  u16 control socket path length, u16 flags (bit 0: the regions live in a sealed memory file that the server
+///      passes on the control socket; the file at the path then holds this header only)
 ///  48  256 bytes: control socket path (UTF-8)
 /// 304  region table, 32 bytes a row: u32 id, u32 reserved, u64 offset, u64 length, u64 key hash
 /// </code>
@@ -40,7 +41,9 @@ internal static class ShmHeader
         return XxHash3.HashToUInt64(bytes, (long)generation);
     }
 
-    public static void Write(Span<byte> header, ulong generation, long mappedBytes, long dataOffset, int alignment, string controlPath, IReadOnlyList<ShmRegionEntry> rows)
+    public const ushort SealedMemoryFlag = 0x1;
+
+    public static void Write(Span<byte> header, ulong generation, long mappedBytes, long dataOffset, int alignment, string controlPath, IReadOnlyList<ShmRegionEntry> rows, bool sealedMemory)
     {
         BinaryPrimitives.WriteUInt32LittleEndian(header[8..], Version);
         BinaryPrimitives.WriteUInt32LittleEndian(header[12..], (uint)rows.Count);
@@ -50,6 +53,7 @@ internal static class ShmHeader
         BinaryPrimitives.WriteInt32LittleEndian(header[40..], alignment);
         var path = Encoding.UTF8.GetBytes(controlPath);
         BinaryPrimitives.WriteUInt16LittleEndian(header[44..], (ushort)path.Length);
+        BinaryPrimitives.WriteUInt16LittleEndian(header[46..], sealedMemory ? SealedMemoryFlag : (ushort)0);
         header.Slice(48, MaxControlPathBytes).Clear();
         path.CopyTo(header[48..]);
         for (var i = 0; i < rows.Count; i++)
@@ -67,6 +71,40 @@ internal static class ShmHeader
     public static unsafe void Publish(byte* header) => Volatile.Write(ref *(ulong*)header, Magic);
 
     public static unsafe ulong ReadGeneration(byte* header) => Volatile.Read(ref *(ulong*)(header + 16));
+
+    /// <summary>
+    /// Reads the fixed part of a header (<see cref="TableOffset"/> bytes) from a file that may be anything: the
+    /// generation, the control socket and whether the regions come as a sealed memory file. False, with a clause in
+    /// <paramref name="error"/>, when it is not a Fabric header.
+    /// </summary>
+    public static bool TryParsePreamble(ReadOnlySpan<byte> header, out ulong generation, out string controlPath, out bool sealedMemory, out string error)
+    {
+        generation = 0;
+        controlPath = "";
+        sealedMemory = false;
+        if (header.Length < TableOffset || BinaryPrimitives.ReadUInt64LittleEndian(header) != Magic)
+        {
+            error = "it has no Fabric header (is a server still creating it?)";
+            return false;
+        }
+        var version = BinaryPrimitives.ReadUInt32LittleEndian(header[8..]);
+        if (version != Version)
+        {
+            error = $"its header has version {version}, this client reads version {Version}";
+            return false;
+        }
+        generation = BinaryPrimitives.ReadUInt64LittleEndian(header[16..]);
+        var pathLength = BinaryPrimitives.ReadUInt16LittleEndian(header[44..]);
+        if (generation == 0 || pathLength == 0 || pathLength > MaxControlPathBytes)
+        {
+            error = "its header is damaged";
+            return false;
+        }
+        controlPath = Encoding.UTF8.GetString(header.Slice(48, pathLength));
+        sealedMemory = (BinaryPrimitives.ReadUInt16LittleEndian(header[46..]) & SealedMemoryFlag) != 0;
+        error = "";
+        return true;
+    }
 
     /// <summary>
     /// Validates a mapped header of <paramref name="mappedBytes"/> bytes; on failure <paramref name="error"/> says what

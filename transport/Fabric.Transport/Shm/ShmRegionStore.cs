@@ -1,14 +1,18 @@
 using System.Runtime.InteropServices;
 using Fabric.Common;
 using Fabric.Common.Native;
+using Microsoft.Win32.SafeHandles;
 
 namespace Fabric.Transport.Shm;
 
 /// <summary>
 /// Regions in a shared mapping that clients on this machine (or hosts sharing a CXL device) map read-only and read
-/// by load/store. <c>PATH</c> is a file (created fresh, mode 0600) or an existing <c>/dev/daxX.Y</c> device. A header
-/// at offset 0 holds magic, version, a random generation, the region table (id, offset, length, a hash of the key)
-/// and the path of the server's control socket. The store holds a write lock (an open-file-description lock) on the
+/// by load/store. For <c>/dev/shm/NAME</c> (any file path) the regions live in a sealed memory file (memfd whose size
+/// can never change, so no reader's mapping can fault with SIGBUS) that the server hands to each client over its
+/// control socket; <c>PATH</c> (created fresh, mode 0600) holds only the header, which names that socket. A
+/// <c>/dev/daxX.Y</c> device (which cannot be truncated) holds header and regions itself. The header at offset 0
+/// holds magic, version, a random generation, the region table (id, offset, length, a hash of the key) and the path
+/// of the server's control socket. The store holds a write lock (an open-file-description lock) on the
 /// file or device for its lifetime: a path that another live store holds is refused, a file that does not carry the
 /// header's magic is refused, and only a stale bank whose owner is gone is replaced (by renaming a complete new file
 /// over it). The store owns the mapping; disposing it unmaps and deletes the file if PATH is still the file it
@@ -17,6 +21,7 @@ namespace Fabric.Transport.Shm;
 public sealed unsafe class ShmRegionStore : RegionStore
 {
     private readonly FileStream _file;
+    private readonly SafeFileHandle? _memory;
     private readonly MappedMemory _mapping;
     private readonly FileIdentity _identity;
 
@@ -55,16 +60,20 @@ public sealed unsafe class ShmRegionStore : RegionStore
         else
         {
             temporary = $"{path}.new-{Environment.ProcessId}-{Generation:x16}";
-            _file = Create(path, temporary, next);
+            _file = Create(path, temporary);
         }
         _identity = FileIdentity.Of(_file.SafeFileHandle);
         MappedBytes = next;
         try
         {
-            _mapping = MappedMemory.Map(_file.SafeFileHandle, MappedBytes, writable: true);
+            if (!IsDax)
+                _memory = CreateMemory(path, MappedBytes);
+            _mapping = MappedMemory.Map(_memory ?? _file.SafeFileHandle, MappedBytes, writable: true);
+            if (_memory is not null)
+                SealedMemoryFile.SealContents(_memory);
             var header = new Span<byte>(_mapping.Pointer, (int)dataOffset);
             *(ulong*)_mapping.Pointer = 0;
-            ShmHeader.Write(header, Generation, MappedBytes, dataOffset, Alignment, ControlPath, rows);
+            ShmHeader.Write(header, Generation, MappedBytes, dataOffset, Alignment, ControlPath, rows, sealedMemory: _memory is not null);
             for (var i = 0; i < specs.Count; i++)
             {
                 var region = Add(specs[i], _mapping.Pointer + rows[i].Offset);
@@ -74,19 +83,48 @@ public sealed unsafe class ShmRegionStore : RegionStore
             ShmHeader.Publish(_mapping.Pointer);
             if (temporary is not null)
             {
+                // The file at PATH is the header alone, magic included; the rename publishes it whole.
+                RandomAccess.Write(_file.SafeFileHandle, header, 0);
                 MoveIntoPlace(temporary, path, stale);
                 temporary = null;
             }
         }
+        catch (IOException e) when (temporary is not null)
+        {
+            _mapping?.Dispose();
+            _memory?.Dispose();
+            File.Delete(temporary);
+            _file.Dispose();
+            throw new EndpointException($"Cannot create shm://{path}: {e.Message.TrimEnd('.')}.", e);
+        }
         catch
         {
             _mapping?.Dispose();
+            _memory?.Dispose();
             if (temporary is not null)
                 File.Delete(temporary);
             _file.Dispose();
             throw;
         }
     }
+
+    private static SafeFileHandle CreateMemory(string path, long bytes)
+    {
+        try
+        {
+            return SealedMemoryFile.Create("fabric-bank:" + System.IO.Path.GetFileName(path), bytes);
+        }
+        catch (IOException e)
+        {
+            throw new EndpointException($"Cannot create shm://{path}: {e.Message.TrimEnd('.')}.", e);
+        }
+    }
+
+    /// <summary>
+    /// The sealed memory file that holds the regions, which the server passes to each client; null for a DAX device
+    /// (clients map the device itself).
+    /// </summary>
+    internal SafeFileHandle? MemoryFile => _memory;
 
     /// <summary>The file or device path (the endpoint is <c>shm://</c> + this).</summary>
     public string Path { get; }
@@ -180,8 +218,8 @@ public sealed unsafe class ShmRegionStore : RegionStore
         return stale;
     }
 
-    /// <summary>Creates <paramref name="temporary"/> beside <paramref name="path"/>, write-locked, <paramref name="bytes"/> long.</summary>
-    private static FileStream Create(string path, string temporary, long bytes)
+    /// <summary>Creates <paramref name="temporary"/> beside <paramref name="path"/>, write-locked, for the header.</summary>
+    private static FileStream Create(string path, string temporary)
     {
         try
         {
@@ -193,7 +231,6 @@ public sealed unsafe class ShmRegionStore : RegionStore
             {
                 if (!TryLock(file, LibC.FWrLck))
                     throw InUse(path);
-                file.SetLength(bytes);
                 return file;
             }
             catch
@@ -277,5 +314,6 @@ public sealed unsafe class ShmRegionStore : RegionStore
             }
         }
         _file?.Dispose();
+        _memory?.Dispose();
     }
 }

@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Transport.Wire;
 
@@ -69,8 +70,17 @@ internal sealed class FramedClient : IAsyncDisposable
     /// Connects to <paramref name="remote"/>, exchanges the handshake and starts the receive loop. Failures are
     /// <see cref="EndpointException"/>s that name <paramref name="endpoint"/>.
     /// </summary>
-    public static async Task<FramedClient> ConnectAsync(EndPoint remote, FabricEndpoint endpoint, FabricClientOptions options, CancellationToken cancellationToken)
+    public static Task<FramedClient> ConnectAsync(EndPoint remote, FabricEndpoint endpoint, FabricClientOptions options, CancellationToken cancellationToken) =>
+        ConnectAsync(remote, endpoint, options, beforeHandshake: null, cancellationToken);
+
+    /// <summary>
+    /// As above; <paramref name="beforeHandshake"/> runs on the connected socket, with the rest of the connect
+    /// timeout, before the hello (the shm client receives the server's memory file there). Its
+    /// <see cref="IOException"/> fails the connect like a broken handshake.
+    /// </summary>
+    public static async Task<FramedClient> ConnectAsync(EndPoint remote, FabricEndpoint endpoint, FabricClientOptions options, Action<Socket, TimeSpan>? beforeHandshake, CancellationToken cancellationToken)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var tcp = remote is not UnixDomainSocketEndPoint;
         var socket = tcp ? new Socket(SocketType.Stream, ProtocolType.Tcp) : new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         if (tcp)
@@ -92,6 +102,7 @@ internal sealed class FramedClient : IAsyncDisposable
         var client = new FramedClient(socket, endpoint, options);
         try
         {
+            beforeHandshake?.Invoke(socket, options.ConnectTimeout - System.Diagnostics.Stopwatch.GetElapsedTime(started));
             await client.HandshakeAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is SocketException or OperationCanceledException or IOException or ObjectDisposedException)
@@ -424,9 +435,13 @@ internal sealed class FramedClient : IAsyncDisposable
             }
         }
 #pragma warning disable CA1031 // Whatever ends the loop, every pending read must hear PeerGone rather than hang.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            if (e is SocketException or ObjectDisposedException or OperationCanceledException)
+                Options.Logger?.LogDebug("The connection to {Endpoint} ended: {Reason}", Endpoint, e.Message);
+            else
+                Options.Logger?.LogError(e, "The receive loop of the connection to {Endpoint} failed; every pending read ends with PeerGone", Endpoint);
         }
         finally
         {
@@ -499,6 +514,7 @@ internal sealed class FramedClient : IAsyncDisposable
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            // Already closed by the peer: there is nothing left to shut down.
         }
         _socket.Dispose();
         await _receiveLoop.ConfigureAwait(false);

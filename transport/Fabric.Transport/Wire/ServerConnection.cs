@@ -1,16 +1,21 @@
 using System.Buffers;
+using System.Globalization;
 using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Fabric.Transport.Control;
+using Microsoft.Extensions.Logging;
 
 namespace Fabric.Transport.Wire;
 
 /// <summary>
 /// One client connection on the server: a fill loop (socket → <see cref="Pipe"/>, paused at a high-water mark), a
 /// process loop (frames → replies) and a send loop that streams read payloads straight from region memory.
-/// A malformed frame closes this connection only.
+/// A malformed frame closes this connection only. Control requests in flight are bounded
+/// (<see cref="SessionLimits.MaxInFlightControls"/>): past the bound the process loop waits, the pipe fills and the
+/// fill loop stops reading the socket, so a client that never reads its replies costs bounded memory. Until the
+/// session has authenticated its requests are answered one at a time and only the authentication types are admitted.
 /// </summary>
 internal sealed class ServerConnection
 {
@@ -50,13 +55,20 @@ internal sealed class ServerConnection
     private readonly CancellationTokenSource _stopping = new();
     private readonly TaskCompletionSource _controlsDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _aborted = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly SemaphoreSlim _controlSlots;
     private int _activeControls = 1;
     private volatile bool _stopRequested;
+    // Deadline bookkeeping, in Environment.TickCount64 milliseconds, read by the server's deadline timer.
+    private long _lastFrameAt = Environment.TickCount64;
+    private long _partialSince;
+    private volatile bool _awaitingPeer;
+    private volatile bool _greeted;
 
     public ServerConnection(SocketFabricServer server, Socket socket)
     {
         _server = server;
         _socket = socket;
+        _controlSlots = new SemaphoreSlim(server.Options.Limits.MaxInFlightControls);
         Session = new ServerSession(server.Transport, socket.RemoteEndPoint);
     }
 
@@ -89,8 +101,40 @@ internal sealed class ServerConnection
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            // Already closed: there is nothing left to linger on or shut down.
         }
         _socket.Dispose();
+    }
+
+    /// <summary>Whether the session has said hello and authenticated (or the server asks for no authentication).</summary>
+    private bool IsAuthenticated => _greeted && (_server.Options.IsAuthenticated is not { } check || check(Session));
+
+    /// <summary>
+    /// Closes the session when it has kept the server waiting too long: a frame begun and not finished within the
+    /// frame timeout, or no frame at all within the idle timeout. Only while the server is waiting for the peer.
+    /// </summary>
+    public void CheckDeadlines(long now)
+    {
+        if (!_awaitingPeer || _stopRequested)
+            return;
+        var limits = _server.Options.Limits;
+        var partialSince = Volatile.Read(ref _partialSince);
+        string? reason = null;
+        if (partialSince != 0)
+        {
+            if (now - partialSince > limits.FrameTimeout.TotalMilliseconds)
+                reason = string.Create(CultureInfo.InvariantCulture, $"a frame stayed incomplete for longer than the frame timeout ({limits.FrameTimeout.TotalSeconds:0.###} s)");
+        }
+        else
+        {
+            var authenticated = IsAuthenticated;
+            if ((authenticated ? limits.IdleTimeout : limits.UnauthenticatedIdleTimeout) is { } idle && now - Volatile.Read(ref _lastFrameAt) > idle.TotalMilliseconds)
+                reason = string.Create(CultureInfo.InvariantCulture, $"{(authenticated ? "idle for longer than" : "not authenticated within")} the idle timeout ({idle.TotalSeconds:0.###} s)");
+        }
+        if (reason is null || !_awaitingPeer)
+            return;
+        Session.RequestClose(reason);
+        Abort();
     }
 
     private async Task RunAsync()
@@ -103,9 +147,10 @@ internal sealed class ServerConnection
             await ProcessAsync().ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // Whatever goes wrong in one session (a broken peer, a throwing callback) ends that session only.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            Session.RequestClose($"the session failed: {e.Message}");
             Abort();
         }
         await _input.Reader.CompleteAsync().ConfigureAwait(false);
@@ -121,6 +166,7 @@ internal sealed class ServerConnection
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            // Already closed: there is nothing left to linger on or shut down.
         }
         _socket.Dispose();
         await fill.ConfigureAwait(false);
@@ -146,6 +192,8 @@ internal sealed class ServerConnection
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
         {
+            // The peer went away or the session was closed: the end of this session's input, said when it closes.
+            _server.Logger.LogDebug("session {Session}: receiving ended: {Reason}", Session.Id, e.Message);
         }
         await writer.CompleteAsync().ConfigureAwait(false);
     }
@@ -153,17 +201,26 @@ internal sealed class ServerConnection
     private async Task ProcessAsync()
     {
         var reader = _input.Reader;
-        var greeted = false;
         while (!_stopRequested)
         {
+            _awaitingPeer = true;
             var result = await reader.ReadAsync().ConfigureAwait(false);
+            _awaitingPeer = false;
             var buffer = result.Buffer;
+            var completed = false;
             while (!_stopRequested && buffer.Length >= FrameHeader.Size)
             {
                 var header = ParseHeader(buffer);
-                if (!IsAcceptable(header, greeted))
+                if (!IsAcceptable(header, _greeted))
                 {
+                    Session.RequestClose($"it sent a malformed frame (kind {(byte)header.Kind}, {header.BodyLength} bytes)");
                     Abort();
+                    return;
+                }
+                var authenticated = !_greeted || IsAuthenticated;
+                if (!authenticated && !AdmitsBeforeAuthentication(header))
+                {
+                    await RefuseUnauthenticatedAsync(header).ConfigureAwait(false);
                     return;
                 }
                 var frameLength = FrameHeader.Size + (long)header.BodyLength;
@@ -172,7 +229,7 @@ internal sealed class ServerConnection
                 var body = buffer.Slice(FrameHeader.Size, header.BodyLength);
                 if (header.Kind == FrameKind.Hello)
                 {
-                    greeted = true;
+                    _greeted = true;
                     if (!await AnswerHelloAsync(body).ConfigureAwait(false))
                         return;
                 }
@@ -182,13 +239,69 @@ internal sealed class ServerConnection
                 }
                 else
                 {
-                    StartControl(header, body.ToArray());
+                    if (!await TakeControlSlotAsync().ConfigureAwait(false))
+                        return;
+                    Interlocked.Increment(ref _activeControls);
+                    var answering = AnswerControlAsync(header, body.ToArray());
+                    if (!authenticated)
+                    {
+                        // Before authentication requests go one at a time, so each is judged by the outcome of the last.
+                        await answering.ConfigureAwait(false);
+                        if (Session.CloseReason is not null)
+                            return;
+                    }
                 }
                 buffer = buffer.Slice(frameLength);
+                completed = true;
             }
+            var now = Environment.TickCount64;
+            if (completed)
+                Volatile.Write(ref _lastFrameAt, now);
+            Volatile.Write(ref _partialSince, buffer.IsEmpty ? 0 : completed || _partialSince == 0 ? now : _partialSince);
             reader.AdvanceTo(buffer.Start, buffer.End);
             if (result.IsCompleted || result.IsCanceled)
                 return;
+        }
+    }
+
+    private bool AdmitsBeforeAuthentication(in FrameHeader header) =>
+        header.Kind == FrameKind.Control
+        && header.BodyLength <= _server.Options.Limits.MaxUnauthenticatedBodyBytes
+        && _server.Options.AuthenticationTypes.Contains(header.Type);
+
+    /// <summary>Answers a frame an unauthenticated session may not send with a refusal, and closes the session after it.</summary>
+    private async ValueTask RefuseUnauthenticatedAsync(FrameHeader header)
+    {
+        Session.RequestClose(header.Kind == FrameKind.Control
+            ? $"it sent control message type {header.Type} ({header.BodyLength} bytes) before authenticating"
+            : "it sent a read before authenticating");
+        Outgoing refusal;
+        if (header.Kind == FrameKind.Read)
+        {
+            refusal = new Outgoing(FrameKind.ReadReply, ReadStatus.AccessDenied, 0, header.RequestId, 0, 0, default);
+        }
+        else
+        {
+            var error = ControlDispatcher.Error(ControlErrorCode.Unauthorized,
+                $"unauthorized: authenticate before sending control message type {header.Type}; the session is closed.");
+            refusal = Outgoing.Control(FrameKind.ControlReply, error.Type, header.RequestId, error.Body);
+        }
+        await _outgoing.Writer.WriteAsync(refusal).ConfigureAwait(false);
+    }
+
+    /// <summary>Waits for a free control slot; false when the session is stopping meanwhile.</summary>
+    private async ValueTask<bool> TakeControlSlotAsync()
+    {
+        if (_controlSlots.Wait(0))
+            return true;
+        try
+        {
+            await _controlSlots.WaitAsync(_stopping.Token).ConfigureAwait(false);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
         }
     }
 
@@ -243,12 +356,6 @@ internal sealed class ServerConnection
 
     private static unsafe Memory<byte> View(NativeSlice slice, nint source, int length) => slice.Set((byte*)source, length);
 
-    private void StartControl(FrameHeader header, byte[] body)
-    {
-        Interlocked.Increment(ref _activeControls);
-        _ = AnswerControlAsync(header, body);
-    }
-
     private async Task AnswerControlAsync(FrameHeader header, byte[] body)
     {
         try
@@ -257,10 +364,12 @@ internal sealed class ServerConnection
                 new ControlMessage(header.Type, body), _stopping.Token).ConfigureAwait(false);
             if (reply.Body.Length > ControlTypes.MaxBodyBytes)
                 reply = ControlDispatcher.Error(ControlErrorCode.Internal, $"The reply to control message type {header.Type} is larger than {ControlTypes.MaxBodyBytes} bytes.");
-            await _outgoing.Writer.WriteAsync(Outgoing.Control(FrameKind.ControlReply, reply.Type, header.RequestId, reply.Body)).ConfigureAwait(false);
+            await _outgoing.Writer.WriteAsync(Outgoing.Control(FrameKind.ControlReply, reply.Type, header.RequestId, reply.Body) with { HoldsSlot = true }).ConfigureAwait(false);
         }
         catch (ChannelClosedException)
         {
+            // The session closed before the reply could be queued; its slot is freed here instead of by the send loop.
+            _controlSlots.Release();
         }
         finally
         {
@@ -280,6 +389,9 @@ internal sealed class ServerConnection
         {
             while (reader.TryRead(out var reply))
             {
+                // A control reply gives its slot back as the send loop takes it, so at most MaxInFlightControls wait queued.
+                if (reply.HoldsSlot)
+                    _controlSlots.Release();
                 if (broken)
                     continue;
                 try
@@ -347,9 +459,10 @@ internal sealed class ServerConnection
             _server.Options.ReadServed?.Invoke(Session, status, bytes);
         }
 #pragma warning disable CA1031 // A metrics callback must not break the session.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            _server.Logger.LogError(e, "The ReadServed callback failed for session {Session}", Session.Id);
         }
     }
 
@@ -384,6 +497,9 @@ internal sealed class ServerConnection
         public nint Source { get; } = source;
         public int SourceLength { get; } = sourceLength;
         public ReadOnlyMemory<byte> Body { get; } = body;
+
+        /// <summary>Whether this reply holds one of the session's control slots.</summary>
+        public bool HoldsSlot { get; init; }
 
         public int PayloadLength => Source != 0 ? SourceLength : Body.Length;
 

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using Fabric.Transport.Shm;
 using Fabric.Transport.Tcp;
 
@@ -15,6 +17,7 @@ internal sealed class SocketFabricServer
     private readonly ConcurrentDictionary<ServerConnection, byte> _connections = new();
     private readonly CancellationTokenSource _accepting = new();
     private readonly Action<Socket>? _configure;
+    private readonly Timer _deadlines;
     private Task _acceptLoop = Task.CompletedTask;
     private int _stopped;
 
@@ -27,6 +30,10 @@ internal sealed class SocketFabricServer
         AllowsReads = allowsReads;
         Generation = generation;
         _configure = configure;
+        Logger = options.Logger ?? NullLogger.Instance;
+        Refusals = new RateLimitedLog(Logger);
+        options.Limits.Validate();
+        _deadlines = new Timer(static state => ((SocketFabricServer)state!).CheckDeadlines(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     public string Transport { get; }
@@ -35,8 +42,24 @@ internal sealed class SocketFabricServer
     public bool AllowsReads { get; }
     public ulong Generation { get; }
     public int SessionCount => _connections.Count;
+    public ILogger Logger { get; }
 
-    public void Start() => _acceptLoop = AcceptAsync();
+    /// <summary>Warnings about sessions closed for misbehaving, rate-limited.</summary>
+    public RateLimitedLog Refusals { get; }
+
+    public void Start()
+    {
+        _acceptLoop = AcceptAsync();
+        var period = Options.Limits.CheckPeriod;
+        _deadlines.Change(period, period);
+    }
+
+    private void CheckDeadlines()
+    {
+        var now = Environment.TickCount64;
+        foreach (var connection in _connections.Keys)
+            connection.CheckDeadlines(now);
+    }
 
     private async Task AcceptAsync()
     {
@@ -51,10 +74,11 @@ internal sealed class SocketFabricServer
             {
                 return;
             }
-            catch (SocketException)
+            catch (SocketException e)
             {
                 if (_accepting.IsCancellationRequested)
                     return;
+                Refusals.Warn($"{Transport}: accepting a connection failed: {e.Message}");
                 continue;
             }
             ServerConnection connection;
@@ -63,13 +87,15 @@ internal sealed class SocketFabricServer
                 _configure?.Invoke(socket);
                 connection = new ServerConnection(this, socket);
             }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException)
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or IOException)
             {
-                // The peer gave up between connect and accept.
+                // The peer gave up between connect and accept (or before its descriptor could be passed).
+                Logger.LogDebug("{Transport}: a connection ended before its session started: {Reason}", Transport, e.Message);
                 socket.Dispose();
                 continue;
             }
             _connections.TryAdd(connection, 0);
+            Logger.LogDebug("{Transport} session {Session} opened from {Remote}", Transport, connection.Session.Id, connection.Session.Remote?.ToString() ?? "a local peer");
             if (_accepting.IsCancellationRequested)
                 connection.Abort();
             connection.Start();
@@ -86,9 +112,10 @@ internal sealed class SocketFabricServer
             return authorize(session, region);
         }
 #pragma warning disable CA1031 // A faulty policy refuses rather than takes the session down.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            Logger.LogError(e, "The read policy (Authorize) failed for session {Session}; the read is refused", session.Id);
             return false;
         }
     }
@@ -96,14 +123,20 @@ internal sealed class SocketFabricServer
     internal void OnClosed(ServerConnection connection)
     {
         _connections.TryRemove(connection, out _);
+        var session = connection.Session;
+        if (session.CloseReason is { } reason)
+            Refusals.Warn($"{Transport} session {session.Id} closed: {reason}");
+        else
+            Logger.LogDebug("{Transport} session {Session} closed", Transport, session.Id);
         try
         {
-            Options.SessionClosed?.Invoke(connection.Session);
+            Options.SessionClosed?.Invoke(session);
         }
 #pragma warning disable CA1031 // A metrics callback must not break the server.
-        catch (Exception)
+        catch (Exception e)
 #pragma warning restore CA1031
         {
+            Logger.LogError(e, "The SessionClosed callback failed for session {Session}", session.Id);
         }
     }
 
@@ -159,6 +192,7 @@ internal sealed class SocketFabricServer
         }
         Abort();
         await Task.WhenAll(_connections.Keys.Select(c => c.Completion)).ConfigureAwait(false);
+        await _deadlines.DisposeAsync().ConfigureAwait(false);
         _accepting.Dispose();
     }
 }
