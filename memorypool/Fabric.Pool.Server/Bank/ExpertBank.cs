@@ -45,7 +45,7 @@ public sealed record BankLoadStats(long Bytes, double TotalSeconds)
 /// </summary>
 public sealed class ExpertBank : IDisposable
 {
-    private ExpertBank(BankLayout layout, RegionStore store, CatalogReply catalog, BankLoadStats stats)
+    private ExpertBank(BankLayout? layout, RegionStore store, CatalogReply catalog, BankLoadStats stats)
     {
         Layout = layout;
         Store = store;
@@ -53,7 +53,8 @@ public sealed class ExpertBank : IDisposable
         LoadStats = stats;
     }
 
-    public BankLayout Layout { get; }
+    /// <summary>The layout computed from the checkpoint; null for a bank served from an image (the image holds the layout).</summary>
+    public BankLayout? Layout { get; }
 
     /// <summary>The regions; valid until the bank is disposed.</summary>
     public RegionStore Store { get; }
@@ -96,6 +97,15 @@ public sealed class ExpertBank : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// A bank whose regions are already filled (a mapped bank image): takes ownership of <paramref name="store"/> and
+    /// serves <paramref name="catalog"/>, whose region keys must be the store's.
+    /// </summary>
+    public static ExpertBank FromFilledStore(RegionStore store, CatalogReply catalog, BankLoadStats stats) => new(null, store, catalog, stats);
+
+    /// <summary>A random region key, new for every start.</summary>
+    public static ulong NewRegionKey() => RandomKey();
 
     public void Dispose() => Store.Dispose();
 
