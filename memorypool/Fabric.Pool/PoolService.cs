@@ -1,5 +1,6 @@
 using System.Globalization;
 using Fabric.Pool.Server.Bank;
+using Fabric.Pool.Server.Discovery;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
 using Microsoft.Extensions.Hosting;
@@ -16,18 +17,23 @@ internal sealed class PoolService : IHostedService
     private readonly ExpertBank _bank;
     private readonly IReadOnlyList<IFabricServer> _servers;
     private readonly TimeSpan _drainTimeout;
+    private readonly PoolRegistrar? _registrar;
 
-    public PoolService(ExpertBank bank, IReadOnlyList<IFabricServer> servers, TimeSpan drainTimeout)
+    public PoolService(ExpertBank bank, IReadOnlyList<IFabricServer> servers, TimeSpan drainTimeout, PoolRegistrar? registrar = null)
     {
         _bank = bank;
         _servers = servers;
         _drainTimeout = drainTimeout;
+        _registrar = registrar;
     }
 
     public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // Out of etcd first, so that engines move to other pools while this one drains.
+        if (_registrar is not null)
+            await _registrar.DisposeAsync().ConfigureAwait(false);
         using var abort = new CancellationTokenSource();
         var stopping = Task.WhenAll(_servers.Select(s => s.StopAsync(abort.Token)));
         try

@@ -20,7 +20,7 @@ internal sealed record ServeBankSource(string? ModelDir, string? ImagePath, stri
     public string? InPlaceShmPath { get; private set; }
 
     /// <summary>Checks the combination of options before anything is bound or written; one sentence when it is wrong.</summary>
-    public void Check(string? shmPath, int? numaNode)
+    public void Check(string? shmPath, int? numaNode, bool sharded)
     {
         if (ModelDir is null && ImagePath is null)
             throw new FabricException("Give --model DIR (a checkpoint) or --image FILE (a bank image written by 'fabric pool convert').");
@@ -40,6 +40,8 @@ internal sealed record ServeBankSource(string? ModelDir, string? ImagePath, stri
             if (BankImage.ServesInPlace(_cachedImage))
                 InPlaceShmPath = _cachedImage;
         }
+        if (sharded)
+            throw new FabricException("--shard serves a share of a checkpoint's experts: give --model DIR without --image or --image-cache.");
         if (numaNode is not null)
             throw new FabricException("--numa-node does not apply to a bank image: its pages are the page cache's; place the image on the node's memory instead, or serve --model without an image.");
         if (ImagePath is not null && BankImage.ServesInPlace(ImagePath))
@@ -50,11 +52,23 @@ internal sealed record ServeBankSource(string? ModelDir, string? ImagePath, stri
             BankImage.ReadHeader(ImagePath);
     }
 
-    /// <summary>Loads or maps the bank and says how on stdout.</summary>
-    public ExpertBank Open(string? shmPath, int? numaNode, long maxRegionBytes)
+    /// <summary>The model's fingerprint; valid after <see cref="Open"/>.</summary>
+    public ulong Fingerprint { get; private set; }
+
+    /// <summary>The name the pool registers the model under by default: the checkpoint directory's, else the image file's.</summary>
+    public string ModelName => ModelDir is not null
+        ? Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(ModelDir)))
+        : Path.GetFileNameWithoutExtension(ImagePath!);
+
+    /// <summary>Loads or maps the bank (only the experts <paramref name="holdsExpert"/> accepts, from a checkpoint) and says how on stdout.</summary>
+    public ExpertBank Open(string? shmPath, int? numaNode, long maxRegionBytes, Func<int, int, bool>? holdsExpert = null)
     {
         if (ImagePath is null && ImageCacheDir is null)
-            return LoadCheckpoint(Checkpoint.Open(ModelDir!), shmPath, numaNode, maxRegionBytes);
+        {
+            var model = Checkpoint.Open(ModelDir!);
+            Fingerprint = ModelFingerprint.Of(model);
+            return LoadCheckpoint(model, shmPath, numaNode, maxRegionBytes, holdsExpert);
+        }
 
         string image;
         var fingerprint = _fingerprint;
@@ -75,6 +89,7 @@ internal sealed record ServeBankSource(string? ModelDir, string? ImagePath, stri
                 fingerprint = ModelFingerprint.Of(Checkpoint.Open(ModelDir));
         }
         var bank = BankImage.Open(image, InPlaceShmPath is not null, fingerprint, ModelDir);
+        Fingerprint = fingerprint ?? BankImage.ReadHeader(image).Fingerprint;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"mapped image {image}: {bank.Catalog.Experts.Length} experts + {bank.Catalog.Dense.Length} dense tensors, {bank.ResidentBytes / 1e9:F3} GB in {bank.LoadStats.TotalSeconds:F2} s (no copy; engines verify checksums on fetch)"));
         return bank;
@@ -96,19 +111,20 @@ internal sealed record ServeBankSource(string? ModelDir, string? ImagePath, stri
         }
     }
 
-    private static ExpertBank LoadCheckpoint(Checkpoint checkpoint, string? shmPath, int? numaNode, long maxRegionBytes)
+    private static ExpertBank LoadCheckpoint(Checkpoint checkpoint, string? shmPath, int? numaNode, long maxRegionBytes, Func<int, int, bool>? holdsExpert)
     {
-        var total = checkpoint.ExpertBytes + checkpoint.DenseBytes;
+        var total = checkpoint.DenseBytes + checkpoint.Experts.Where(e => holdsExpert?.Invoke(e.Layer, e.Expert) ?? true).Sum(e => e.Bytes);
         var bank = ProgressDisplay.RunBytes("loading bank", total, progress => ExpertBank.Load(checkpoint, new BankOptions
         {
             CreateStore = shmPath is null ? null : specs => new ShmRegionStore(shmPath, specs),
             NumaNode = numaNode,
             MaxRegionBytes = maxRegionBytes,
+            HoldsExpert = holdsExpert,
             Progress = progress,
         }));
         var stats = bank.LoadStats;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"loaded {bank.Catalog.Experts.Length} experts + {bank.Catalog.Dense.Length} dense tensors, {stats.Bytes / 1e9:F3} GB in {stats.TotalSeconds:F2} s ({stats.GigabytesPerSecond:F2} GB/s, xxHash64 included)"));
+            $"loaded {bank.Catalog.Experts.Count(e => e.Length > 0)} experts + {bank.Catalog.Dense.Length} dense tensors, {stats.Bytes / 1e9:F3} GB in {stats.TotalSeconds:F2} s ({stats.GigabytesPerSecond:F2} GB/s, xxHash64 included)"));
         return bank;
     }
 }

@@ -39,20 +39,20 @@ internal static class ServeCommand
         var drain = new Option<string>("--drain-timeout") { Description = "On SIGTERM, how long sessions may finish their work before they are dropped (10s, 500ms, 2m; a bare number is seconds).", DefaultValueFactory = _ => "10s" };
 
         var command = new Command("serve", "Load a checkpoint into an expert bank and serve it to engines.");
-        foreach (var option in new Option[] { model, image, imageCache, listen, transport, shm, tokens, metrics, numa, maxRegion, drain })
+        foreach (var option in new Option[] { model, image, imageCache, listen, transport, shm, tokens, metrics, numa, maxRegion, drain }.Concat(ServeDiscovery.Options))
             command.Options.Add(option);
         command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-pool", () => RunAsync(
-            new ServeBankSource(r.GetValue(model), r.GetValue(image), r.GetValue(imageCache)), TransportOption.Apply(r.GetValue(transport), r.GetValue(listen) ?? [], "fabric-pool"), r.GetValue(shm), r.GetValue(tokens), r.GetValue(metrics), r.GetValue(numa), r.GetValue(maxRegion), r.GetValue(drain)!, ct)));
+            new ServeBankSource(r.GetValue(model), r.GetValue(image), r.GetValue(imageCache)), ServeDiscovery.Parse(r), TransportOption.Apply(r.GetValue(transport), r.GetValue(listen) ?? [], "fabric-pool"), r.GetValue(shm), r.GetValue(tokens), r.GetValue(metrics), r.GetValue(numa), r.GetValue(maxRegion), r.GetValue(drain)!, ct)));
         return command;
     }
 
-    private static async Task<int> RunAsync(ServeBankSource source, FabricEndpoint[] listen, string? shmPath, string? tokensPath, string? metricsUrl, int? numaNode, long maxRegionBytes, string drainText, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(ServeBankSource source, ServeDiscovery discovery, FabricEndpoint[] listen, string? shmPath, string? tokensPath, string? metricsUrl, int? numaNode, long maxRegionBytes, string drainText, CancellationToken cancellationToken)
     {
         // Everything a person can get wrong is checked before any memory is filled or port bound.
         var endpoints = listen.ToList();
         if (endpoints.FirstOrDefault(e => e.Scheme == "shm") is { } stray)
             throw new EndpointException($"{stray} cannot be given to --listen; use --shm {stray.Path} to place the bank in shared memory and serve it there.");
-        source.Check(shmPath, numaNode);
+        source.Check(shmPath, numaNode, discovery.HoldsExpert is not null);
         if ((shmPath ?? source.InPlaceShmPath) is { } shmServed)
             endpoints.Add(FabricEndpoint.Parse("shm://" + shmServed));
         if (maxRegionBytes < BankLayout.Alignment)
@@ -75,14 +75,16 @@ internal static class ServeCommand
                 throw new FabricException($"--numa-node {node}: {e.Message.TrimEnd('.')}; leave out --numa-node to place the bank in ordinary host memory.", e);
             }
         }
-        var bank = source.Open(shmPath, numaNode, maxRegionBytes);
+        var bank = source.Open(shmPath, numaNode, maxRegionBytes, discovery.HoldsExpert);
         List<IFabricServer> servers = [];
         try
         {
             var handler = new PoolControlHandler(bank.Catalog, tenants);
             var metrics = new PoolMetrics(bank, handler);
+            metrics.DescribeShard(discovery.Shard, discovery.Shards, discovery.Replicas);
             servers = await PoolService.StartServersAsync(endpoints, bank, handler, metrics, cancellationToken).ConfigureAwait(false);
-            using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers, drainTimeout), drainTimeout);
+            var registrar = await discovery.RegisterAsync(source.ModelName, source.Fingerprint, servers, cancellationToken).ConfigureAwait(false);
+            using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers, drainTimeout, registrar), drainTimeout);
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
 
             foreach (var server in servers)

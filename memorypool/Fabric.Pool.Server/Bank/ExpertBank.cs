@@ -28,6 +28,9 @@ public sealed record BankOptions
     /// <summary>Reader threads; 0 means one per core, at most 4.</summary>
     public int ReaderThreads { get; init; }
 
+    /// <summary>Which routed experts (layer, expert) this bank holds; null holds every one. Dense tensors are always held.</summary>
+    public Func<int, int, bool>? HoldsExpert { get; init; }
+
     /// <summary>Receives the bytes loaded so far.</summary>
     public IProgress<long>? Progress { get; init; }
 }
@@ -75,7 +78,7 @@ public sealed class ExpertBank : IDisposable
         options ??= new BankOptions();
         if (options.NumaNode is { } node)
             NumaPlacement.EnsureNode(node);
-        var layout = BankLayout.Compute(checkpoint, options.MaxRegionBytes);
+        var layout = BankLayout.Compute(checkpoint, options.MaxRegionBytes, options.HoldsExpert);
         var specs = layout.RegionLengths.Select((length, i) => new RegionSpec((uint)(i + 1), length, RandomKey())).ToList();
         // The load time a person waits for includes setting the memory aside and faulting it in, not just the reads.
         var watch = Stopwatch.StartNew();
@@ -137,7 +140,8 @@ public sealed class ExpertBank : IDisposable
         for (var i = 0; i < checkpoint.Experts.Count; i++)
         {
             var e = checkpoint.Experts[i];
-            items.Add(new LoadItem([e.Gate, e.Up, e.Down], layout.Experts[i], i));
+            if (layout.Experts[i].Length > 0)
+                items.Add(new LoadItem([e.Gate, e.Up, e.Down], layout.Experts[i], i));
         }
         for (var i = 0; i < checkpoint.Dense.Count; i++)
             items.Add(new LoadItem([checkpoint.Dense[i]], layout.Dense[i], checkpoint.Experts.Count + i));
