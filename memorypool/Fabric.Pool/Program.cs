@@ -5,4 +5,5 @@ var root = new RootCommand("fabric-pool: the Fabric memory pool — serves a che
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(ConvertCommand.Create());
+root.Subcommands.Add(LsCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -33,6 +33,10 @@ public sealed class EtcdDiscoveryTests : IClassFixture<PoolModel>
             for (var i = 0; i < 3; i++)
                 pools.Add(await PoolProcess.StartAsync(ShardArgs(etcd, i, "--metrics http://127.0.0.1:0"), endpoints: 1, metrics: true));
             Assert.Contains("fabric_pool_shard{shard=\"1\",shards=\"3\",replicas=\"2\"} 1", await new HttpClient().GetStringAsync(pools[1].MetricsUrl), StringComparison.Ordinal);
+            var ls = await PoolProcess.RunAsync($"ls --etcd {etcd.Url}");
+            Assert.True(ls.Code == 0, ls.Stderr);
+            Assert.StartsWith("model model: 3 pool(s)", ls.Stdout, StringComparison.Ordinal);
+            Assert.Matches($@"\n  p1 +1/3×2 +[0-9a-f]{{16}} +\d+  ok \(lease \d s\) +{pools[1].Endpoint("tcp")}", ls.Stdout);
 
             Assert.Equal(expected, TokenLine(await ChildProgram.RunAsync("fabric-engine", $"generate --discover {etcd.Discover("model")} {Prompt}")));
 
@@ -127,6 +131,21 @@ public sealed class EtcdDiscoveryTests : IClassFixture<PoolModel>
         await using var partial = await PoolDirectory.OpenAsync(EtcdAddress.ParseDiscover(etcd.Discover("partial")), _ => { });
         var refused = await Assert.ThrowsAsync<FabricException>(() => PoolReader.ConnectAsync(partial, token: null, holderWait: TimeSpan.FromSeconds(1)));
         Assert.Matches($@"^No pool registered at etcd://127\.0\.0\.1:{etcd.Port}/partial holds expert \d+/\d+ \(waited 1 s\)\.$", refused.Message);
+    }
+
+    [Fact]
+    public async Task BadDiscoveryOptions_AreOneSentence_ExitTwo()
+    {
+        ChildProgram.AssertRefused(await PoolProcess.RunAsync($"serve --model {_model.ModelDirectory} --listen tcp://127.0.0.1:0 --shard 1/3"),
+            "fabric-pool: --pool-id, --shard and --replicas go with --etcd URL: a shard is only found through etcd.");
+        ChildProgram.AssertRefused(await PoolProcess.RunAsync($"serve --model {_model.ModelDirectory} --listen tcp://127.0.0.1:0 --etcd http://127.0.0.1:1 --pool-id a --shard 3/3"),
+            "fabric-pool: --shard '3/3' is not a shard; give I/N with 0 <= I < N, such as 0/3.");
+        ChildProgram.AssertRefused(await PoolProcess.RunAsync($"serve --model {_model.ModelDirectory} --listen tcp://127.0.0.1:0 --etcd 127.0.0.1:2379 --pool-id a"),
+            "fabric-pool: --etcd '127.0.0.1:2379' is not an etcd address; expected http://HOST:PORT, such as http://127.0.0.1:2379.");
+        ChildProgram.AssertRefused(await PoolProcess.RunAsync("ls --etcd http://127.0.0.1:1"),
+            "fabric-pool: etcd at 127.0.0.1:1 does not answer (Unavailable); start it or fix --etcd.");
+        ChildProgram.AssertRefused(await ChildProgram.RunAsync("fabric-engine", "generate --discover http://127.0.0.1:2379/model --prompt-ids 1 --max-new-tokens 1"),
+            "fabric-engine: --discover 'http://127.0.0.1:2379/model' is not a discovery address; expected etcd://HOST:PORT/MODEL, such as etcd://127.0.0.1:2379/mixtral.");
     }
 
     /// <summary>Runs fabric-engine, kill -9s <paramref name="victim"/> once the first token is printed, and returns (exit code, token line, stderr).</summary>
