@@ -139,8 +139,9 @@ public sealed class PoolDirectory : IPoolRouter, IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is RpcException or IOException or HttpRequestException or InvalidOperationException)
+            catch (Exception) when (!token.IsCancellationRequested)
             {
+                // Any failure of the watch (etcd gone, the stream cut, a compaction) is handled alike: keep the pools known, watch again.
             }
             if (!_etcdDown)
             {

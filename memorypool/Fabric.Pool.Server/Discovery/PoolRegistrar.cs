@@ -119,7 +119,7 @@ public sealed class PoolRegistrar : IAsyncDisposable
             {
                 return;
             }
-            catch (Exception e) when (e is RpcException or IOException or InvalidOperationException)
+            catch (Exception) when (!token.IsCancellationRequested)
             {
                 if (!lost)
                     _say($"etcd at {Etcd.Endpoint.Authority} stopped answering; the pool keeps serving and will register again when it answers.");
