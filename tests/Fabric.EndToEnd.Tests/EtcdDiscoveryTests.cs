@@ -72,7 +72,9 @@ public sealed class EtcdDiscoveryTests : IClassFixture<PoolModel>
             pools[0] = null;
             Assert.Equal(expected, await ReadAllAsync(reader));
 
-            // The restarted pool registers with a new port; it has no sessions, so it is the least loaded holder.
+            // Its lease runs out (a second live pool under its id would be refused); the restarted pool registers with a
+            // new port and no sessions, so it is the least loaded holder.
+            await WaitUntilAsync(() => directory.Pools.Count == 2, "the killed pool's lease to expire");
             pools[0] = await PoolProcess.StartAsync(ShardArgs(etcd, 0, "--metrics http://127.0.0.1:0"), endpoints: 1, metrics: true);
             var restarted = pools[0]!.Endpoint("tcp");
             await WaitUntilAsync(() => directory.Pools.Any(p => p.ToString() == restarted), "the restarted pool to be listed");
@@ -143,7 +145,7 @@ public sealed class EtcdDiscoveryTests : IClassFixture<PoolModel>
         ChildProgram.AssertRefused(await PoolProcess.RunAsync($"serve --model {_model.ModelDirectory} --listen tcp://127.0.0.1:0 --etcd 127.0.0.1:2379 --pool-id a"),
             "fabric-pool: --etcd '127.0.0.1:2379' is not an etcd address; expected http://HOST:PORT, such as http://127.0.0.1:2379.");
         ChildProgram.AssertRefused(await PoolProcess.RunAsync("ls --etcd http://127.0.0.1:1"),
-            "fabric-pool: etcd at 127.0.0.1:1 does not answer (Unavailable); start it or fix --etcd.");
+            "fabric-pool: etcd at 127.0.0.1:1 does not answer; start it or fix --etcd.");
         ChildProgram.AssertRefused(await ChildProgram.RunAsync("fabric-engine", "generate --discover http://127.0.0.1:2379/model --prompt-ids 1 --max-new-tokens 1"),
             "fabric-engine: --discover 'http://127.0.0.1:2379/model' is not a discovery address; expected etcd://HOST:PORT/MODEL, such as etcd://127.0.0.1:2379/mixtral.");
     }

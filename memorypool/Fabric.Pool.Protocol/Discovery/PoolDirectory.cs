@@ -16,7 +16,7 @@ namespace Fabric.Pool.Protocol.Discovery;
 /// </summary>
 public sealed class PoolDirectory : IPoolRouter, IAsyncDisposable
 {
-    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(10);
 
     private readonly EtcdAddress _address;
     private readonly GrpcChannel _channel;
@@ -57,7 +57,7 @@ public sealed class PoolDirectory : IPoolRouter, IAsyncDisposable
         catch (RpcException e)
         {
             await directory.DisposeAsync().ConfigureAwait(false);
-            throw new FabricException($"etcd at {address.Endpoint.Authority} does not answer ({e.Status.StatusCode}); start it or fix --discover.", e);
+            throw new FabricException($"etcd at {address.Endpoint.Authority} does not answer; start it or fix --discover.", e);
         }
     }
 

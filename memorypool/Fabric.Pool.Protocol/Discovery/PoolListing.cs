@@ -12,7 +12,7 @@ public sealed record ListedPool(PoolRegistration Registration, long LeaseSeconds
 /// <summary>Reads every pool registration in etcd once (no watch), with each lease's remaining time.</summary>
 public static class PoolListing
 {
-    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(10);
 
     /// <summary>Every registration under <see cref="PoolRegistration.Root"/>, by model then pool id. etcd not answering is one sentence.</summary>
     public static async Task<IReadOnlyList<ListedPool>> ListAsync(EtcdAddress etcd, CancellationToken cancellationToken = default)
@@ -47,7 +47,7 @@ public static class PoolListing
         }
         catch (RpcException e)
         {
-            throw new FabricException($"etcd at {etcd.Endpoint.Authority} does not answer ({e.Status.StatusCode}); start it or fix --etcd.", e);
+            throw new FabricException($"etcd at {etcd.Endpoint.Authority} does not answer; start it or fix --etcd.", e);
         }
     }
 }

@@ -16,7 +16,7 @@ namespace Fabric.Pool.Server.Discovery;
 /// </summary>
 public sealed class PoolRegistrar : IAsyncDisposable
 {
-    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(10);
 
     private readonly GrpcChannel _channel;
     private readonly Func<int> _load;
@@ -57,7 +57,7 @@ public sealed class PoolRegistrar : IAsyncDisposable
         catch (RpcException e)
         {
             await registrar.DisposeAsync().ConfigureAwait(false);
-            throw new FabricException($"etcd at {etcd.Endpoint.Authority} does not answer ({e.Status.StatusCode}); start it or fix --etcd.", e);
+            throw new FabricException($"etcd at {etcd.Endpoint.Authority} does not answer; start it or fix --etcd.", e);
         }
         catch
         {
