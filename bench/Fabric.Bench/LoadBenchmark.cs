@@ -19,13 +19,13 @@ public sealed class LoadBenchmark : IBenchmark
 
     public string Summary => "expert bank load vs a plain sequential read of the same checkpoint files (warm page cache)";
 
-    public Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
+    public async Task<int> RunAsync(string[] args, CancellationToken cancellationToken)
     {
         var options = new BenchOptions(Name, args, ["--model", "--preset", "--repeat", "--json"]);
         if (options.Has("--help"))
         {
             Console.WriteLine("usage: fabric bench load [--model DIR | --preset tiny|small|medium] [--repeat N] [--json PATH]");
-            return Task.FromResult(0);
+            return 0;
         }
         var repeat = options.Int("--repeat", 3);
         var directory = ModelCache.Resolve(options.Text("--model"), options.Text("--preset") ?? "small");
@@ -69,6 +69,7 @@ public sealed class LoadBenchmark : IBenchmark
         }
 
         var touch = FirstTouch(fileBytes);
+        var image = await ImageLoadRows.MeasureAsync(checkpoint, repeat, cancellationToken);
         var baseline = Median(plain);
         Console.WriteLine($"model {directory}: {fileBytes / 1e9:F3} GB in {files.Count} file(s), {checkpoint.Experts.Count} experts; median of {repeat} runs, warm page cache");
         Console.WriteLine();
@@ -78,6 +79,14 @@ public sealed class LoadBenchmark : IBenchmark
         Row("bank load, host memory, 1 reader thread", Median(hostOneThread));
         Row("bank load, /dev/shm file (read + xxHash64)", Median(shm));
         Row("floor: first touch of as much fresh memory", touch);
+        Console.WriteLine();
+        Console.WriteLine($"{"pool start to /healthz (process start)",-44} {"s",8} {"× image",13}");
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"serve --model (safetensors)",-44} {image.ModelStartSeconds,8:F2} {image.ModelStartSeconds / image.ImageStartSeconds,12:F2}×"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"serve --image (bank image)",-44} {image.ImageStartSeconds,8:F2} {1,12:F2}×"));
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{$"image ({image.ImageBytes / 1e9:F3} GB) reads",-44} {"GB/s",8} {"× plain read",13}"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"plain sequential read of the image",-44} {image.ImagePlainReadGbps,8:F2} {1,12:F2}×"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"first read of the freshly mapped image",-44} {image.ImageFirstReadGbps,8:F2} {image.ImageFirstReadGbps / image.ImagePlainReadGbps,12:F2}×"));
 
         if (options.Text("--json") is { } json)
         {
@@ -92,16 +101,22 @@ public sealed class LoadBenchmark : IBenchmark
                 first_touch_gbps = touch,
                 ratio_host = Median(host) / baseline,
                 ratio_shm = Median(shm) / baseline,
+                start_model_seconds = image.ModelStartSeconds,
+                start_image_seconds = image.ImageStartSeconds,
+                start_speedup = image.ModelStartSeconds / image.ImageStartSeconds,
+                image_plain_read_gbps = image.ImagePlainReadGbps,
+                image_first_read_gbps = image.ImageFirstReadGbps,
+                ratio_image_first_read = image.ImageFirstReadGbps / image.ImagePlainReadGbps,
             }, new JsonSerializerOptions { WriteIndented = true }));
         }
-        return Task.FromResult(0);
+        return 0;
 
         void Row(string what, double gbps) =>
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{what,-44} {gbps,8:F2} {gbps / baseline,12:F2}×"));
     }
 
     /// <summary>Reads every file start to end into one reused 16 MiB buffer; returns seconds.</summary>
-    private static double SequentialRead(IReadOnlyList<string> files)
+    internal static double SequentialRead(IReadOnlyList<string> files)
     {
         using var buffer = new NativeBuffer(16 << 20);
         var watch = Stopwatch.StartNew();

@@ -20,6 +20,7 @@ public static class GenerateCommand
     {
         var pool = new Option<string[]>("--pool") { Description = "Pool endpoint URI (tcp://HOST:PORT, shm:///dev/shm/NAME); give it more than once for failover.", AllowMultipleArgumentsPerToken = false };
         var transport = TransportOption.Create("--pool");
+        var discover = new Option<string?>("--discover") { Description = "Find the pools in etcd: etcd://HOST:PORT/MODEL (instead of --pool)." };
         var token = new Option<string?>("--token") { Description = "Tenant token for the pool (name:secret)." };
         var model = new Option<string?>("--model") { Description = "A local checkpoint directory instead of a pool (all experts resident unless --device-memory says otherwise)." };
         var promptText = new Option<string?>("--prompt") { Description = "Prompt text, encoded with the checkpoint's tokenizer (tokenizer.json of --tokenizer DIR, else of --model DIR); prints the generated text." };
@@ -46,7 +47,7 @@ public static class GenerateCommand
         var beladyTrace = new Option<string?>("--belady-trace") { Description = "A trace of this same run (recorded with --trace-out) that gives belady its future." };
 
         var command = new Command("generate", "Generate tokens with bounded expert residency, paging experts from a pool (or a local checkpoint).");
-        foreach (var o in new Option[] { pool, transport, token, model, promptText, tokenizerDirectory, chat, chatTemplate, promptIds, promptFile, maxNew, memory, device, policy, prefetch, slots, maxSeq, maxBatch, temperature, topP, seed, statsJson, traceOut, beladyTrace })
+        foreach (var o in new Option[] { pool, transport, discover, token, model, promptText, tokenizerDirectory, chat, chatTemplate, promptIds, promptFile, maxNew, memory, device, policy, prefetch, slots, maxSeq, maxBatch, temperature, topP, seed, statsJson, traceOut, beladyTrace })
             command.Options.Add(o);
 
         command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-engine", async () =>
@@ -55,6 +56,8 @@ public static class GenerateCommand
             var modelDirectory = r.GetValue(model);
             if (modelDirectory is not null && endpoints.Length > 0)
                 throw new FabricException("Give either --model (local) or --pool, not both.");
+            if (r.GetValue(discover) is { } discoverText && (modelDirectory is not null || endpoints.Length > 0))
+                throw new FabricException($"--discover {discoverText} finds the pools itself; leave out --model and --pool.");
             var text = r.GetValue(promptText);
             if (text is not null && (r.GetValue(promptIds) is not null || r.GetValue(promptFile) is not null))
                 throw new FabricException("Give the prompt with exactly one of --prompt TEXT, --prompt-ids 1,2,3 or --prompt-file PATH.");
@@ -82,6 +85,7 @@ public static class GenerateCommand
             {
                 ModelDirectory = modelDirectory,
                 PoolEndpoints = endpoints,
+                Discover = r.GetValue(discover),
                 Token = r.GetValue(token),
                 DeviceMemoryBytes = budget,
                 Device = r.GetValue(device)!,
@@ -156,8 +160,8 @@ public static class GenerateCommand
     /// <summary>Starts the engine; what a person must change is said with the option that changes it.</summary>
     private static async Task<MoeEngine> LaunchAsync(LaunchSettings settings, string? budgetText, CancellationToken cancellationToken)
     {
-        if (settings.ModelDirectory is null && settings.PoolEndpoints.Count == 0)
-            throw new FabricException("Say where the weights are: --model DIR (a local checkpoint) or --pool URI (one or more).");
+        if (settings.ModelDirectory is null && settings.PoolEndpoints.Count == 0 && settings.Discover is null)
+            throw new FabricException("Say where the weights are: --model DIR (a local checkpoint), --pool URI (one or more) or --discover etcd://HOST:PORT/MODEL.");
         if (settings.Engine.Policy == "belady")
         {
             if (settings.BeladyTrace is null)

@@ -24,7 +24,8 @@ public sealed class CatalogIndex
         var keys = new Dictionary<uint, ulong>(catalog.Regions.Length);
         foreach (var region in catalog.Regions)
             keys[region.Id] = region.Key;
-        ulong KeyOf(uint id) => keys.TryGetValue(id, out var key) ? key : throw new FabricException($"The catalog names region {id}, which it does not list.");
+        // Region 0 is no region: an expert a shard does not hold, or a merged reference that keeps only lengths and checksums.
+        ulong KeyOf(uint id) => id == 0 ? 0 : keys.TryGetValue(id, out var key) ? key : throw new FabricException($"The catalog names region {id}, which it does not list.");
 
         _expertsPerLayer = catalog.Model.NumLocalExperts;
         _experts = new BlockLocation[catalog.Experts.Length];
@@ -41,7 +42,7 @@ public sealed class CatalogIndex
     /// <summary>The catalog this index was built from.</summary>
     public CatalogReply Catalog { get; }
 
-    /// <summary>Expert (<paramref name="layer"/>, <paramref name="expert"/>), or false when this pool has no such expert.</summary>
+    /// <summary>Expert (<paramref name="layer"/>, <paramref name="expert"/>), or false when this pool has no such expert or does not hold it (length 0: another shard's).</summary>
     public bool TryGetExpert(int layer, int expert, out BlockLocation location)
     {
         var index = (layer * _expertsPerLayer) + expert;
@@ -51,7 +52,7 @@ public sealed class CatalogIndex
             return false;
         }
         location = _experts[index];
-        return true;
+        return location.Length > 0;
     }
 
     /// <summary>Dense tensor <paramref name="name"/>, or false when this pool has no such tensor.</summary>

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.IO.Hashing;
 using System.Runtime.CompilerServices;
 using Fabric.Common;
+using Fabric.Pool.Protocol.Discovery;
 using Fabric.Transport;
 
 namespace Fabric.Pool.Protocol;
@@ -14,8 +15,12 @@ namespace Fabric.Pool.Protocol;
 /// read, a dead connection or a corrupt block is retried, first on a fresh connection to the same endpoint, then on
 /// the next endpoint, and a corrupt block is never handed back. Thread-safe: many reads may be in flight. A read
 /// allocates nothing once the reader is warm.
+/// Routed (<see cref="ConnectAsync(IPoolRouter, string?, FabricClientOptions?, TimeSpan?, CancellationToken)"/>),
+/// the pools come and go as an <see cref="IPoolRouter"/> says (etcd discovery, shards and replicas): each block is
+/// read from the best pool that holds it, over a connection per pool, and a failed or corrupt read moves to the next
+/// holder (a pool that failed is passed over for a second); the reference catalog is the pools' catalogs merged.
 /// </summary>
-public sealed class PoolReader : IAsyncDisposable
+public sealed partial class PoolReader : IAsyncDisposable
 {
     /// <summary>Bytes per piece when a block is split so that hashing each piece overlaps the arrival of the next.</summary>
     public const int ChunkBytes = 1 << 20;
@@ -82,7 +87,7 @@ public sealed class PoolReader : IAsyncDisposable
     public CatalogReply Catalog => Reference.Catalog;
 
     /// <summary>The endpoint reads go to now.</summary>
-    public FabricEndpoint CurrentEndpoint => _endpoints[Volatile.Read(ref _endpointIndex)];
+    public FabricEndpoint CurrentEndpoint => _router is null ? _endpoints[Volatile.Read(ref _endpointIndex)] : Volatile.Read(ref _lastRouted) ?? _router.Pools.FirstOrDefault() ?? _endpoints[0];
 
     /// <summary>Reads that were repeated (failed status, dead connection or bad checksum).</summary>
     public long Retries => Interlocked.Read(ref _retries);
@@ -103,7 +108,9 @@ public sealed class PoolReader : IAsyncDisposable
     {
         if (!Reference.TryGetExpert(layer, expert, out var reference))
             throw new ArgumentOutOfRangeException(nameof(expert), $"The model has no expert {layer}/{expert}.");
-        return ReadVerifiedAsync(new Block(layer, expert, null), reference, destination[..checked((int)reference.Length)], cancellationToken);
+        var block = new Block(layer, expert, null);
+        var target = destination[..checked((int)reference.Length)];
+        return _router is null ? ReadVerifiedAsync(block, reference, target, cancellationToken) : ReadRoutedAsync(block, reference, target, cancellationToken);
     }
 
     /// <summary>Reads dense tensor <paramref name="name"/> into <paramref name="destination"/> and verifies it, as <see cref="ReadExpertAsync"/> does.</summary>
@@ -111,7 +118,9 @@ public sealed class PoolReader : IAsyncDisposable
     {
         if (!Reference.TryGetDense(name, out var reference))
             throw new FabricException($"The pool's catalog has no dense tensor {name}.");
-        return ReadVerifiedAsync(new Block(0, 0, name), reference, destination[..checked((int)reference.Length)], cancellationToken);
+        var block = new Block(0, 0, name);
+        var target = destination[..checked((int)reference.Length)];
+        return _router is null ? ReadVerifiedAsync(block, reference, target, cancellationToken) : ReadRoutedAsync(block, reference, target, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -263,6 +272,15 @@ public sealed class PoolReader : IAsyncDisposable
         if (_connection is not null)
             await _connection.DisposeAsync().ConfigureAwait(false);
         _connection = null;
+        if (_links is not null)
+        {
+            foreach (var link in _links.Values)
+            {
+                if (link.Connection is { } c)
+                    await c.DisposeAsync().ConfigureAwait(false);
+                link.Connection = null;
+            }
+        }
         _gate.Dispose();
     }
 

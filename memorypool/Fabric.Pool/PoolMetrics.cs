@@ -55,6 +55,12 @@ internal sealed class PoolMetrics
 
     public TenantCounters Counters => _counters;
 
+    /// <summary>Exports <c>fabric_pool_shard{shard, shards, replicas} 1</c>: which share of the routed experts this pool holds (0/1 for all).</summary>
+    public void DescribeShard(int shard, int shards, int replicas) =>
+        Metrics.WithCustomRegistry(_registry).CreateGauge("fabric_pool_shard", "The shard of the routed experts this pool holds.", "shard", "shards", "replicas")
+            .WithLabels(shard.ToString(System.Globalization.CultureInfo.InvariantCulture), shards.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                replicas.ToString(System.Globalization.CultureInfo.InvariantCulture)).Set(1);
+
     public void Track(IFabricServer server)
     {
         lock (_servers)

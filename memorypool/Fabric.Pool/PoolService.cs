@@ -1,5 +1,6 @@
 using System.Globalization;
 using Fabric.Pool.Server.Bank;
+using Fabric.Pool.Server.Discovery;
 using Fabric.Pool.Server.Serving;
 using Fabric.Cli;
 using Fabric.Transport;
@@ -18,12 +19,14 @@ internal sealed class PoolService : IHostedService
     private readonly ExpertBank _bank;
     private readonly IReadOnlyList<IFabricServer> _servers;
     private readonly TimeSpan _drainTimeout;
+    private readonly PoolRegistrar? _registrar;
 
-    public PoolService(ExpertBank bank, IReadOnlyList<IFabricServer> servers, TimeSpan drainTimeout)
+    public PoolService(ExpertBank bank, IReadOnlyList<IFabricServer> servers, TimeSpan drainTimeout, PoolRegistrar? registrar = null)
     {
         _bank = bank;
         _servers = servers;
         _drainTimeout = drainTimeout;
+        _registrar = registrar;
     }
 
     private static ILogger Log => FabricLogging.Factory.CreateLogger("fabric-pool");
@@ -32,6 +35,9 @@ internal sealed class PoolService : IHostedService
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // Out of etcd first, so that engines move to other pools while this one drains.
+        if (_registrar is not null)
+            await _registrar.DisposeAsync().ConfigureAwait(false);
         var sessions = _servers.Sum(s => s.SessionCount);
         Log.LogInformation("draining {Sessions} session(s), for at most {Seconds} s", sessions, _drainTimeout.TotalSeconds);
         using var abort = new CancellationTokenSource();

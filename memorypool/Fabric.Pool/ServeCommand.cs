@@ -1,14 +1,11 @@
 using System.CommandLine;
-using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Fabric.Cli;
 using Fabric.Common;
-using Fabric.Model;
 using Fabric.Pool.Server.Bank;
 using Fabric.Pool.Server.Serving;
 using Fabric.Transport;
-using Fabric.Transport.Shm;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -21,7 +18,7 @@ using Microsoft.Extensions.Logging;
 namespace Fabric.Pool;
 
 /// <summary>
-/// <c>serve --model DIR [--listen URI]... [--shm PATH] [--tokens FILE] [--metrics URL] [--numa-node N]
+/// <c>serve --model DIR | --image FILE | --model DIR --image-cache DIR [--listen URI]... [--shm PATH] [--tokens FILE] [--metrics URL] [--numa-node N]
 /// [--drain-timeout DURATION]</c>: loads the bank, then serves it until SIGTERM, draining sessions for at most the
 /// drain timeout. Every problem found before serving is one sentence and a non-zero exit.
 /// </summary>
@@ -29,7 +26,9 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Checkpoint directory (config.json + *.safetensors).", Required = true };
+        var model = new Option<string?>("--model") { Description = "Checkpoint directory (config.json + *.safetensors)." };
+        var image = new Option<string?>("--image") { Description = "Serve this bank image (fabric pool convert) mapped in place; on /dev/shm or a DAX device it is served as shm too." };
+        var imageCache = new Option<string?>("--image-cache") { Description = "Convert --model into an image in this directory on first start, and map that image afterwards." };
         var listen = new Option<string[]>("--listen") { Description = "Endpoint to serve on (repeatable); port 0 picks a free port.", DefaultValueFactory = _ => ["tcp://127.0.0.1:7100"] };
         var shm = new Option<string?>("--shm") { Description = "Place the bank in a shared-memory file (/dev/shm/NAME) or DAX device (/dev/daxX.Y) and serve it as shm://PATH too." };
         var tokens = new Option<string?>("--tokens") { Description = "Tenants file: one name:secret a line. Without it every client is tenant 'default'." };
@@ -40,21 +39,22 @@ internal static class ServeCommand
         var drain = new Option<string>("--drain-timeout") { Description = "On SIGTERM, how long sessions may finish their work before they are dropped (10s, 500ms, 2m; a bare number is seconds).", DefaultValueFactory = _ => "10s" };
 
         var command = new Command("serve", "Load a checkpoint into an expert bank and serve it to engines.");
-        foreach (var option in new Option[] { model, listen, transport, shm, tokens, metrics, numa, maxRegion, drain })
+        foreach (var option in new Option[] { model, image, imageCache, listen, transport, shm, tokens, metrics, numa, maxRegion, drain }.Concat(ServeDiscovery.Options))
             command.Options.Add(option);
         command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-pool", () => RunAsync(
-            r.GetValue(model)!, TransportOption.Apply(r.GetValue(transport), r.GetValue(listen) ?? [], "fabric-pool"), r.GetValue(shm), r.GetValue(tokens), r.GetValue(metrics), r.GetValue(numa), r.GetValue(maxRegion), r.GetValue(drain)!, ct)));
+            new ServeBankSource(r.GetValue(model), r.GetValue(image), r.GetValue(imageCache)), ServeDiscovery.Parse(r), TransportOption.Apply(r.GetValue(transport), r.GetValue(listen) ?? [], "fabric-pool"), r.GetValue(shm), r.GetValue(tokens), r.GetValue(metrics), r.GetValue(numa), r.GetValue(maxRegion), r.GetValue(drain)!, ct)));
         return command;
     }
 
-    private static async Task<int> RunAsync(string modelDir, FabricEndpoint[] listen, string? shmPath, string? tokensPath, string? metricsUrl, int? numaNode, long maxRegionBytes, string drainText, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(ServeBankSource source, ServeDiscovery discovery, FabricEndpoint[] listen, string? shmPath, string? tokensPath, string? metricsUrl, int? numaNode, long maxRegionBytes, string drainText, CancellationToken cancellationToken)
     {
         // Everything a person can get wrong is checked before any memory is filled or port bound.
         var endpoints = listen.ToList();
         if (endpoints.FirstOrDefault(e => e.Scheme == "shm") is { } stray)
             throw new EndpointException($"{stray} cannot be given to --listen; use --shm {stray.Path} to place the bank in shared memory and serve it there.");
-        if (shmPath is not null)
-            endpoints.Add(FabricEndpoint.Parse("shm://" + shmPath));
+        source.Check(shmPath, numaNode, discovery.HoldsExpert is not null);
+        if ((shmPath ?? source.InPlaceShmPath) is { } shmServed)
+            endpoints.Add(FabricEndpoint.Parse("shm://" + shmServed));
         if (maxRegionBytes < BankLayout.Alignment)
             throw new FabricException($"--max-region-bytes {maxRegionBytes}: give at least {BankLayout.Alignment} (one aligned page).");
         var drainTimeout = ParseDuration(drainText) is { } parsed && parsed > TimeSpan.Zero
@@ -75,27 +75,16 @@ internal static class ServeCommand
                 throw new FabricException($"--numa-node {node}: {e.Message.TrimEnd('.')}; leave out --numa-node to place the bank in ordinary host memory.", e);
             }
         }
-        var checkpoint = Checkpoint.Open(modelDir);
-
-        var total = checkpoint.ExpertBytes + checkpoint.DenseBytes;
-        var bank = ProgressDisplay.RunBytes("loading bank", total, progress => ExpertBank.Load(checkpoint, new BankOptions
-        {
-            CreateStore = shmPath is null ? null : specs => new ShmRegionStore(shmPath, specs),
-            NumaNode = numaNode,
-            MaxRegionBytes = maxRegionBytes,
-            Progress = progress,
-        }));
+        var bank = source.Open(shmPath, numaNode, maxRegionBytes, discovery.HoldsExpert);
         List<IFabricServer> servers = [];
         try
         {
-            var stats = bank.LoadStats;
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"loaded {bank.Catalog.Experts.Length} experts + {bank.Catalog.Dense.Length} dense tensors, {stats.Bytes / 1e9:F3} GB in {stats.TotalSeconds:F2} s ({stats.GigabytesPerSecond:F2} GB/s, xxHash64 included)"));
-
             var handler = new PoolControlHandler(bank.Catalog, tenants, FabricLogging.Factory.CreateLogger("fabric-pool.tenants"));
             var metrics = new PoolMetrics(bank, handler);
+            metrics.DescribeShard(discovery.Shard, discovery.Shards, discovery.Replicas);
             servers = await PoolService.StartServersAsync(endpoints, bank, handler, metrics, cancellationToken).ConfigureAwait(false);
-            using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers, drainTimeout), drainTimeout);
+            var registrar = await discovery.RegisterAsync(source.ModelName, source.Fingerprint, servers, cancellationToken).ConfigureAwait(false);
+            using var host = BuildHost(metricsUri, metrics, new PoolService(bank, servers, drainTimeout, registrar), drainTimeout);
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
 
             foreach (var server in servers)

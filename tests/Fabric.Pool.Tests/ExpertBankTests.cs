@@ -31,7 +31,7 @@ public sealed class ExpertBankTests : IClassFixture<TinyModelFixture>
             Assert.Equal(source.Gate.Length + source.Up.Length, entry.Down.Offset);
             Assert.Equal(source.Down.Shape, entry.Down.Shape);
         }
-        Assert.Equal(bank.Layout.Experts.Count, bank.Catalog.Experts.Length);
+        Assert.Equal(bank.Layout!.Experts.Count, bank.Catalog.Experts.Length);
     }
 
     [Fact]

@@ -16,6 +16,9 @@ public sealed record LaunchSettings
 
     public string? Token { get; init; }
 
+    /// <summary>Find the pools in etcd instead: etcd://HOST:PORT/MODEL.</summary>
+    public string? Discover { get; init; }
+
     /// <summary>The whole device budget in bytes; 0 = exactly enough for <see cref="EngineOptions.MaxSlots"/> slots, or for every expert.</summary>
     public long DeviceMemoryBytes { get; init; }
 
@@ -43,6 +46,9 @@ public static class EngineLauncher
         IWeightSource source;
         if (settings.ModelDirectory is not null)
             source = new CheckpointSource(settings.ModelDirectory);
+        else if (settings.Discover is not null)
+            source = await PoolSource.DiscoverAsync(Fabric.Pool.Protocol.Discovery.EtcdAddress.ParseDiscover(settings.Discover), settings.Token,
+                message => Console.Error.WriteLine($"fabric-engine: {message}"), cancellationToken).ConfigureAwait(false);
         else if (settings.PoolEndpoints.Count > 0)
             source = await PoolSource.ConnectAsync(settings.PoolEndpoints, settings.Token, cancellationToken: cancellationToken).ConfigureAwait(false);
         else

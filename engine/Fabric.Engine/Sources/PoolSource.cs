@@ -3,6 +3,7 @@ using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Model;
 using Fabric.Pool.Protocol;
+using Fabric.Pool.Protocol.Discovery;
 using Fabric.Transport;
 
 namespace Fabric.Engine.Sources;
@@ -15,10 +16,12 @@ namespace Fabric.Engine.Sources;
 public sealed class PoolSource : IWeightSource
 {
     private readonly Dictionary<string, DenseTensorInfo> _dense;
+    private readonly IAsyncDisposable? _directory;
 
-    private PoolSource(PoolReader reader)
+    private PoolSource(PoolReader reader, IAsyncDisposable? directory = null)
     {
         Reader = reader;
+        _directory = directory;
         var catalog = reader.Catalog;
         Config = catalog.Model;
         var e = catalog.Experts[0];
@@ -48,6 +51,29 @@ public sealed class PoolSource : IWeightSource
         }
     }
 
+    /// <summary>
+    /// Finds the model's pools in etcd (<paramref name="address"/>: etcd://HOST:PORT/MODEL), keeps watching them and
+    /// reads each expert from a pool that holds it, failing over between replicas. <paramref name="say"/> gets the
+    /// one-line notices (a refused pool, etcd lost).
+    /// </summary>
+    public static async Task<PoolSource> DiscoverAsync(EtcdAddress address, string? token, Action<string> say, CancellationToken cancellationToken = default)
+    {
+        var directory = await PoolDirectory.OpenAsync(address, say, cancellationToken).ConfigureAwait(false);
+        PoolReader? reader = null;
+        try
+        {
+            reader = await PoolReader.ConnectAsync(directory, token, cancellationToken: cancellationToken).ConfigureAwait(false);
+            return new PoolSource(reader, directory);
+        }
+        catch
+        {
+            if (reader is not null)
+                await reader.DisposeAsync().ConfigureAwait(false);
+            await directory.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>The reader every fetch goes through: its counters say how many reads were retried or refused.</summary>
     public PoolReader Reader { get; }
 
@@ -69,5 +95,10 @@ public sealed class PoolSource : IWeightSource
     public ValueTask<long> FetchExpertAsync(ExpertKey key, Memory<byte> staging, CancellationToken cancellationToken) =>
         Reader.ReadExpertAsync(key.Layer, key.Expert, staging, cancellationToken);
 
-    public ValueTask DisposeAsync() => Reader.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Reader.DisposeAsync().ConfigureAwait(false);
+        if (_directory is not null)
+            await _directory.DisposeAsync().ConfigureAwait(false);
+    }
 }

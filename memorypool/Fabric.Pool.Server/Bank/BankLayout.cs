@@ -48,7 +48,11 @@ public sealed class BankLayout
     /// <summary>Bytes of all regions, padding included.</summary>
     public long TotalBytes => RegionLengths.Sum();
 
-    public static BankLayout Compute(Checkpoint checkpoint, long maxRegionBytes = DefaultMaxRegionBytes)
+    /// <summary>
+    /// Lays out <paramref name="checkpoint"/>. With <paramref name="holdsExpert"/> (layer, expert) only the experts it
+    /// accepts are placed (a shard); the others get an empty placement (region 0, length 0).
+    /// </summary>
+    public static BankLayout Compute(Checkpoint checkpoint, long maxRegionBytes = DefaultMaxRegionBytes, Func<int, int, bool>? holdsExpert = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxRegionBytes, Alignment);
         var regions = new List<long>();
@@ -57,6 +61,8 @@ public sealed class BankLayout
         for (var i = 0; i < experts.Length; i++)
         {
             var bytes = checkpoint.Experts[i].Bytes;
+            if (holdsExpert is not null && !holdsExpert(checkpoint.Experts[i].Layer, checkpoint.Experts[i].Expert))
+                continue;
             if (regions.Count == 0 || (used > 0 && used + bytes > maxRegionBytes))
             {
                 if (regions.Count > 0)

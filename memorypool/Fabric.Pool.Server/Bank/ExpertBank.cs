@@ -28,6 +28,9 @@ public sealed record BankOptions
     /// <summary>Reader threads; 0 means one per core, at most 4.</summary>
     public int ReaderThreads { get; init; }
 
+    /// <summary>Which routed experts (layer, expert) this bank holds; null holds every one. Dense tensors are always held.</summary>
+    public Func<int, int, bool>? HoldsExpert { get; init; }
+
     /// <summary>Receives the bytes loaded so far.</summary>
     public IProgress<long>? Progress { get; init; }
 }
@@ -45,7 +48,7 @@ public sealed record BankLoadStats(long Bytes, double TotalSeconds)
 /// </summary>
 public sealed class ExpertBank : IDisposable
 {
-    private ExpertBank(BankLayout layout, RegionStore store, CatalogReply catalog, BankLoadStats stats)
+    private ExpertBank(BankLayout? layout, RegionStore store, CatalogReply catalog, BankLoadStats stats)
     {
         Layout = layout;
         Store = store;
@@ -53,7 +56,8 @@ public sealed class ExpertBank : IDisposable
         LoadStats = stats;
     }
 
-    public BankLayout Layout { get; }
+    /// <summary>The layout computed from the checkpoint; null for a bank served from an image (the image holds the layout).</summary>
+    public BankLayout? Layout { get; }
 
     /// <summary>The regions; valid until the bank is disposed.</summary>
     public RegionStore Store { get; }
@@ -74,7 +78,7 @@ public sealed class ExpertBank : IDisposable
         options ??= new BankOptions();
         if (options.NumaNode is { } node)
             NumaPlacement.EnsureNode(node);
-        var layout = BankLayout.Compute(checkpoint, options.MaxRegionBytes);
+        var layout = BankLayout.Compute(checkpoint, options.MaxRegionBytes, options.HoldsExpert);
         var specs = layout.RegionLengths.Select((length, i) => new RegionSpec((uint)(i + 1), length, RandomKey())).ToList();
         // The load time a person waits for includes setting the memory aside and faulting it in, not just the reads.
         var watch = Stopwatch.StartNew();
@@ -96,6 +100,15 @@ public sealed class ExpertBank : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// A bank whose regions are already filled (a mapped bank image): takes ownership of <paramref name="store"/> and
+    /// serves <paramref name="catalog"/>, whose region keys must be the store's.
+    /// </summary>
+    public static ExpertBank FromFilledStore(RegionStore store, CatalogReply catalog, BankLoadStats stats) => new(null, store, catalog, stats);
+
+    /// <summary>A random region key, new for every start.</summary>
+    public static ulong NewRegionKey() => RandomKey();
 
     public void Dispose() => Store.Dispose();
 
@@ -127,7 +140,8 @@ public sealed class ExpertBank : IDisposable
         for (var i = 0; i < checkpoint.Experts.Count; i++)
         {
             var e = checkpoint.Experts[i];
-            items.Add(new LoadItem([e.Gate, e.Up, e.Down], layout.Experts[i], i));
+            if (layout.Experts[i].Length > 0)
+                items.Add(new LoadItem([e.Gate, e.Up, e.Down], layout.Experts[i], i));
         }
         for (var i = 0; i < checkpoint.Dense.Count; i++)
             items.Add(new LoadItem([checkpoint.Dense[i]], layout.Dense[i], checkpoint.Experts.Count + i));

@@ -18,7 +18,7 @@ namespace Fabric.Transport.Shm;
 /// over it). The store owns the mapping; disposing it unmaps and deletes the file if PATH is still the file it
 /// created (a DAX device is left alone, its header cleared).
 /// </summary>
-public sealed unsafe class ShmRegionStore : RegionStore
+public sealed unsafe partial class ShmRegionStore : RegionStore
 {
     private readonly FileStream _file;
     private readonly SafeFileHandle? _memory;
@@ -297,6 +297,8 @@ public sealed unsafe class ShmRegionStore : RegionStore
 
     protected override void Dispose(bool disposing)
     {
+        if (DisposeAdopted())
+            return;
         if (_mapping is { IsClosed: false })
         {
             *(ulong*)_mapping.Pointer = 0;
