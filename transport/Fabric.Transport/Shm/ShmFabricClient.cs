@@ -54,7 +54,8 @@ public sealed class ShmFabricClient : IFabricClient
     /// <summary>
     /// Reads <paramref name="endpoint"/>'s header, connects to the control socket it names and maps the regions read-only:
     /// for a file, the sealed memory file the server passes on that socket (the file itself is only read, never
-    /// mapped, so shrinking it harms no one); for a DAX device, the device. A missing file, a bad header or a server
+    /// mapped, so shrinking it harms no one); for a DAX device, or a file a pool serves in place (a read-only bank image on
+    /// /dev/shm, whose header says so), the file itself. A missing file, a bad header or a server
     /// that is not running throws <see cref="EndpointException"/>.
     /// </summary>
     public static async ValueTask<IFabricClient> ConnectAsync(FabricEndpoint endpoint, FabricClientOptions options, CancellationToken cancellationToken)
@@ -90,7 +91,16 @@ public sealed class ShmFabricClient : IFabricClient
                 if (!ShmHeader.TryParsePreamble(preamble.AsSpan(0, read), out generation, out controlPath, out var sealedMemory, out error))
                     throw new EndpointException($"Cannot use {endpoint}: {error}.");
                 if (!sealedMemory)
-                    throw new EndpointException($"Cannot use {endpoint}: its header does not say the regions come as a sealed memory file (was it written by an older Fabric pool?).");
+                {
+                    // A file served in place (a bank image on /dev/shm): its regions are in the file itself, mapped like a DAX device.
+                    mapping = MappedMemory.Map(file, length, writable: false);
+                    if (!TryParseHeader(mapping, out generation, out controlPath, out rows, out error))
+                        throw new EndpointException($"Cannot use {endpoint}: {error}.");
+                    control = await ConnectControlAsync(endpoint, controlPath, options, null, cancellationToken).ConfigureAwait(false);
+                    if (control.Generation != generation)
+                        throw new EndpointException($"Cannot use {endpoint}: the file was recreated while connecting; try again.");
+                    return new ShmFabricClient(endpoint, file, mapping, control, rows, generation);
+                }
                 control = await ConnectControlAsync(endpoint, controlPath, options, (socket, left) => memory = DescriptorPassing.Receive(socket.SafeHandle, left), cancellationToken).ConfigureAwait(false);
                 mapping = MapSealed(endpoint, memory!);
                 var headerGeneration = generation;
