@@ -67,7 +67,8 @@ public sealed record MemoryPlan(long DenseBytes, long KvCacheBytes, long Scratch
         long rows = Math.Max(1, o.PrefillChunk);
         var q = (long)c.NumAttentionHeads * c.HeadDim;
         var kv = (long)c.NumKeyValueHeads * c.HeadDim;
-        var perRow = (3L * c.HiddenSize) + (2 * q) + (2 * kv) + (2L * c.NumLocalExperts) + ((long)c.NumExpertsPerTok * c.HiddenSize);
+        // q, k, v and attention output twice: the batch's rows and one sequence's rows (batched attention).
+        var perRow = (3L * c.HiddenSize) + (4 * q) + (4 * kv) + (2L * c.NumLocalExperts) + ((long)c.NumExpertsPerTok * c.HiddenSize);
         var expert = rows * ((2L * c.HiddenSize) + (2L * c.IntermediateSize));
         return ((rows * perRow) + expert + c.VocabSize) * sizeof(float);
     }
