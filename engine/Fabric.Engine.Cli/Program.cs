@@ -9,4 +9,8 @@ var root = new RootCommand("fabric-engine: run a Mixtral MoE model with bounded 
 root.Subcommands.Add(DevicesCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(MakeModelCommand.Create());
-return await root.Parse(args).InvokeAsync();
+root.Subcommands.Add(ServeCommand.Create());
+var parsed = root.Parse(args);
+// serve drains on SIGTERM for its own --drain-timeout; the parser's short termination timeout must not cut it.
+var invocation = parsed.CommandResult.Command.Name == "serve" ? new InvocationConfiguration { ProcessTerminationTimeout = null } : null;
+return await parsed.InvokeAsync(invocation);
