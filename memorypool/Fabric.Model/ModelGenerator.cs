@@ -61,6 +61,7 @@ public static class ModelGenerator
         if (File.Exists(index))
             File.Delete(index);
         ModelConfigReader.Save(config, Path.Combine(outputDirectory, "config.json"));
+        Tokenization.GeneratedTokenizer.Write(outputDirectory, config);
         return config;
     }
 

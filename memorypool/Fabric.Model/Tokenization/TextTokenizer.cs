@@ -152,7 +152,7 @@ public sealed class TextTokenizer : IDisposable
     {
         try
         {
-            var ids = _native.Encode(text);
+            var ids = _native.Encode(WellFormed(text));
             var result = new int[ids.Length];
             for (var i = 0; i < ids.Length; i++)
                 result[i] = checked((int)ids[i]);
@@ -162,6 +162,17 @@ public sealed class TextTokenizer : IDisposable
         {
             throw new ArgumentException($"The tokenizer cannot encode this text: {e.Message}", nameof(text), e);
         }
+    }
+
+    /// <summary>The library takes well-formed text only: a lone surrogate becomes U+FFFD, as UTF-8 encoding does.</summary>
+    private static string WellFormed(string text)
+    {
+        if (!text.AsSpan().ContainsAnyInRange('\uD800', '\uDFFF'))
+            return text;
+        var builder = new StringBuilder(text.Length);
+        foreach (var rune in text.EnumerateRunes())
+            builder.Append(rune.ToString());
+        return builder.ToString();
     }
 
     private string DecodeNative(ReadOnlySpan<int> ids)
