@@ -59,7 +59,7 @@ internal sealed class CompletionHandler
         var body = await ReadBodyAsync(context.Request).ConfigureAwait(false);
         var request = CompletionRequest.Parse(body, chat);
         if (request.Model is not null && request.Model != _settings.ModelName)
-            throw new OpenAiError(StatusCodes.Status404NotFound, $"The model '{request.Model}' does not exist here; this server serves '{_settings.ModelName}'.", param: "model", code: "model_not_found");
+            throw new OpenAiError(StatusCodes.Status404NotFound, $"'model' {request.Model} does not exist here; this server serves {_settings.ModelName}.", param: "model", code: "model_not_found");
         var tokenizer = _tokenizer();
         var prompt = Tokenize(request, tokenizer, scheduler.Engine.Config.VocabSize);
         var context_ = scheduler.MaxSequenceLength;
@@ -142,7 +142,7 @@ internal sealed class CompletionHandler
                 break;
             }
         }
-        await generation.Tokens.Completion.ConfigureAwait(false);
+        await generation.Ended.ConfigureAwait(false);
         if (generation.Finish == FinishReason.Error && !output.Stops.Stopped)
             throw new OpenAiError(StatusCodes.Status500InternalServerError, generation.Error ?? "The engine failed.", "server_error");
         text.Append(output.Flush());
@@ -190,7 +190,7 @@ internal sealed class CompletionHandler
                 break;
             }
         }
-        await generation.Tokens.Completion.ConfigureAwait(false);
+        await generation.Ended.ConfigureAwait(false);
         if (generation.Finish == FinishReason.Error && !output.Stops.Stopped)
         {
             var error = new OpenAiError(StatusCodes.Status500InternalServerError, generation.Error ?? "The engine failed.", "server_error");

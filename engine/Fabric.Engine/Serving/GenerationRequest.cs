@@ -27,6 +27,7 @@ public enum FinishReason
 /// </summary>
 public sealed class GenerationRequest
 {
+    private readonly TaskCompletionSource _ended = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Channel<int> _tokens = Channel.CreateUnbounded<int>(new UnboundedChannelOptions { SingleWriter = true });
 
     public GenerationRequest(int[] prompt, int maxTokens, Sampler sampler, IReadOnlyCollection<int> stopTokenIds, CancellationToken cancellationToken)
@@ -52,6 +53,9 @@ public sealed class GenerationRequest
 
     /// <summary>Chosen token ids as they come; completed when the request ends.</summary>
     public ChannelReader<int> Tokens => _tokens.Reader;
+
+    /// <summary>Completes when the request has ended and left the batch (tokens may still be unread).</summary>
+    public Task Ended => _ended.Task;
 
     /// <summary>Why it ended; set before <see cref="Tokens"/> completes.</summary>
     public FinishReason Finish { get; private set; }
@@ -81,5 +85,6 @@ public sealed class GenerationRequest
         Finish = reason;
         Error = error;
         _tokens.Writer.TryComplete();
+        _ended.TrySetResult();
     }
 }
