@@ -16,6 +16,7 @@ IBenchmark[] benchmarks =
     new PagerBenchmark(),
     new PoolClientsBenchmark(),
     new RdmaBenchmark(),
+    new ServeBenchmark(),
     new SimBenchmark(),
     new TransportBenchmark(),
 ];
