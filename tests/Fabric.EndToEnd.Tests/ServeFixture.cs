@@ -7,16 +7,11 @@ public sealed class ServeFixture : IAsyncLifetime
 {
     public const string ModelName = "tiny";
 
-    public ServeFixture()
-    {
-        Directory = Path.Combine(Path.GetTempPath(), "fabric-serve-" + Guid.NewGuid().ToString("N")[..12]);
-        ModelDirectory = Path.Combine(Directory, ModelName);
-        ModelGenerator.Write(ModelDirectory, ModelPresets.Tiny, seed: 5, routerSkew: 1);
-    }
+    private readonly ServeModel _model = new();
 
-    public string Directory { get; }
+    public string Directory => _model.Directory;
 
-    public string ModelDirectory { get; }
+    public string ModelDirectory => _model.ModelDirectory;
 
     public ServeProcess Server { get; private set; } = null!;
 
@@ -26,6 +21,26 @@ public sealed class ServeFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         await Server.DisposeAsync();
+        _model.Dispose();
+    }
+}
+
+/// <summary>A generated tiny model (with its tokenizer) named <see cref="ServeFixture.ModelName"/> in a temp directory.</summary>
+public sealed class ServeModel : IDisposable
+{
+    public ServeModel()
+    {
+        Directory = Path.Combine(Path.GetTempPath(), "fabric-serve-" + Guid.NewGuid().ToString("N")[..12]);
+        ModelDirectory = Path.Combine(Directory, ServeFixture.ModelName);
+        ModelGenerator.Write(ModelDirectory, ModelPresets.Tiny, seed: 5, routerSkew: 1);
+    }
+
+    public string Directory { get; }
+
+    public string ModelDirectory { get; }
+
+    public void Dispose()
+    {
         try
         {
             System.IO.Directory.Delete(Directory, recursive: true);

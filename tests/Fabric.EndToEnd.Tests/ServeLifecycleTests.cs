@@ -5,12 +5,12 @@ using System.Text.Json;
 namespace Fabric.EndToEnd.Tests;
 
 /// <summary>fabric-engine serve's admission, cancellation and shutdown, each against a server of its own.</summary>
-public sealed class ServeLifecycleTests : IClassFixture<ServeFixture>
+public sealed class ServeLifecycleTests : IClassFixture<ServeModel>
 {
     private const string LongStream = """{"prompt": [3, 1, 4, 1, 5], "max_tokens": 3000, "temperature": 0, "stream": true}""";
-    private readonly ServeFixture _fixture;
+    private readonly ServeModel _fixture;
 
-    public ServeLifecycleTests(ServeFixture fixture) => _fixture = fixture;
+    public ServeLifecycleTests(ServeModel fixture) => _fixture = fixture;
 
     private Task<ServeProcess> StartAsync(string extra) =>
         ServeProcess.StartAsync($"--model \"{_fixture.ModelDirectory}\" --max-seq-len 4096 --max-batch 1 --max-waiting 0 {extra}");
