@@ -33,7 +33,7 @@ public sealed class DemoBenchmark : IBenchmark
             Console.WriteLine("usage: fabric bench demo [--tokens N (per request, default 32)] [--requests N (concurrent, default 4)]");
             return 0;
         }
-        var maxTokens = options.Int("--tokens", 32, 1, 400);
+        var maxTokens = options.Int("--tokens", 32);
         var count = options.Int("--requests", 4, 1, 8);
         var model = ModelCache.Ensure("small", skew: 1.0);
         var config = Fabric.Model.ModelConfigReader.Load(Path.Combine(model, "config.json"));
@@ -45,7 +45,7 @@ public sealed class DemoBenchmark : IBenchmark
             await using var pool = await PoolChild.StartAsync(model, tokensFile, null, cancellationToken);
             var endpoint = pool.Endpoint("tcp");
             Console.WriteLine($"pool       fabric-pool child process listening on {endpoint}");
-            var common = $"--max-batch {count} --max-seq-len 256 --policy activation --prefetch next-layer --served-model-name small";
+            var common = $"--max-batch {count} --max-seq-len {maxTokens + 256} --policy activation --prefetch next-layer --served-model-name small";
 
             var resident = await ServeAsync($"--model \"{model}\" {common}", live: false);
 
