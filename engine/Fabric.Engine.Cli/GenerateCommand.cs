@@ -6,10 +6,14 @@ using Fabric.Common;
 using Fabric.Engine.Device;
 using Fabric.Engine.Paging;
 using Fabric.Engine.Runtime;
+using Fabric.Model.Tokenization;
 
 namespace Fabric.Engine.Cli;
 
-/// <summary><c>generate</c>: runs a prompt through the engine, streaming token ids, then prints the summary.</summary>
+/// <summary>
+/// <c>generate</c>: runs a prompt through the engine, streaming the generated text (for <c>--prompt TEXT</c>) or token ids
+/// (for <c>--prompt-ids</c> / <c>--prompt-file</c>), then prints the summary.
+/// </summary>
 public static class GenerateCommand
 {
     public static Command Create()
@@ -18,6 +22,10 @@ public static class GenerateCommand
         var transport = TransportOption.Create("--pool");
         var token = new Option<string?>("--token") { Description = "Tenant token for the pool (name:secret)." };
         var model = new Option<string?>("--model") { Description = "A local checkpoint directory instead of a pool (all experts resident unless --device-memory says otherwise)." };
+        var promptText = new Option<string?>("--prompt") { Description = "Prompt text, encoded with the checkpoint's tokenizer (tokenizer.json of --tokenizer DIR, else of --model DIR); prints the generated text." };
+        var tokenizerDirectory = new Option<string?>("--tokenizer") { Description = "Directory holding the tokenizer.json (and tokenizer_config.json) for --prompt; default: the --model directory." };
+        var chat = new Option<bool>("--chat") { Description = "Send --prompt as a user message through the model's chat template." };
+        var chatTemplate = new Option<string?>("--chat-template") { Description = "With --chat: a chat template JSON file, or a built-in one (chatml, mixtral, deepseek, olmoe), instead of the checkpoint's." };
         var promptIds = new Option<string?>("--prompt-ids") { Description = "Prompt token ids, comma-separated: 1,2,3." };
         var promptFile = new Option<string?>("--prompt-file") { Description = "A file of prompt token ids (separated by commas or whitespace)." };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate.", DefaultValueFactory = _ => 32 };
@@ -38,16 +46,28 @@ public static class GenerateCommand
         var beladyTrace = new Option<string?>("--belady-trace") { Description = "A trace of this same run (recorded with --trace-out) that gives belady its future." };
 
         var command = new Command("generate", "Generate tokens with bounded expert residency, paging experts from a pool (or a local checkpoint).");
-        foreach (var o in new Option[] { pool, transport, token, model, promptIds, promptFile, maxNew, memory, device, policy, prefetch, slots, maxSeq, maxBatch, temperature, topP, seed, statsJson, traceOut, beladyTrace })
+        foreach (var o in new Option[] { pool, transport, token, model, promptText, tokenizerDirectory, chat, chatTemplate, promptIds, promptFile, maxNew, memory, device, policy, prefetch, slots, maxSeq, maxBatch, temperature, topP, seed, statsJson, traceOut, beladyTrace })
             command.Options.Add(o);
 
         command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-engine", async () =>
         {
-            var prompt = ReadPrompt(r.GetValue(promptIds), r.GetValue(promptFile));
             var endpoints = TransportOption.Apply(r.GetValue(transport), r.GetValue(pool) ?? [], "fabric-engine");
             var modelDirectory = r.GetValue(model);
             if (modelDirectory is not null && endpoints.Length > 0)
                 throw new FabricException("Give either --model (local) or --pool, not both.");
+            var text = r.GetValue(promptText);
+            if (text is not null && (r.GetValue(promptIds) is not null || r.GetValue(promptFile) is not null))
+                throw new FabricException("Give the prompt with exactly one of --prompt TEXT, --prompt-ids 1,2,3 or --prompt-file PATH.");
+            if (text is null && (r.GetValue(chat) || r.GetValue(chatTemplate) is not null || r.GetValue(tokenizerDirectory) is not null))
+                throw new FabricException("--tokenizer, --chat and --chat-template go with --prompt TEXT.");
+            if (r.GetValue(chatTemplate) is not null && !r.GetValue(chat))
+                throw new FabricException("--chat-template goes with --chat.");
+            using var tokenizer = text is null ? null : LoadTokenizer(r.GetValue(tokenizerDirectory) ?? modelDirectory, r.GetValue(chatTemplate));
+            var prompt = tokenizer is null
+                ? ReadPrompt(r.GetValue(promptIds), r.GetValue(promptFile))
+                : r.GetValue(chat) ? tokenizer.EncodeChat([new ChatMessage("user", text!)]) : tokenizer.Encode(text!, addSpecialTokens: true);
+            if (prompt.Length == 0)
+                throw new FabricException("--prompt encodes to no tokens; give some text.");
             var budgetText = r.GetValue(memory);
             long budget;
             try
@@ -99,18 +119,24 @@ public static class GenerateCommand
             }
             var sampler = new Sampler(r.GetValue(temperature), r.GetValue(topP), r.GetValue(seed));
             var first = true;
+            var decoder = tokenizer?.CreateIncrementalDecoder();
             GenerationResult result;
             try
             {
                 result = await Generator.GenerateAsync(engine, prompt, newTokens, sampler, t =>
                 {
-                    Console.Write(first ? t.ToString(CultureInfo.InvariantCulture) : "," + t.ToString(CultureInfo.InvariantCulture));
+                    if (decoder is not null)
+                        Console.Write(decoder.Append(t));
+                    else
+                        Console.Write(first ? t.ToString(CultureInfo.InvariantCulture) : "," + t.ToString(CultureInfo.InvariantCulture));
                     Console.Out.Flush();
                     first = false;
                 }, cancellationToken: ct);
             }
             finally
             {
+                if (decoder is not null)
+                    Console.Write(decoder.Flush());
                 // The token line ends before any error, so that the error starts a line of its own.
                 if (!first)
                 {
@@ -156,10 +182,20 @@ public static class GenerateCommand
         }
     }
 
+    /// <summary>The tokenizer for --prompt; where there is none, one sentence says what to give.</summary>
+    private static TextTokenizer LoadTokenizer(string? directory, string? chatTemplate)
+    {
+        if (directory is null)
+            throw new FabricException("--prompt TEXT needs a tokenizer: give --tokenizer DIR (a directory with the checkpoint's tokenizer.json), or use --prompt-ids.");
+        if (!TextTokenizer.Exists(directory))
+            throw new FabricException($"--prompt TEXT needs a tokenizer, and {directory} has no tokenizer.json: give --tokenizer DIR, or use --prompt-ids.");
+        return TextTokenizer.Load(directory, chatTemplate);
+    }
+
     private static int[] ReadPrompt(string? ids, string? file)
     {
         if ((ids is null) == (file is null))
-            throw new FabricException("Give the prompt with exactly one of --prompt-ids 1,2,3 or --prompt-file PATH.");
+            throw new FabricException("Give the prompt with exactly one of --prompt TEXT, --prompt-ids 1,2,3 or --prompt-file PATH.");
         string text;
         string where;
         if (file is not null)

@@ -86,14 +86,20 @@ public sealed class TextTokenizer : IDisposable
     /// <summary>
     /// Token ids of <paramref name="text"/>; added tokens written in the text (such as <c>&lt;|im_start|&gt;</c>) become
     /// their ids. <paramref name="addSpecialTokens"/> adds BOS / EOS as tokenizer_config.json's add_bos_token and
-    /// add_eos_token say (as Hugging Face transformers does).
+    /// add_eos_token say, else as tokenizer.json's post-processor says (as Hugging Face transformers does).
     /// </summary>
     public int[] Encode(string text, bool addSpecialTokens)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var ids = text.Length == 0 ? [] : Encode(text);
-        var bos = addSpecialTokens && _description.AddBosToken && BosTokenId is not null;
-        var eos = addSpecialTokens && _description.AddEosToken && EosTokenId is not null;
+        var processed = Encode(text);
+        var (prefix, suffix) = (_description.TemplatePrefix, _description.TemplateSuffix);
+        var ids = prefix + suffix == 0 || processed.Length < prefix + suffix ? processed : processed[prefix..^suffix];
+        if (!addSpecialTokens)
+            return ids;
+        if (_description.AddBosToken is null && _description.AddEosToken is null)
+            return processed;
+        var bos = _description.AddBosToken == true && BosTokenId is not null;
+        var eos = _description.AddEosToken == true && EosTokenId is not null;
         if (!bos && !eos)
             return ids;
         var result = new int[ids.Length + (bos ? 1 : 0) + (eos ? 1 : 0)];

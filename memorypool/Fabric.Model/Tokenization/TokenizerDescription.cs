@@ -18,10 +18,19 @@ internal sealed class TokenizerDescription
     /// <summary>The added tokens marked special, by id: what decoding skips on request.</summary>
     public required IReadOnlyDictionary<int, string> SpecialTokens { get; init; }
 
+    /// <summary>
+    /// Ids a TemplateProcessing post-processor puts before and after a single sequence (the library always applies
+    /// it, so encoding without special tokens strips them).
+    /// </summary>
+    public int TemplatePrefix { get; init; }
+    public int TemplateSuffix { get; init; }
+
     public string? BosToken { get; init; }
     public string? EosToken { get; init; }
-    public bool AddBosToken { get; init; }
-    public bool AddEosToken { get; init; }
+
+    /// <summary>add_bos_token / add_eos_token of tokenizer_config.json; null where it does not say.</summary>
+    public bool? AddBosToken { get; init; }
+    public bool? AddEosToken { get; init; }
 
     /// <summary>The checkpoint's Jinja chat template, when its tokenizer_config.json carries one.</summary>
     public string? ChatTemplate { get; init; }
@@ -32,6 +41,7 @@ internal sealed class TokenizerDescription
         var added = new Dictionary<string, int>(StringComparer.Ordinal);
         var special = new Dictionary<int, string>();
         var maxId = -1;
+        var (prefix, suffix) = (0, 0);
         using (var document = ParseFile(tokenizerPath))
         {
             var root = document.RootElement;
@@ -61,10 +71,12 @@ internal sealed class TokenizerDescription
                     maxId = Math.Max(maxId, id);
                 }
             }
+            if (root.TryGetProperty("post_processor", out var processor))
+                (prefix, suffix) = TemplateSpecialTokens(processor);
         }
 
         if (!File.Exists(configPath))
-            return new TokenizerDescription { VocabSize = maxId + 1, AddedTokenIds = added, SpecialTokens = special };
+            return new TokenizerDescription { VocabSize = maxId + 1, AddedTokenIds = added, SpecialTokens = special, TemplatePrefix = prefix, TemplateSuffix = suffix };
 
         using var config = ParseFile(configPath);
         var c = config.RootElement;
@@ -75,10 +87,12 @@ internal sealed class TokenizerDescription
             VocabSize = maxId + 1,
             AddedTokenIds = added,
             SpecialTokens = special,
+            TemplatePrefix = prefix,
+            TemplateSuffix = suffix,
             BosToken = TokenText(c, "bos_token"),
             EosToken = TokenText(c, "eos_token"),
-            AddBosToken = c.TryGetProperty("add_bos_token", out var addBos) && addBos.ValueKind == JsonValueKind.True,
-            AddEosToken = c.TryGetProperty("add_eos_token", out var addEos) && addEos.ValueKind == JsonValueKind.True,
+            AddBosToken = Flag(c, "add_bos_token"),
+            AddEosToken = Flag(c, "add_eos_token"),
             ChatTemplate = TemplateText(c),
         };
     }
@@ -99,6 +113,36 @@ internal sealed class TokenizerDescription
             throw new CheckpointException($"{path} cannot be read: {e.Message}", e);
         }
     }
+
+    private static bool? Flag(JsonElement config, string name) =>
+        config.TryGetProperty(name, out var value) && value.ValueKind is JsonValueKind.True or JsonValueKind.False ? value.GetBoolean() : null;
+
+    /// <summary>How many ids a TemplateProcessing post-processor (alone or in a Sequence) adds before and after a single sequence.</summary>
+    private static (int Prefix, int Suffix) TemplateSpecialTokens(JsonElement processor)
+    {
+        if (processor.ValueKind != JsonValueKind.Object || !processor.TryGetProperty("type", out var type))
+            return (0, 0);
+        if (type.GetString() == "Sequence" && processor.TryGetProperty("processors", out var processors) && processors.ValueKind == JsonValueKind.Array)
+        {
+            foreach (var inner in processors.EnumerateArray())
+                if (TemplateSpecialTokens(inner) is var found && found != (0, 0))
+                    return found;
+            return (0, 0);
+        }
+        if (type.GetString() != "TemplateProcessing" || !processor.TryGetProperty("single", out var single) || single.ValueKind != JsonValueKind.Array)
+            return (0, 0);
+        var lengths = new List<int?>();
+        foreach (var piece in single.EnumerateArray())
+            lengths.Add(piece.TryGetProperty("SpecialToken", out var token) ? SpecialTokenLength(processor, token) : null);
+        var prefix = lengths.TakeWhile(l => l is not null).Sum(l => l!.Value);
+        var suffix = lengths.AsEnumerable().Reverse().TakeWhile(l => l is not null).Sum(l => l!.Value);
+        return (prefix, suffix);
+    }
+
+    private static int SpecialTokenLength(JsonElement processor, JsonElement token) =>
+        token.TryGetProperty("id", out var name) && processor.TryGetProperty("special_tokens", out var tokens)
+        && tokens.ValueKind == JsonValueKind.Object && tokens.TryGetProperty(name.GetString() ?? "", out var entry)
+        && entry.TryGetProperty("ids", out var ids) && ids.ValueKind == JsonValueKind.Array ? ids.GetArrayLength() : 1;
 
     /// <summary>A token field is either a string or an AddedToken object with a "content" string.</summary>
     private static string? TokenText(JsonElement config, string name)

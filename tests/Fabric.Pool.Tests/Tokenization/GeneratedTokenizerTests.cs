@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using CsCheck;
 using Fabric.Model;
 using Fabric.Model.Tokenization;
@@ -62,6 +63,36 @@ public sealed class GeneratedTokenizerTests : IDisposable
         var ids = medium.Encode(Text, addSpecialTokens: false);
         Assert.True(ids.Length < Text.Length / 2, $"{ids.Length} tokens for {Text.Length} characters");
         Assert.Equal(Text, medium.Decode(ids));
+    }
+
+    [Fact]
+    public void TemplatePostProcessor_IsStrippedWithoutSpecialTokens_AndTheConfigDecidesWithThem()
+    {
+        using var directory = new TempDirectory();
+        GeneratedTokenizer.Write(directory.Path, ModelPresets.Tiny);
+        var tokenizerJson = JsonNode.Parse(File.ReadAllText(directory.File(TextTokenizer.TokenizerFileName)))!.AsObject();
+        tokenizerJson["post_processor"] = JsonNode.Parse("""
+            { "type": "TemplateProcessing",
+              "single": [ { "SpecialToken": { "id": "<s>", "type_id": 0 } }, { "Sequence": { "id": "A", "type_id": 0 } }, { "SpecialToken": { "id": "</s>", "type_id": 0 } } ],
+              "pair": [ { "Sequence": { "id": "A", "type_id": 0 } }, { "Sequence": { "id": "B", "type_id": 1 } } ],
+              "special_tokens": { "<s>": { "id": "<s>", "ids": [0], "tokens": ["<s>"] }, "</s>": { "id": "</s>", "ids": [1], "tokens": ["</s>"] } } }
+            """);
+        File.WriteAllText(directory.File(TextTokenizer.TokenizerFileName), tokenizerJson.ToJsonString());
+
+        File.WriteAllText(directory.File(TextTokenizer.ConfigFileName), """{ "bos_token": "<s>", "eos_token": "</s>" }""");
+        int[] plain;
+        using (var byProcessor = TextTokenizer.Load(directory.Path))
+        {
+            plain = byProcessor.Encode("hi there", addSpecialTokens: false);
+            Assert.DoesNotContain(0, plain);
+            Assert.DoesNotContain(1, plain);
+            Assert.Equal([0, .. plain, 1], byProcessor.Encode("hi there", addSpecialTokens: true));
+            Assert.Equal([], byProcessor.Encode("", addSpecialTokens: false));
+        }
+
+        File.WriteAllText(directory.File(TextTokenizer.ConfigFileName), """{ "bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true, "add_eos_token": false }""");
+        using var byConfig = TextTokenizer.Load(directory.Path);
+        Assert.Equal([0, .. plain], byConfig.Encode("hi there", addSpecialTokens: true));
     }
 
     [Fact]
