@@ -23,7 +23,12 @@ internal static class ModelCache
         var name = string.Create(CultureInfo.InvariantCulture, $"{prefix}{preset}-skew{skew:0.##}-seed{seed}");
         var directory = Path.Combine(Root(), name);
         if (File.Exists(Path.Combine(directory, "config.json")) && File.Exists(Path.Combine(directory, "model.safetensors")))
+        {
+            // A model cached before make-model wrote tokenizers gets the tokenizer that matches its vocabulary.
+            if (!Fabric.Model.Tokenization.TextTokenizer.Exists(directory))
+                Fabric.Model.Tokenization.GeneratedTokenizer.Write(directory, ModelConfigReader.Load(Path.Combine(directory, "config.json")));
             return directory;
+        }
         var config = ModelPresets.Get(preset, TensorDtype.BF16, family);
         var total = ModelGenerator.DataBytes(config);
         Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"generating the {family} {preset} model (router skew {skew}, {total / 1e6:0} MB) into {directory}..."));

@@ -16,6 +16,7 @@ List<IBenchmark> benchmarks =
     new PagerBenchmark(),
     new PoolClientsBenchmark(),
     new RdmaBenchmark(),
+    new ServeBenchmark(),
     new SimBenchmark(),
     new SoakBenchmark(),
     new TransportBenchmark(),

@@ -10,7 +10,12 @@ namespace Fabric.Cli;
 /// </summary>
 public static class FabricCommandLine
 {
-    public static async Task<int> RunAsync(string program, RootCommand root, string[] args)
+    /// <param name="program">The program's name, for messages.</param>
+    /// <param name="root">Its root command.</param>
+    /// <param name="args">The command line.</param>
+    /// <param name="drainingCommands">Commands that handle SIGTERM themselves (a server draining for its own deadline):
+    /// the parser's short termination timeout is not applied to them.</param>
+    public static async Task<int> RunAsync(string program, RootCommand root, string[] args, IReadOnlyCollection<string>? drainingCommands = null)
     {
         ArgumentNullException.ThrowIfNull(root);
         root.Options.Add(FabricLogging.LevelOption);
@@ -25,7 +30,10 @@ public static class FabricCommandLine
         FabricLogging.Configure(parsed.GetValue(FabricLogging.LevelOption));
         try
         {
-            return await ConsoleErrors.RunAsync(program, () => parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false })).ConfigureAwait(false);
+            var invocation = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+            if (drainingCommands?.Contains(parsed.CommandResult.Command.Name) == true)
+                invocation.ProcessTerminationTimeout = null;
+            return await ConsoleErrors.RunAsync(program, () => parsed.InvokeAsync(invocation)).ConfigureAwait(false);
         }
         finally
         {

@@ -10,4 +10,6 @@ var root = new RootCommand("fabric-engine: run a Mixtral MoE model with bounded 
 root.Subcommands.Add(DevicesCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(MakeModelCommand.Create());
-return await FabricCommandLine.RunAsync("fabric-engine", root, args);
+root.Subcommands.Add(ServeCommand.Create());
+// serve drains on SIGTERM for its own --drain-timeout; the parser's short termination timeout must not cut it.
+return await FabricCommandLine.RunAsync("fabric-engine", root, args, drainingCommands: ["serve"]);

@@ -22,12 +22,13 @@ public sealed class TinyModel : IDisposable
 
     /// <summary>An engine on the CPU over the local checkpoint with <paramref name="slots"/> slots (0 = all).</summary>
     public async Task<MoeEngine> EngineAsync(int slots = 0, string policy = "lru", string prefetch = "none", IReadOnlyList<Fabric.Engine.Paging.ExpertKey>? future = null,
-        int prefillChunk = 64, IWeightSource? source = null, bool readIntoHostSlots = true)
+        int prefillChunk = 64, IWeightSource? source = null, bool readIntoHostSlots = true, int maxBatch = 1, int maxSeqLen = 64)
     {
         source ??= new CheckpointSource(Directory);
         var options = new EngineOptions
         {
-            MaxSeqLen = 64,
+            MaxSeqLen = maxSeqLen,
+            MaxBatch = maxBatch,
             Policy = policy,
             Prefetch = prefetch,
             MaxSlots = slots,

@@ -45,6 +45,8 @@ public sealed class MoeEngine : IAsyncDisposable
     private readonly int[] _rowsOut;
     private readonly int[] _positions;
     private readonly float[] _logitsHost;
+    private readonly float[] _batchLogitsHost;
+    private readonly BatchSegment[] _single = new BatchSegment[1];
     private readonly List<ExpertKey> _computed = [];
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly ExpertFetches _fetches;
@@ -97,6 +99,7 @@ public sealed class MoeEngine : IAsyncDisposable
         _rowsOut = new int[_chunk];
         _positions = new int[_chunk];
         _logitsHost = new float[c.VocabSize];
+        _batchLogitsHost = new float[_chunk * c.VocabSize];
         Memory<byte>[]? slotMemory = null;
         if (options.ReadIntoHostSlots && device is IHostVisibleMemory host)
             slotMemory = [.. Enumerable.Range(0, plan.Slots).Select(s => host.HostMemory(_slots, s * _layout.SlotBytes, checked((int)_layout.SlotBytes)))];
@@ -155,6 +158,9 @@ public sealed class MoeEngine : IAsyncDisposable
         }
     }
 
+    /// <summary>The most token rows one <see cref="StepAsync"/> takes (the prefill chunk the scratch is sized for).</summary>
+    public int MaxStepTokens => _chunk;
+
     /// <summary>
     /// Runs <paramref name="tokens"/> of sequence <paramref name="sequence"/> at positions startPosition.. through the
     /// model and returns the logits of the last token (a buffer reused by the next call). <paramref name="step"/> is
@@ -174,32 +180,97 @@ public sealed class MoeEngine : IAsyncDisposable
         for (var start = 0; start < tokens.Length; start += _chunk)
         {
             var n = Math.Min(_chunk, tokens.Length - start);
-            for (var r = 0; r < n; r++)
-                _positions[r] = startPosition + start + r;
-            await ForwardChunkAsync(tokens.Slice(start, n), n, sequence, step, cancellationToken).ConfigureAwait(false);
+            _single[0] = new BatchSegment(sequence, startPosition + start, n, false);
+            await ForwardChunkAsync(tokens.Slice(start, n), n, _single, step, cancellationToken).ConfigureAwait(false);
             last = n - 1;
         }
-        var hidden = _config.HiddenSize;
-        _device.Copy(_h, (long)last * hidden * sizeof(float), _x, 0, hidden * sizeof(float));
-        _device.RmsNorm(_x, _dense.FinalNorm, _x, 1, (float)_config.RmsNormEps);
-        _device.MatMul(_x, 1, _dense.LmHead, _logits);
-        _device.Download(_logits, 0, System.Runtime.InteropServices.MemoryMarshal.AsBytes(_logitsHost.AsSpan()));
+        LmHead(last, _logitsHost);
         return _logitsHost;
     }
 
-    private async ValueTask ForwardChunkAsync(ReadOnlyMemory<int> tokens, int n, int sequence, int step, CancellationToken cancellationToken)
+    /// <summary>
+    /// One batched step: the token rows of several sequences at once, each segment at its own positions in its own KV
+    /// lane (<paramref name="segments"/> in row order; their token counts sum to tokens.Length, at most
+    /// <see cref="MaxStepTokens"/>; no lane twice). Each layer pages in the union of the experts the whole batch
+    /// routed to, once, and computes each expert's rows together; prefetch predicts for the whole batch. Returns the
+    /// logits of segment i (when it <see cref="BatchSegment.WantsLogits"/>) at [i × vocab, (i + 1) × vocab) of a
+    /// buffer reused by the next call. Every kernel reduces a row in the same order whatever else is in the batch, so
+    /// a sequence's logits are bit-identical alone or beside others.
+    /// </summary>
+    public async ValueTask<float[]> StepAsync(ReadOnlyMemory<int> tokens, ReadOnlyMemory<BatchSegment> segments, int step, CancellationToken cancellationToken = default)
+    {
+        var n = tokens.Length;
+        if (n == 0 || segments.Length == 0)
+            throw new ArgumentException("Nothing to compute: no tokens.", nameof(tokens));
+        if (n > _chunk)
+            throw new ArgumentException($"{n} token rows exceed the {_chunk} one step holds.", nameof(tokens));
+        CheckSegments(segments.Span, n);
+        LastForwardLayerNs = 0;
+        await ForwardChunkAsync(tokens, n, segments, step, cancellationToken).ConfigureAwait(false);
+        var vocab = _config.VocabSize;
+        var row = 0;
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var s = segments.Span[i];
+            row += s.Tokens;
+            if (s.WantsLogits)
+                LmHead(row - 1, _batchLogitsHost.AsSpan(i * vocab, vocab));
+        }
+        return _batchLogitsHost;
+    }
+
+    private void CheckSegments(ReadOnlySpan<BatchSegment> segments, int n)
+    {
+        var rows = 0;
+        for (var i = 0; i < segments.Length; i++)
+        {
+            var s = segments[i];
+            if ((uint)s.Sequence >= (uint)_options.MaxBatch)
+                throw new ArgumentOutOfRangeException(nameof(segments), $"Sequence {s.Sequence} is outside this engine's batch of {_options.MaxBatch}.");
+            if (s.Tokens <= 0 || s.StartPosition < 0)
+                throw new ArgumentException($"Segment {i} has {s.Tokens} tokens at position {s.StartPosition}.", nameof(segments));
+            if (s.StartPosition + s.Tokens > _options.MaxSeqLen)
+                throw new FabricException($"The sequence would reach {s.StartPosition + s.Tokens} positions, more than the {_options.MaxSeqLen} this engine holds.");
+            for (var j = 0; j < i; j++)
+            {
+                if (segments[j].Sequence == s.Sequence)
+                    throw new ArgumentException($"Sequence {s.Sequence} appears twice in one step.", nameof(segments));
+            }
+            rows += s.Tokens;
+        }
+        if (rows != n)
+            throw new ArgumentException($"The segments hold {rows} rows but {n} tokens were given.", nameof(segments));
+    }
+
+    /// <summary>Final norm and LM head on hidden row <paramref name="row"/>, one row at a time (the same kernels whatever the batch).</summary>
+    private void LmHead(int row, Span<float> destination)
+    {
+        var hidden = _config.HiddenSize;
+        _device.Copy(_h, (long)row * hidden * sizeof(float), _x, 0, hidden * sizeof(float));
+        _device.RmsNorm(_x, _dense.FinalNorm, _x, 1, (float)_config.RmsNormEps);
+        _device.MatMul(_x, 1, _dense.LmHead, _logits);
+        _device.Download(_logits, 0, System.Runtime.InteropServices.MemoryMarshal.AsBytes(destination));
+    }
+
+    private async ValueTask ForwardChunkAsync(ReadOnlyMemory<int> tokens, int n, ReadOnlyMemory<BatchSegment> segments, int step, CancellationToken cancellationToken)
     {
         var c = _config;
         var eps = (float)c.RmsNormEps;
-        var theta = (float)c.RopeTheta;
         _step = step;
+        var row = 0;
+        foreach (var s in segments.Span)
+        {
+            for (var r = 0; r < s.Tokens; r++)
+                _positions[row + r] = s.StartPosition + r;
+            row += s.Tokens;
+        }
         _device.Embed(_dense.Embedding, tokens.Span, _h);
         for (var layer = 0; layer < c.NumHiddenLayers; layer++)
         {
             var started = _clock.ElapsedTicks;
             var w = _dense.Layers[layer];
             _device.RmsNorm(_h, w.InputNorm, _x, n, eps);
-            _attention.Forward(_x, n, layer, sequence, _positions.AsSpan(0, n), _o);
+            _attention.Forward(_x, n, layer, segments.Span, _positions.AsSpan(0, n), _o);
             _device.Add(_h, _o, n * c.HiddenSize);
             _device.RmsNorm(_h, w.PostNorm, _x, n, eps);
             var expertLayer = c.ExpertLayerOf(layer);

@@ -162,8 +162,9 @@ public sealed unsafe class CpuDevice : IComputeDevice, IHostVisibleMemory
             {
                 Kernels.ToSingle(w + (o * rowBytes), type, inDim, s);
                 var wr = new ReadOnlySpan<float>(s, inDim);
+                // The same reduction as the one-row path (Kernels.Dot), so that a row's result never depends on the batch.
                 for (var r = 0; r < rows; r++)
-                    y[((long)r * outDim) + o] = TensorPrimitives.Dot(new ReadOnlySpan<float>(x + ((long)r * inDim), inDim), wr);
+                    y[((long)r * outDim) + o] = type == WeightType.BF16 ? Kernels.DotWidenedBf16(x + ((long)r * inDim), s, inDim) : TensorPrimitives.Dot(new ReadOnlySpan<float>(x + ((long)r * inDim), inDim), wr);
             }
         }
     }

@@ -54,6 +54,34 @@ internal static unsafe class Kernels
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Bf16(ushort bits) => BitConverter.Int32BitsToSingle(bits << 16);
 
+    /// <summary>
+    /// Σ x[i]·w[i] where w holds BF16 values already widened to fp32: bit-identical to the BF16 dot product of the same
+    /// row (same accumulators, same order; widening BF16 is exact), for the several-row path of a product.
+    /// </summary>
+    public static float DotWidenedBf16(float* x, float* w, int n)
+    {
+        var i = 0;
+        var sum = 0f;
+        if (Vector256.IsHardwareAccelerated && n >= 32)
+        {
+            var a0 = Vector256<float>.Zero;
+            var a1 = Vector256<float>.Zero;
+            var a2 = Vector256<float>.Zero;
+            var a3 = Vector256<float>.Zero;
+            for (; i <= n - 32; i += 32)
+            {
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(w + i), Vector256.Load(x + i), a0);
+                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(w + i + 8), Vector256.Load(x + i + 8), a1);
+                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(w + i + 16), Vector256.Load(x + i + 16), a2);
+                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(w + i + 24), Vector256.Load(x + i + 24), a3);
+            }
+            sum = Vector256.Sum((a0 + a1) + (a2 + a3));
+        }
+        for (; i < n; i++)
+            sum += x[i] * w[i];
+        return sum;
+    }
+
     private static float DotBf16(float* x, ushort* w, int n)
     {
         var i = 0;

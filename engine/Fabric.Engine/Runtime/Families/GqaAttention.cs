@@ -16,6 +16,9 @@ public sealed class GqaAttention : AttentionBlock
     private readonly Layer[] _layers;
     private readonly KvCache _kv;
     private readonly DeviceBuffer _q, _k, _v, _attn;
+    private readonly DeviceBuffer _segmentQ, _segmentK, _segmentV, _segmentAttn;
+    private readonly (DeviceBuffer, DeviceBuffer, int)[] _inputs;
+    private readonly SequenceAttention _attend;
     private readonly int _qDim, _kvDim;
 
     internal GqaAttention(ModelConfig c, EngineOptions o, IComputeDevice device, DenseWeights dense, Func<long, string, DeviceBuffer> allocate)
@@ -31,6 +34,12 @@ public sealed class GqaAttention : AttentionBlock
         _k = allocate((long)chunk * _kvDim * sizeof(float), "keys");
         _v = allocate((long)chunk * _kvDim * sizeof(float), "values");
         _attn = allocate((long)chunk * _qDim * sizeof(float), "attention output");
+        _segmentQ = allocate((long)chunk * _qDim * sizeof(float), "one sequence's queries");
+        _segmentK = allocate((long)chunk * _kvDim * sizeof(float), "one sequence's keys");
+        _segmentV = allocate((long)chunk * _kvDim * sizeof(float), "one sequence's values");
+        _segmentAttn = allocate((long)chunk * _qDim * sizeof(float), "one sequence's attention output");
+        _inputs = [(_q, _segmentQ, _qDim), (_k, _segmentK, _kvDim), (_v, _segmentV, _kvDim)];
+        _attend = AttendOne;
         _layers = new Layer[c.NumHiddenLayers];
         for (var l = 0; l < c.NumHiddenLayers; l++)
         {
@@ -42,10 +51,10 @@ public sealed class GqaAttention : AttentionBlock
         }
     }
 
-    /// <summary>Queries, keys, values and attention output per row.</summary>
-    internal static new long ScratchFloatsPerRow(ModelConfig c) => (2L * c.NumAttentionHeads * c.HeadDim) + (2L * c.NumKeyValueHeads * c.HeadDim);
+    /// <summary>Queries, keys, values and attention output per row, twice: the batch's rows and one sequence's (batched attention).</summary>
+    internal static new long ScratchFloatsPerRow(ModelConfig c) => (4L * c.NumAttentionHeads * c.HeadDim) + (4L * c.NumKeyValueHeads * c.HeadDim);
 
-    public override void Forward(DeviceBuffer x, int rows, int layer, int sequence, ReadOnlySpan<int> positions, DeviceBuffer output)
+    public override void Forward(DeviceBuffer x, int rows, int layer, ReadOnlySpan<BatchSegment> segments, ReadOnlySpan<int> positions, DeviceBuffer output)
     {
         var c = _c;
         var w = _layers[layer];
@@ -81,8 +90,16 @@ public sealed class GqaAttention : AttentionBlock
         var theta = (float)c.RopeTheta;
         _device.Rope(_q, rows, c.NumAttentionHeads, c.HeadDim, positions, theta);
         _device.Rope(_k, rows, c.NumKeyValueHeads, c.HeadDim, positions, theta);
-        _device.Attention(_q, _k, _v, rows, c.NumAttentionHeads, _kv, layer, sequence, positions, _attn);
+        PerSequence(_device, segments, positions, layer, _inputs, (_attn, _segmentAttn, _qDim), _attend);
         _device.MatMul(_attn, rows, w.O, output);
+    }
+
+    private void AttendOne(bool onSegmentBuffers, int rows, int layer, int sequence, ReadOnlySpan<int> positions)
+    {
+        if (onSegmentBuffers)
+            _device.Attention(_segmentQ, _segmentK, _segmentV, rows, _c.NumAttentionHeads, _kv, layer, sequence, positions, _segmentAttn);
+        else
+            _device.Attention(_q, _k, _v, rows, _c.NumAttentionHeads, _kv, layer, sequence, positions, _attn);
     }
 
     private sealed record Layer(DeviceMatrix Q, DeviceMatrix K, DeviceMatrix V, DeviceMatrix O, DeviceMatrix? QBias, DeviceMatrix? KBias, DeviceMatrix? VBias,

@@ -17,6 +17,10 @@ public sealed class LatentAttentionBlock : AttentionBlock
     private readonly Layer[] _layers;
     private readonly LatentKvCache _cache;
     private readonly DeviceBuffer _q, _qa, _kv, _latent, _attn;
+    private readonly DeviceBuffer _segmentQ, _segmentKv, _segmentAttn;
+    private readonly (DeviceBuffer, DeviceBuffer, int)[] _inputs;
+    private readonly SequenceAttention _attend;
+    private readonly int _qRow, _kvRow, _attnRow;
 
     internal LatentAttentionBlock(ModelConfig c, EngineOptions o, IComputeDevice device, DenseWeights dense, Func<long, string, DeviceBuffer> allocate)
     {
@@ -30,6 +34,14 @@ public sealed class LatentAttentionBlock : AttentionBlock
         _kv = allocate(chunk * (c.KvLoraRank + c.QkRopeHeadDim) * sizeof(float), "KV latent and rope key");
         _latent = allocate(chunk * c.KvLoraRank * sizeof(float), "KV latent");
         _attn = allocate(chunk * c.NumAttentionHeads * c.VHeadDim * sizeof(float), "attention output");
+        _qRow = c.NumAttentionHeads * c.QkHeadDim;
+        _kvRow = c.KvLoraRank + c.QkRopeHeadDim;
+        _attnRow = c.NumAttentionHeads * c.VHeadDim;
+        _segmentQ = allocate(chunk * _qRow * sizeof(float), "one sequence's queries");
+        _segmentKv = allocate(chunk * _kvRow * sizeof(float), "one sequence's KV latent and rope key");
+        _segmentAttn = allocate(chunk * _attnRow * sizeof(float), "one sequence's attention output");
+        _inputs = [(_q, _segmentQ, _qRow), (_kv, _segmentKv, _kvRow)];
+        _attend = AttendOne;
         _layers = new Layer[c.NumHiddenLayers];
         for (var l = 0; l < c.NumHiddenLayers; l++)
         {
@@ -44,11 +56,11 @@ public sealed class LatentAttentionBlock : AttentionBlock
         }
     }
 
-    /// <summary>Queries, query latent, KV latent (twice) and attention output per row.</summary>
+    /// <summary>Queries, query latent, KV latent (twice) and attention output per row, with one sequence's queries, KV latent and output again (batched attention).</summary>
     internal static new long ScratchFloatsPerRow(ModelConfig c) =>
-        ((long)c.NumAttentionHeads * c.QkHeadDim) + Math.Max(1, c.QLoraRank) + (2L * c.KvLoraRank) + c.QkRopeHeadDim + ((long)c.NumAttentionHeads * c.VHeadDim);
+        (2L * c.NumAttentionHeads * c.QkHeadDim) + Math.Max(1, c.QLoraRank) + (3L * c.KvLoraRank) + (2L * c.QkRopeHeadDim) + (2L * c.NumAttentionHeads * c.VHeadDim);
 
-    public override void Forward(DeviceBuffer x, int rows, int layer, int sequence, ReadOnlySpan<int> positions, DeviceBuffer output)
+    public override void Forward(DeviceBuffer x, int rows, int layer, ReadOnlySpan<BatchSegment> segments, ReadOnlySpan<int> positions, DeviceBuffer output)
     {
         var c = _c;
         var w = _layers[layer];
@@ -75,8 +87,18 @@ public sealed class LatentAttentionBlock : AttentionBlock
         _device.CopyColumns(_latent, rank, 0, _kv, kvWidth, 0, rows, rank);
         _device.RopeInterleaved(_kv, rows, 1, kvWidth, rank, c.QkRopeHeadDim, positions, theta);
 
-        _device.LatentAttention(_q, _kv, rows, c.NumAttentionHeads, c.QkNopeHeadDim, c.VHeadDim, w.KvB, _cache, layer, sequence, positions, _attn);
+        PerSequence(_device, segments, positions, layer, _inputs, (_attn, _segmentAttn, _attnRow), _attend);
         _device.MatMul(_attn, rows, w.O, output);
+    }
+
+    private void AttendOne(bool onSegmentBuffers, int rows, int layer, int sequence, ReadOnlySpan<int> positions)
+    {
+        var c = _c;
+        var kvB = _layers[layer].KvB;
+        if (onSegmentBuffers)
+            _device.LatentAttention(_segmentQ, _segmentKv, rows, c.NumAttentionHeads, c.QkNopeHeadDim, c.VHeadDim, kvB, _cache, layer, sequence, positions, _segmentAttn);
+        else
+            _device.LatentAttention(_q, _kv, rows, c.NumAttentionHeads, c.QkNopeHeadDim, c.VHeadDim, kvB, _cache, layer, sequence, positions, _attn);
     }
 
     private sealed record Layer(DeviceMatrix? QProj, DeviceMatrix? QA, DeviceMatrix? QANorm, DeviceMatrix? QB, DeviceMatrix KvA, DeviceMatrix KvANorm,
