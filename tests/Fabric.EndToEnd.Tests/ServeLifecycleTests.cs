@@ -7,17 +7,21 @@ namespace Fabric.EndToEnd.Tests;
 /// <summary>fabric-engine serve's admission, cancellation and shutdown, each against a server of its own.</summary>
 public sealed class ServeLifecycleTests : IClassFixture<ServeModel>
 {
-    private const string LongStream = """{"prompt": [3, 1, 4, 1, 5], "max_tokens": 3000, "temperature": 0, "stream": true}""";
+    private const int LongStreamTokens = 3000;
+
+    // Longer than a server can finish while the test makes its other calls, even on an idle machine.
+    private const int EndlessStreamTokens = 30000;
     private readonly ServeModel _fixture;
 
     public ServeLifecycleTests(ServeModel fixture) => _fixture = fixture;
 
-    private Task<ServeProcess> StartAsync(string extra) =>
-        ServeProcess.StartAsync($"--model \"{_fixture.ModelDirectory}\" --max-seq-len 4096 --max-batch 1 --max-waiting 0 {extra}");
+    private Task<ServeProcess> StartAsync(string extra, int maxSeqLen = 4096) =>
+        ServeProcess.StartAsync($"--model \"{_fixture.ModelDirectory}\" --max-seq-len {maxSeqLen} --max-batch 1 --max-waiting 0 {extra}");
 
-    private static async Task<(HttpResponseMessage Response, StreamReader Reader)> OpenStreamAsync(ServeProcess server)
+    private static async Task<(HttpResponseMessage Response, StreamReader Reader)> OpenStreamAsync(ServeProcess server, int maxTokens = LongStreamTokens)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(LongStream, Encoding.UTF8, "application/json") };
+        var body = $$"""{"prompt": [3, 1, 4, 1, 5], "max_tokens": {{maxTokens}}, "temperature": 0, "stream": true}""";
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/completions") { Content = new StringContent(body, Encoding.UTF8, "application/json") };
         var response = await server.Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
@@ -41,8 +45,8 @@ public sealed class ServeLifecycleTests : IClassFixture<ServeModel>
     [Fact]
     public async Task AFullServer_Answers429_AndADisconnectMidStream_FreesItsKvLaneAtOnce()
     {
-        await using var server = await StartAsync("");
-        var (response, reader) = await OpenStreamAsync(server);
+        await using var server = await StartAsync("", maxSeqLen: EndlessStreamTokens + 16);
+        var (response, reader) = await OpenStreamAsync(server, EndlessStreamTokens);
         Assert.Equal(1, await server.MetricAsync("fabric_kv_lanes_used"));
         Assert.True(await server.MetricAsync("fabric_kv_blocks_used") >= 1);
 
@@ -60,7 +64,7 @@ public sealed class ServeLifecycleTests : IClassFixture<ServeModel>
         await WaitForAsync(async () => await server.MetricAsync("fabric_kv_lanes_used") == 0);
         Assert.Equal(0, await server.MetricAsync("fabric_requests_running"));
         Assert.Equal(0, await server.MetricAsync("fabric_kv_blocks_used"));
-        Assert.True(await server.MetricAsync("fabric_completion_tokens_total") < 3000);
+        Assert.True(await server.MetricAsync("fabric_completion_tokens_total") < EndlessStreamTokens);
         using var next = await server.Http.PostAsync("/v1/completions", new StringContent("""{"prompt": [1], "max_tokens": 2}""", Encoding.UTF8, "application/json"));
         Assert.Equal(HttpStatusCode.OK, next.StatusCode);
     }

@@ -69,7 +69,8 @@ public sealed class KernelTests
         var (gpu, kernels) = Accelerators.Get(device);
         var accelerator = gpu.Accelerator;
         const int heads = 2, headDim = 8;
-        int[] positions = [0, 5, 1000];
+        // Up to 128k positions: the angle must be reduced before the GPU's fast sin/cos, which have no range reduction.
+        int[] positions = [0, 5, 1000, 32768, 131071];
         var x = Reference.RandomFloats(new Random(13), positions.Length * heads * headDim);
         using var xBuffer = accelerator.Allocate1D(x);
         using var pBuffer = accelerator.Allocate1D(positions);

@@ -42,8 +42,7 @@ internal static class FamilyKernelBodies
         int head = index / half;
         int i = index - head * half;
         int token = head / heads;
-        float inverseFrequency = 1f / XMath.Pow(theta, 2f * i / ropeDim);
-        float angle = positions[token] * inverseFrequency;
+        float angle = KernelBodies.RopeAngle(positions[token], i, ropeDim, theta);
         float cos = XMath.Cos(angle);
         float sin = XMath.Sin(angle);
         float a = scratch[(long)head * ropeDim + i];

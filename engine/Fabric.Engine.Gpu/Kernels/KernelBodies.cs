@@ -169,14 +169,28 @@ internal static class KernelBodies
         int row = index / half;
         int token = row / heads;
         long rowBase = (long)row * headDim;
-        float inverseFrequency = 1f / XMath.Pow(theta, 2f * i / headDim);
-        float angle = positions[token] * inverseFrequency;
+        float angle = RopeAngle(positions[token], i, headDim, theta);
         float cos = XMath.Cos(angle);
         float sin = XMath.Sin(angle);
         float x1 = x[rowBase + i];
         float x2 = x[rowBase + i + half];
         x[rowBase + i] = x1 * cos - x2 * sin;
         x[rowBase + i + half] = x2 * cos + x1 * sin;
+    }
+
+    /// <summary>
+    /// The rotary angle of pair <paramref name="i"/> of <paramref name="dim"/> at <paramref name="position"/>, as Hugging
+    /// Face computes it (the inverse frequency theta^(−2i/dim) in FP32, the angle as its FP32 product with the position),
+    /// then reduced to [−π, π] in FP64. The GPU's fast sin/cos have no range reduction of their own (about 3e-3 rad of
+    /// phase error at position 32k), and its fast pow is a few ulps off, which the angle multiplies by the position: so
+    /// pow runs in FP64 and is rounded once.
+    /// </summary>
+    internal static float RopeAngle(int position, int i, int dim, float theta)
+    {
+        float inverseFrequency = 1f / (float)XMath.Pow((double)theta, (double)(2f * i / dim));
+        float angle = position * inverseFrequency;
+        double turns = XMath.Floor(angle * (1.0 / (2.0 * Math.PI)) + 0.5);
+        return (float)(angle - (turns * (2.0 * Math.PI)));
     }
 
     /// <summary>gate[i] = silu(gate[i]) · up[i] in place.</summary>
