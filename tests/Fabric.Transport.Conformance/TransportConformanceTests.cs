@@ -360,7 +360,7 @@ public abstract class TransportConformanceTests
             tried++;
             await raw.WriteAsync(attack);
             await raw.FlushAsync();
-            // The server hangs up on this session: reading ends (EOF or reset) instead of hanging.
+            // The server hangs up on the client's session: reading ends (EOF or reset) instead of hanging.
             var sink = new byte[256];
             try
             {

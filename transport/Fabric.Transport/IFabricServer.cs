@@ -45,7 +45,7 @@ public sealed class ServerSession
 
     public long Id { get; }
 
-    /// <summary>The scheme this session came in on: "tcp", "shm", "rdma", "sim".</summary>
+    /// <summary>The scheme the client's session came in on: "tcp", "shm", "rdma", "sim".</summary>
     public string Transport { get; }
 
     /// <summary>The peer's address where the transport has one.</summary>
@@ -54,7 +54,7 @@ public sealed class ServerSession
     /// <summary>Set by the layer above once the client has authenticated (for the pool: the tenant name); null until then.</summary>
     public string? Principal { get; set; }
 
-    /// <summary>Bytes served to this session by reads the server saw (shm reads are loads the server never sees).</summary>
+    /// <summary>Bytes served to the client's session by reads the server saw (shm reads are loads the server never sees).</summary>
     public long BytesRead => Interlocked.Read(ref _bytesRead);
     public long Reads => Interlocked.Read(ref _reads);
     public long RefusedReads => Interlocked.Read(ref _refusedReads);
@@ -67,14 +67,14 @@ public sealed class ServerSession
 
     public void CountRefused() => Interlocked.Increment(ref _refusedReads);
 
-    /// <summary>Counts one refused authentication of this session; returns how many there have been.</summary>
+    /// <summary>Counts one refused authentication of the client's session; returns how many there have been.</summary>
     public int CountFailedAuthentication() => Interlocked.Increment(ref _failedAuthentications);
 
     /// <summary>Why the session was closed or is closing (by the server or the layer above); null while it is open.</summary>
     public string? CloseReason => Volatile.Read(ref _closeReason);
 
     /// <summary>
-    /// Asks the transport to close this session once the reply to the request being answered has been sent; the
+    /// Asks the transport to close the client's session once the reply to the request being answered has been sent; the
     /// session reads no further request. The first reason given is kept.
     /// </summary>
     public void RequestClose(string reason) => Interlocked.CompareExchange(ref _closeReason, reason, null);

@@ -24,7 +24,7 @@ internal static class RdmaControlTypes
 [MessagePackObject]
 public sealed record RdmaHelloRequest([property: Key(0)] int Version);
 
-/// <summary>Where to connect the queue pair (the rdma_cm port on the same host) and the token that binds it to this session.</summary>
+/// <summary>Where to connect the queue pair (the rdma_cm port on the same host) and the token that binds it to the client's session.</summary>
 [MessagePackObject]
 public sealed record RdmaHelloReply([property: Key(0)] int CmPort, [property: Key(1)] byte[] Token);
 

@@ -11,7 +11,7 @@ namespace Fabric.Transport.Shm;
 /// A client of <c>shm://PATH</c>: maps the regions read-only (the sealed memory file the server passes on its control
 /// socket, or the DAX device) and copies straight from them. The key is
 /// checked here against the key hash in the header (file permissions are the real access control for load/store;
-/// the key guards against mistakes); the first read of each region asks the server, once, whether this session may
+/// the key guards against mistakes); the first read of each region asks the server, once, whether the client's session may
 /// read it. When the control socket closes, every later read ends with <see cref="ReadStatus.PeerGone"/>.
 /// </summary>
 public sealed class ShmFabricClient : IFabricClient
@@ -269,7 +269,7 @@ public sealed class ShmFabricClient : IFabricClient
     }
 
     /// <summary>
-    /// Asks the server once per region whether this session may read it; concurrent first reads share the question.
+    /// Asks the server once per region whether the client's session may read it; concurrent first reads share the question.
     /// A refusal is forgotten, so a session that authenticates later asks again.
     /// </summary>
     private async ValueTask<ReadStatus> GrantThenReadAsync(ReadRequest request, int index, CancellationToken cancellationToken)

@@ -88,6 +88,6 @@ internal readonly record struct HelloFrame(uint Magic, ushort Version, ushort St
 /// <summary>Transport-internal control message types (below <see cref="ControlTypes.FirstUserType"/>).</summary>
 internal static class InternalControlTypes
 {
-    /// <summary>shm: may this session read region (id, key)? Body: u32 id, u64 key. Reply body: one ReadStatus byte.</summary>
+    /// <summary>shm: may the client's session read region (id, key)? Body: u32 id, u64 key. Reply body: one ReadStatus byte.</summary>
     public const ushort RegionAccess = 2;
 }

@@ -192,7 +192,7 @@ internal sealed class ServerConnection
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
         {
-            // The peer went away or the session was closed: the end of this session's input, said when it closes.
+            // The peer went away or the session was closed: the end of the session's input, said when it closes.
             _server.Logger.LogDebug("session {Session}: receiving ended: {Reason}", Session.Id, e.Message);
         }
         await writer.CompleteAsync().ConfigureAwait(false);
