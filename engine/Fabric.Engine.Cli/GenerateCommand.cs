@@ -18,11 +18,8 @@ public static class GenerateCommand
 {
     public static Command Create()
     {
-        var pool = new Option<string[]>("--pool") { Description = "Pool endpoint URI (tcp://HOST:PORT, shm:///dev/shm/NAME); give it more than once for failover.", AllowMultipleArgumentsPerToken = false };
-        var transport = TransportOption.Create("--pool");
+        var weights = new WeightSourceOptions();
         var discover = new Option<string?>("--discover") { Description = "Find the pools in etcd: etcd://HOST:PORT/MODEL (instead of --pool)." };
-        var token = new Option<string?>("--token") { Description = "Tenant token for the pool (name:secret)." };
-        var model = new Option<string?>("--model") { Description = "A local checkpoint directory instead of a pool (all experts resident unless --device-memory says otherwise)." };
         var promptText = new Option<string?>("--prompt") { Description = "Prompt text, encoded with the checkpoint's tokenizer (tokenizer.json of --tokenizer DIR, else of --model DIR); prints the generated text." };
         var tokenizerDirectory = new Option<string?>("--tokenizer") { Description = "Directory holding the tokenizer.json (and tokenizer_config.json) for --prompt; default: the --model directory." };
         var chat = new Option<bool>("--chat") { Description = "Send --prompt as a user message through the model's chat template." };
@@ -30,8 +27,6 @@ public static class GenerateCommand
         var promptIds = new Option<string?>("--prompt-ids") { Description = "Prompt token ids, comma-separated: 1,2,3." };
         var promptFile = new Option<string?>("--prompt-file") { Description = "A file of prompt token ids (separated by commas or whitespace)." };
         var maxNew = new Option<int>("--max-new-tokens") { Description = "Tokens to generate.", DefaultValueFactory = _ => 32 };
-        var memory = new Option<string?>("--device-memory") { Description = "The whole device budget (e.g. 512MiB, 2GB); default: enough for every expert." };
-        var device = new Option<string>("--device") { Description = "Compute device: cpu (default), or cuda[:N] where the GPU backend is built in.", DefaultValueFactory = _ => "cpu" };
         var policy = new Option<string>("--policy") { Description = "Eviction policy: lru, lfu, activation (Fabric's), belady (needs --belady-trace).", DefaultValueFactory = _ => "lru" };
         policy.AcceptOnlyFromAmong(EvictionPolicies.Names);
         var prefetch = new Option<string>("--prefetch") { Description = "Prefetch: none, next-layer, history.", DefaultValueFactory = _ => "none" };
@@ -47,15 +42,14 @@ public static class GenerateCommand
         var beladyTrace = new Option<string?>("--belady-trace") { Description = "A trace of this same run (recorded with --trace-out) that gives belady its future." };
 
         var command = new Command("generate", "Generate tokens with bounded expert residency, paging experts from a pool (or a local checkpoint).");
-        foreach (var o in new Option[] { pool, transport, discover, token, model, promptText, tokenizerDirectory, chat, chatTemplate, promptIds, promptFile, maxNew, memory, device, policy, prefetch, slots, maxSeq, maxBatch, temperature, topP, seed, statsJson, traceOut, beladyTrace })
+        foreach (var o in new Option[] { discover, promptText, tokenizerDirectory, chat, chatTemplate, promptIds, promptFile, maxNew, policy, prefetch, slots, maxSeq, maxBatch, temperature, topP, seed, statsJson, traceOut, beladyTrace })
+            command.Options.Add(o);
+        foreach (var o in weights.All)
             command.Options.Add(o);
 
         command.SetAction((ParseResult r, CancellationToken ct) => ConsoleErrors.RunAsync("fabric-engine", async () =>
         {
-            var endpoints = TransportOption.Apply(r.GetValue(transport), r.GetValue(pool) ?? [], "fabric-engine");
-            var modelDirectory = r.GetValue(model);
-            if (modelDirectory is not null && endpoints.Length > 0)
-                throw new FabricException("Give either --model (local) or --pool, not both.");
+            var (endpoints, modelDirectory) = weights.Where(r);
             if (r.GetValue(discover) is { } discoverText && (modelDirectory is not null || endpoints.Length > 0))
                 throw new FabricException($"--discover {discoverText} finds the pools itself; leave out --model and --pool.");
             var text = r.GetValue(promptText);
@@ -71,24 +65,16 @@ public static class GenerateCommand
                 : r.GetValue(chat) ? tokenizer.EncodeChat([new ChatMessage("user", text!)]) : tokenizer.Encode(text!, addSpecialTokens: true);
             if (prompt.Length == 0)
                 throw new FabricException("--prompt encodes to no tokens; give some text.");
-            var budgetText = r.GetValue(memory);
-            long budget;
-            try
-            {
-                budget = budgetText is null ? 0 : ByteSize.Parse(budgetText);
-            }
-            catch (FormatException e)
-            {
-                throw new FabricException($"--device-memory: {e.Message}");
-            }
+            var budgetText = r.GetValue(weights.Memory);
+            var budget = weights.Budget(r);
             var settings = new LaunchSettings
             {
                 ModelDirectory = modelDirectory,
                 PoolEndpoints = endpoints,
                 Discover = r.GetValue(discover),
-                Token = r.GetValue(token),
+                Token = r.GetValue(weights.Token),
                 DeviceMemoryBytes = budget,
-                Device = r.GetValue(device)!,
+                Device = r.GetValue(weights.Device)!,
                 BeladyTrace = r.GetValue(beladyTrace),
                 Engine = new EngineOptions
                 {

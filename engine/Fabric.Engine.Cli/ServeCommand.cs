@@ -15,16 +15,11 @@ public static class ServeCommand
 {
     public static Command Create()
     {
-        var pool = new Option<string[]>("--pool") { Description = "Pool endpoint URI (tcp://HOST:PORT, shm:///dev/shm/NAME); give it more than once for failover.", AllowMultipleArgumentsPerToken = false };
-        var transport = TransportOption.Create("--pool");
-        var token = new Option<string?>("--token") { Description = "Tenant token for the pool (name:secret)." };
-        var model = new Option<string?>("--model") { Description = "A local checkpoint directory instead of a pool." };
+        var weights = new WeightSourceOptions();
         var tokenizer = new Option<string?>("--tokenizer") { Description = "A directory holding tokenizer.json (default: --model's); without one, prompts are token ids." };
         var chatTemplate = new Option<string?>("--chat-template") { Description = "A chat template JSON file, or a built-in one (chatml, mixtral, deepseek, olmoe), instead of the checkpoint's." };
         var listen = new Option<string>("--listen") { Description = "HTTP address to serve on (port 0 picks a free one).", DefaultValueFactory = _ => "http://127.0.0.1:8000" };
         var name = new Option<string?>("--served-model-name") { Description = "The model id clients send and /v1/models lists (default: the checkpoint directory's name)." };
-        var memory = new Option<string?>("--device-memory") { Description = "The whole device budget (e.g. 512MiB, 2GB); default: enough for every expert." };
-        var device = new Option<string>("--device") { Description = "Compute device: cpu (default), or cuda[:N] where the GPU backend is built in.", DefaultValueFactory = _ => "cpu" };
         var policy = new Option<string>("--policy") { Description = "Eviction policy: lru, lfu, activation.", DefaultValueFactory = _ => "lru" };
         policy.AcceptOnlyFromAmong([.. EvictionPolicies.Names.Where(n => n != "belady")]);
         var prefetch = new Option<string>("--prefetch") { Description = "Prefetch: none, next-layer, history.", DefaultValueFactory = _ => "none" };
@@ -37,27 +32,18 @@ public static class ServeCommand
         var drain = new Option<string>("--drain-timeout") { Description = "On SIGTERM, how long running requests may finish before they are cut (30s, 500ms, 2m).", DefaultValueFactory = _ => "30s" };
 
         var command = new Command("serve", "Serve the model over an OpenAI-compatible HTTP API with continuous batching, paging experts from a pool (or a local checkpoint).");
-        foreach (var o in new Option[] { pool, transport, token, model, tokenizer, chatTemplate, listen, name, memory, device, policy, prefetch, slots, maxSeq, maxBatch, maxWaiting, chunk, drain })
+        foreach (var o in new Option[] { tokenizer, chatTemplate, listen, name, policy, prefetch, slots, maxSeq, maxBatch, maxWaiting, chunk, drain })
+            command.Options.Add(o);
+        foreach (var o in weights.All)
             command.Options.Add(o);
 
         command.SetAction((ParseResult r, CancellationToken _) => ConsoleErrors.RunAsync("fabric-engine", async () =>
         {
-            var endpoints = TransportOption.Apply(r.GetValue(transport), r.GetValue(pool) ?? [], "fabric-engine");
-            var modelDirectory = r.GetValue(model);
-            if (modelDirectory is not null && endpoints.Length > 0)
-                throw new FabricException("Give either --model (local) or --pool, not both.");
+            var (endpoints, modelDirectory) = weights.Where(r);
             if (modelDirectory is null && endpoints.Length == 0)
                 throw new FabricException("Say where the weights are: --model DIR (a local checkpoint) or --pool URI (one or more).");
-            var budgetText = r.GetValue(memory);
-            long budget;
-            try
-            {
-                budget = budgetText is null ? 0 : ByteSize.Parse(budgetText);
-            }
-            catch (FormatException e)
-            {
-                throw new FabricException($"--device-memory: {e.Message}");
-            }
+            var budgetText = r.GetValue(weights.Memory);
+            var budget = weights.Budget(r);
             var listenUri = ParseListen(r.GetValue(listen)!);
             if (r.GetValue(slots) < 0)
                 throw new FabricException("--slots must be 0 (as many as the budget holds) or more.");
@@ -82,9 +68,9 @@ public static class ServeCommand
             {
                 ModelDirectory = modelDirectory,
                 PoolEndpoints = endpoints,
-                Token = r.GetValue(token),
+                Token = r.GetValue(weights.Token),
                 DeviceMemoryBytes = budget,
-                Device = r.GetValue(device)!,
+                Device = r.GetValue(weights.Device)!,
                 Engine = new EngineOptions
                 {
                     Policy = r.GetValue(policy)!,

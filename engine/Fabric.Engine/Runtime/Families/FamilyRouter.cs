@@ -58,35 +58,10 @@ public sealed class FamilyRouter
         var p = _scores.AsSpan();
         for (var r = 0; r < rows; r++)
         {
-            var row = logits.Slice(r * experts, experts);
-            var max = float.NegativeInfinity;
-            foreach (var v in row)
-                max = MathF.Max(max, v);
-            var sum = 0f;
-            for (var e = 0; e < experts; e++)
-            {
-                p[e] = MathF.Exp(row[e] - max);
-                sum += p[e];
-            }
-            for (var e = 0; e < experts; e++)
-                p[e] /= sum;
+            Routing.Softmax(logits.Slice(r * experts, experts), p);
             if (c.UsesLatentAttention && c.TopkMethod == "group_limited_greedy")
                 MaskGroups(p);
-
-            var chosen = 0f;
-            for (var j = 0; j < topK; j++)
-            {
-                var best = -1;
-                for (var e = 0; e < experts; e++)
-                {
-                    if (p[e] >= 0 && (best < 0 || p[e] > p[best]))
-                        best = e;
-                }
-                indices[(r * topK) + j] = best;
-                weights[(r * topK) + j] = p[best];
-                chosen += p[best];
-                p[best] = -1;
-            }
+            var chosen = Routing.TakeTopK(p, topK, indices.Slice(r * topK, topK), weights.Slice(r * topK, topK));
             var scale = 1f;
             if (c.UsesLatentAttention)
                 scale = topK > 1 && c.NormTopKProb ? 1f / (chosen + 1e-20f) : (float)c.RoutedScalingFactor;
